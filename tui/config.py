@@ -1,0 +1,181 @@
+"""Where wan-tui keeps things, and what the user configured.
+
+One TOML file under the platform config dir; environment variables win over it;
+`WAN_TUI_HOME` relocates everything (config, database, default output folder).
+API keys come from the environment or the config file (created 0600), never from a
+command-line flag that `ps` would show, and never reach the database or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROVIDERS = ("venice", "apixo", "acedata")
+
+DEFAULT_BASE_URLS = {
+    "venice": "https://api.venice.ai/api/v1",
+    "apixo": "https://api.apixo.ai/api/v1",
+    "acedata": "https://api.acedata.cloud",
+}
+KEY_ENV = {"venice": "VENICE_API_KEY", "apixo": "APIXO_API_KEY", "acedata": "ACEDATA_API_TOKEN"}
+URL_ENV = {"venice": "VENICE_BASE_URL", "apixo": "APIXO_BASE_URL", "acedata": "ACEDATA_BASE_URL"}
+
+CONFIG_TEMPLATE = """\
+# wan-tui configuration. Environment variables override what is set here.
+# Keys may be set here (this file is kept readable by you alone) or in the environment:
+# VENICE_API_KEY, APIXO_API_KEY, ACEDATA_API_TOKEN.
+
+# output_dir = "~/Videos/wan-tui"
+# delete_remote_after_download = false   # delete the provider's copy once ours is whole
+# max_concurrent_jobs = 200
+# notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
+
+[providers.venice]
+# api_key = ""
+# base_url = "https://api.venice.ai/api/v1"
+
+[providers.apixo]
+# api_key = ""
+
+[providers.acedata]
+# api_key = ""
+
+[keys]
+# remap dashboard keys by binding id, e.g. quote = "ctrl+q"
+"""
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line."""
+
+
+@dataclass
+class ProviderConfig:
+    name: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)  # never printed
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
+@dataclass
+class Config:
+    home: Path
+    config_file: Path
+    db_path: Path
+    output_dir: Path
+    providers: dict[str, ProviderConfig]
+    delete_remote_after_download: bool = False
+    max_concurrent_jobs: int = 200
+    notify_when_batch_ends: bool = True
+    keymap: dict[str, str] = field(default_factory=dict)
+
+    def provider(self, name: str) -> ProviderConfig:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}"
+            ) from None
+
+
+def _dirs() -> tuple[Path, Path, Path]:
+    """(config dir, data dir, default output dir)."""
+    home = os.environ.get("WAN_TUI_HOME")
+    if home:
+        base = Path(home).expanduser()
+        return base, base, base / "videos"
+    import platformdirs  # lazy: only needed without WAN_TUI_HOME
+
+    return (
+        Path(platformdirs.user_config_dir("wan-tui")),
+        Path(platformdirs.user_data_dir("wan-tui")),
+        Path(platformdirs.user_videos_dir()) / "wan-tui",
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err}); fix or delete the file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def _warn_if_readable_by_others(path: Path, data: dict[str, Any]) -> None:
+    has_key = any(
+        isinstance(p, dict) and p.get("api_key") for p in (data.get("providers") or {}).values()
+    )
+    if has_key and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        path.chmod(0o600)  # a key in a world-readable file: tighten rather than leak
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def load_config(env: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    config_dir, data_dir, default_out = _dirs()
+    config_file = config_dir / "config.toml"
+    data = _read_toml(config_file)
+    if data:
+        _warn_if_readable_by_others(config_file, data)
+
+    providers: dict[str, ProviderConfig] = {}
+    section = data.get("providers") or {}
+    for name in PROVIDERS:
+        pdata = section.get(name) or {}
+        base_url = env.get(URL_ENV[name]) or pdata.get("base_url") or DEFAULT_BASE_URLS[name]
+        key = env.get(KEY_ENV[name]) or pdata.get("api_key") or None
+        providers[name] = ProviderConfig(name, str(base_url).rstrip("/"), key)
+
+    out = env.get("WAN_TUI_OUTPUT_DIR") or data.get("output_dir")
+    output_dir = Path(out).expanduser() if out else default_out
+    delete_after = data.get("delete_remote_after_download", False)
+    if "WAN_TUI_DELETE_REMOTE" in env:
+        delete_after = env["WAN_TUI_DELETE_REMOTE"]
+    try:
+        max_jobs = int(data.get("max_concurrent_jobs", 200))
+    except (TypeError, ValueError):
+        raise ConfigError("max_concurrent_jobs must be a whole number") from None
+    if max_jobs < 1:
+        raise ConfigError("max_concurrent_jobs must be at least 1")
+    keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+    return Config(
+        home=config_dir,
+        config_file=config_file,
+        db_path=data_dir / "history.db",
+        output_dir=output_dir,
+        providers=providers,
+        delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
+        max_concurrent_jobs=max_jobs,
+        notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
+        keymap=keymap,
+    )
+
+
+def ensure_config_file(config: Config) -> Path:
+    """Create the commented template (0600) if there is none; return its path."""
+    path = config.config_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(CONFIG_TEMPLATE)
+    return path

@@ -1,0 +1,140 @@
+"""Getting a video onto disk whole: readable names, `.part` streaming, checks, fsync, rename.
+
+A file only gets its final name after its size matches Content-Length, its MP4 boxes
+tile it exactly, and it is fsynced -- so a final name always means a whole video, and
+only then may the remote copy be deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.providers.base import VideoStream
+
+TINY_VIDEO_BYTES = 100 * 1024  # moderated jobs "succeed" with clips smaller than this
+
+
+class DownloadError(Exception):
+    """The bytes that arrived are not a whole video; fetching again may fix it."""
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """ASCII words joined by dashes: nothing a prompt says can become a path."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
+    out = ""
+    for word in words:
+        candidate = f"{out}-{word}" if out else word
+        if len(candidate) > limit:
+            break
+        out = candidate
+    return out or "video"
+
+
+def output_name(job_id: int, model: str, prompt: str, when: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when or time.time()))
+    model_part = re.sub(r"[^a-z0-9.]+", "-", model.lower()).strip("-.") or "model"
+    return f"{stamp}_{model_part[:40]}_{slug(prompt)}_{job_id}.mp4"
+
+
+def check_mp4(path: Path) -> None:
+    """Walk the top-level MP4 boxes: they must start with ftyp, include moov and mdat,
+    and tile the file exactly. A cut-off or garbage body fails here."""
+    size = path.stat().st_size
+    seen: list[bytes] = []
+    with path.open("rb") as fh:
+        pos = 0
+        while pos < size:
+            header = fh.read(8)
+            if len(header) < 8:
+                raise DownloadError("video ends inside a box header (cut off)")
+            box_size, box_type = struct.unpack(">I4s", header)
+            header_len = 8
+            if box_size == 1:
+                large = fh.read(8)
+                if len(large) < 8:
+                    raise DownloadError("video ends inside a box header (cut off)")
+                box_size = struct.unpack(">Q", large)[0]
+                header_len = 16
+            elif box_size == 0:
+                box_size = size - pos
+            if box_size < header_len or pos + box_size > size:
+                raise DownloadError(f"MP4 box {box_type!r} runs past the end (cut off)")
+            seen.append(box_type)
+            pos += box_size
+            fh.seek(pos)
+    if not seen or seen[0] != b"ftyp":
+        raise DownloadError("not an MP4 file (no ftyp box first)")
+    for needed in (b"moov", b"mdat"):
+        if needed not in seen:
+            raise DownloadError(f"MP4 has no {needed.decode()} box")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
+    """Stream to `dest.part` (memory flat), check, fsync, rename to `dest`.
+
+    Always closes the stream. Raises DownloadError (and removes the .part) when the
+    bytes are not a whole video, NetworkError when the connection broke.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with part.open("wb") as fh:
+            async for chunk in stream.iter_bytes():
+                fh.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+            if stream.content_length is not None and size != stream.content_length:
+                raise DownloadError(
+                    f"got {size} of {stream.content_length} bytes (connection cut off)"
+                )
+            if size == 0:
+                raise DownloadError("the provider sent an empty video")
+            fh.flush()
+            os.fsync(fh.fileno())
+        check_mp4(part)
+        os.replace(part, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        await stream.aclose()
+    return SavedFile(dest, size, digest.hexdigest())
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
