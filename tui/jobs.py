@@ -180,7 +180,8 @@ class JobRequest:
             opts[key] = data[key]
         values = {k: v for k, v in data.items() if k in known and k != "options"}
         if "model" not in values or not isinstance(values["model"], str) or not values["model"]:
-            raise ValidationError("missing 'model' (a model id such as wan-2.5-preview-text-to-video)")
+            raise ValidationError(
+                "missing 'model' (a model id such as wan-2.5-preview-text-to-video)")
         if "prompt" not in values or not isinstance(values["prompt"], str):
             raise ValidationError("missing 'prompt' (the text that describes the video)")
         if "duration" in values:

@@ -96,10 +96,9 @@ class RequestBudget:
         try:
             await fut
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
+            if fut.done() and not fut.cancelled() and self._sent:
                 # We were granted a slot but cancelled before using it: give it back.
-                if self._sent:
-                    self._sent.pop()
+                self._sent.pop()
             raise
 
     def _ensure_pump(self) -> None:

@@ -73,7 +73,7 @@ class Engine:
         providers: Mapping[str, Provider],
         *,
         output_dir: Path,
-        delete_remote: bool = False,
+        delete_after_download: bool = False,
         max_active: int = 200,
         follow: bool = True,
         clock: Clock | None = None,
@@ -84,7 +84,7 @@ class Engine:
         self.store = store
         self.providers = dict(providers)
         self.output_dir = output_dir
-        self.delete_remote = delete_remote
+        self.delete_after_download = delete_after_download
         self.follow = follow  # False: submit and stop once the remote id is saved (batch)
         self.clock = clock or Clock()
         self.policy = policy or PollPolicy()
@@ -231,7 +231,8 @@ class Engine:
 
     # ------------------------------------------------------------ public actions
 
-    async def add(self, requests: Sequence[JobRequest], quotes: Sequence[float | None] | None = None,
+    async def add(self, requests: Sequence[JobRequest],
+                  quotes: Sequence[float | None] | None = None,
                   *, cost_is_estimate: bool = False) -> list[Job]:
         """Record jobs as pending (one commit), then start them."""
         jobs = await self.store.add_jobs(requests, quotes, cost_is_estimate=cost_is_estimate)
@@ -608,7 +609,7 @@ class Engine:
         done = await self._transition(job, JobState.DONE, detail, file=str(saved.path),
                                       bytes=saved.size, sha256=saved.sha256,
                                       finished_at=self.clock.now(), progress=1.0)
-        if done is not None and self.delete_remote and provider.can_delete:
+        if done is not None and self.delete_after_download and provider.can_delete:
             await self._delete_after_download(done, provider)
         return _STOP
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 @dataclass(frozen=True)
 class PollPolicy:
     first_poll_s: float = 3.0  # first status request: learns the server's estimate early
-    start_fraction: float = 0.6  # tight polling starts at this fraction of the estimate
-    tight_fraction: float = 0.03  # tight interval as a fraction of the estimate
+    start_fraction: float = 0.62  # tight polling starts at this fraction of the estimate
+    tight_fraction: float = 0.032  # tight interval as a fraction of the estimate
     min_interval_s: float = 1.0
     max_interval_s: float = 30.0
     no_estimate_interval_s: float = 5.0  # nothing known about the model yet

@@ -279,7 +279,7 @@ class Provider(abc.ABC):
     async def delete(self, job: Job) -> None:
         raise Unsupported(f"{self.label or self.name} has no way to delete remote media")
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 -- optional hook, not abstract
         """Release the HTTP client."""
 
     def rate_class(self, operation: str) -> str:

@@ -42,7 +42,8 @@ def raise_for_transport(exc: httpx.TransportError, what: str) -> ProviderError:
     Only a failure to connect (or to get a pooled connection) proves the request never left;
     after that, a timeout or reset may come after the server accepted -- and charged.
     """
-    certainly_not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    certainly_not_sent = isinstance(
+        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     if isinstance(exc, httpx.TimeoutException):
         reason = "timed out"
     elif isinstance(exc, httpx.ConnectError):

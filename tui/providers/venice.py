@@ -115,7 +115,7 @@ def error_message(status: int, payload: Any) -> tuple[str, dict[str, Any]]:
     text = ""
     if isinstance(payload, dict):
         err = payload.get("error")
-        if isinstance(err, dict):  # retrieve 422: {"error": {"message", "type", "credits_refunded"}}
+        if isinstance(err, dict):  # retrieve 422: {"error": {message, type, credits_refunded}}
             text = str(err.get("message") or "")
             detail.update({k: v for k, v in err.items() if k != "message"})
         elif err:
@@ -235,7 +235,9 @@ class VeniceProvider(Provider):
         payload = self._json(response, "models")
         out = []
         for entry in payload.get("data") or []:
-            if isinstance(entry, dict) and entry.get("id") and entry.get("type", "video") == "video":
+            if not isinstance(entry, dict) or not entry.get("id"):
+                continue
+            if entry.get("type", "video") == "video":
                 try:
                     out.append(caps_from_model(entry))
                 except (TypeError, ValueError, ValidationError):

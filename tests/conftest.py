@@ -1,0 +1,94 @@
+"""Shared fixtures: an isolated home, the simulator on a loopback port, a ready engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tui.engine import Engine
+from tui.engine.schedule import PollPolicy
+from tui.providers.venice import VeniceProvider
+from tui.sim.server import SimServer
+from tui.sim.state import Faults, SimConfig
+from tui.store import Store
+
+VENICE_KEY = "sim-venice-key"
+# Test jobs take a fraction of a second; every poll interval shrinks to match.
+FAST_POLICY = PollPolicy().scaled(0.02)
+T2V = "wan-2.5-preview-text-to-video"
+
+_KEY_VARS = ("VENICE_API_KEY", "APIXO_API_KEY", "ACEDATA_API_TOKEN", "VENICE_BASE_URL",
+             "APIXO_BASE_URL", "ACEDATA_BASE_URL", "WAN_TUI_HOME", "WAN_TUI_OUTPUT_DIR",
+             "WAN_TUI_DELETE_REMOTE", "WAN_TUI_TIME_SCALE")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test ever sees the developer's keys, config or history."""
+    for var in _KEY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WAN_TUI_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def make_sim() -> Iterator[Callable[..., SimServer]]:
+    with ExitStack() as stack:
+        def make(faults: Faults | None = None, **config) -> SimServer:
+            config.setdefault("mean_s", 0.3)
+            config.setdefault("video_seconds", 1.0)
+            cfg = SimConfig(faults=faults or Faults(), **config)
+            return stack.enter_context(SimServer.running(cfg))
+        yield make
+
+
+@pytest.fixture
+def sim(make_sim) -> SimServer:
+    return make_sim(seed=7)
+
+
+def sim_env(sim: SimServer, home: Path, **extra: str) -> dict[str, str]:
+    """The environment a wan-tui subprocess needs to talk to the simulator."""
+    env = {k: v for k, v in os.environ.items() if k not in _KEY_VARS}
+    env.update({
+        "WAN_TUI_HOME": str(home),
+        "VENICE_BASE_URL": sim.url("venice"),
+        "VENICE_API_KEY": VENICE_KEY,
+        "APIXO_BASE_URL": sim.url("apixo"),
+        "APIXO_API_KEY": "sim-apixo-key",
+        "ACEDATA_BASE_URL": sim.url("acedata"),
+        "ACEDATA_API_TOKEN": "sim-acedata-token",
+        "WAN_TUI_TIME_SCALE": "0.02",
+    })
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    st = await Store.open(tmp_path / "history.db")
+    yield st
+    await st.close()
+
+
+@pytest.fixture
+async def make_engine(store: Store, tmp_path: Path):
+    made: list[tuple[Engine, list]] = []
+
+    async def make(sim: SimServer, **kw) -> Engine:
+        providers = kw.pop("providers", None) or {
+            "venice": VeniceProvider(sim.url("venice"), kw.pop("key", VENICE_KEY))}
+        kw.setdefault("policy", FAST_POLICY)
+        kw.setdefault("rescan_s", 0)
+        engine = Engine(store, providers, output_dir=tmp_path / "videos", **kw)
+        made.append((engine, list(providers.values())))
+        return engine
+
+    yield make
+    for engine, providers in made:
+        await engine.stop(grace_s=5)
+        for provider in providers:
+            await provider.aclose()

@@ -1,0 +1,615 @@
+"""`wan-tui` command line. No Textual import on the headless paths (kept lazy).
+
+Exit status: 0 success, 1 a job or provider failed, 2 usage or configuration error.
+Every error is one line on stderr; no traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+PROVIDER_CHOICES = ("venice", "apixo", "acedata")
+
+
+class UsageError(Exception):
+    """Bad input or configuration: exit 2."""
+
+
+class Failure(Exception):
+    """An operation failed (provider refused, job failed): exit 1."""
+
+
+def _err(message: str) -> None:
+    print(f"wan-tui: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- arguments
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UsageError(f"{message} (see `wan-tui {self.prog.split()[-1]} --help`)"
+                         if " " in self.prog else f"{message} (see `wan-tui --help`)")
+
+
+def _request_args(p: argparse.ArgumentParser, *, prompt: bool) -> None:
+    p.add_argument("--provider", choices=PROVIDER_CHOICES, default="venice")
+    p.add_argument("--model", "-m", required=True, help="model id (`wan-tui models` lists them)")
+    if prompt:
+        p.add_argument("--prompt", "-p", required=True)
+        p.add_argument("--negative-prompt")
+        p.add_argument("--image", help="image-to-video: a local file or an http(s) URL")
+        p.add_argument("--seed", type=int)
+    p.add_argument("--duration", "-d", default="5s", help='e.g. "5s" (default) or "10s"')
+    p.add_argument("--resolution", "-r")
+    p.add_argument("--aspect-ratio", "-a")
+    p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                   help="provider-specific option (JSON value), e.g. -o shot_type=multi")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wan-tui", description="Terminal dashboard and CLI for hosted AI "
+                     "video generation (Venice, APIXO, AceData Cloud).")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    sub.add_parser("dashboard", help="open the dashboard (the default)")
+    demo = sub.add_parser("demo", help="the dashboard on a built-in simulator (no key needed)")
+    demo.add_argument("--jobs", type=int, default=6, help="jobs already running at start")
+    demo.add_argument("--mean", type=float, default=25.0, help="mean job run time, seconds")
+
+    sim = sub.add_parser("sim", help="run the simulator alone (prints its base URLs)",
+                         add_help=False)
+    sim.add_argument("rest", nargs=argparse.REMAINDER)
+
+    models = sub.add_parser("models", help="list a provider's video models")
+    models.add_argument("--provider", choices=PROVIDER_CHOICES, default="venice")
+    models.add_argument("--json", action="store_true")
+    models.add_argument("--refresh", action="store_true", help="ignore the daily cache")
+
+    quote = sub.add_parser("quote", help="price one request without spending")
+    _request_args(quote, prompt=False)
+
+    submit = sub.add_parser("submit", help="submit one job (shows the price, asks first)")
+    _request_args(submit, prompt=True)
+    submit.add_argument("--wait", action="store_true", help="follow it until the file is saved")
+    submit.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
+    submit.add_argument("--max-cost", type=float, metavar="USD")
+
+    batch = sub.add_parser("batch", help="submit a JSON Lines file of requests")
+    batch.add_argument("file", type=Path)
+    batch.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
+    batch.add_argument("--max-cost", type=float, metavar="USD", help="refuse above this total")
+
+    watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
+    watch.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS")
+
+    lst = sub.add_parser("list", help="list jobs from history")
+    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--state", action="append", help="only this state (repeatable)")
+    lst.add_argument("-q", "--query", help="prompt text search")
+    lst.add_argument("--limit", type=int, default=None)
+
+    show = sub.add_parser("show", help="one job with its event timeline")
+    show.add_argument("id", type=int)
+
+    cancel = sub.add_parser("cancel", help="stop tracking a job")
+    cancel.add_argument("id", type=int)
+    delete = sub.add_parser("delete", help="delete a job's remote media")
+    delete.add_argument("id", type=int)
+    delete.add_argument("--yes", "-y", action="store_true")
+    requeue = sub.add_parser("requeue", help="submit a job's request again (a new paid job)")
+    requeue.add_argument("id", type=int)
+    requeue.add_argument("--yes", "-y", action="store_true")
+
+    sub.add_parser("config", help="show where things are and which providers are configured")
+    return parser
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _load_config():
+    from tui.config import ConfigError, load_config
+
+    try:
+        return load_config()
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {pair!r}: use KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw  # a bare word is a string
+    return out
+
+
+def _request_from(args: argparse.Namespace, *, with_prompt: bool):
+    from tui.images import image_argument
+    from tui.jobs import JobRequest, ValidationError, normalize_duration
+
+    try:
+        image = image_argument(args.image) if with_prompt and args.image else None
+        return JobRequest(
+            provider=args.provider,
+            model=args.model,
+            prompt=args.prompt if with_prompt else "price check",
+            duration=normalize_duration(args.duration),
+            resolution=args.resolution,
+            aspect_ratio=args.aspect_ratio,
+            negative_prompt=args.negative_prompt if with_prompt else None,
+            audio=args.audio,
+            image_url=image,
+            seed=args.seed if with_prompt else None,
+            options=_options(args.option),
+        )
+    except ValidationError as err:
+        raise UsageError(str(err)) from None
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("not asking on a non-interactive input: pass --yes to confirm spending")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def _quote_all(session, requests) -> list:
+    """Quote each distinct priced shape once (quotes spend the queue budget)."""
+    from tui.providers.base import Quote
+
+    cache: dict[tuple, Quote] = {}
+    out = []
+    for req in requests:
+        key = (req.provider, req.model, req.duration, req.resolution, req.aspect_ratio, req.audio)
+        if key not in cache:
+            await session.engine._spend(req.provider, "queue", 0.0)
+            cache[key] = await session.providers[req.provider].quote(req)
+        out.append(cache[key])
+    return out
+
+
+def _provider_failure(err) -> Exception:
+    from tui.providers.base import AuthError, InsufficientBalance, InvalidRequest, NotConfigured
+
+    if isinstance(err, NotConfigured | AuthError | InsufficientBalance | InvalidRequest):
+        return UsageError(str(err))
+    return Failure(str(err))
+
+
+# ---------------------------------------------------------------- commands
+
+
+async def cmd_models(args) -> int:
+    from tui.session import open_session
+
+    config = _load_config()
+    async with open_session(config, lock=False) as s:
+        models = await s.engine.catalog.models(args.provider, refresh=args.refresh)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], indent=2))
+        return EXIT_OK
+    for m in sorted(models, key=lambda m: m.id):
+        bits = [m.model_type, "/".join(m.durations)]
+        if m.resolutions:
+            bits.append("/".join(m.resolutions))
+        if m.aspect_ratios:
+            bits.append("/".join(m.aspect_ratios))
+        if m.audio_configurable:
+            bits.append("audio on/off")
+        elif m.audio:
+            bits.append("audio")
+        if m.deprecation:
+            bits.append(f"DEPRECATED {m.deprecation.date or ''} → {m.deprecation.replacement}")
+        print(f"{m.id:44} {'  '.join(bits)}")
+    return EXIT_OK
+
+
+async def cmd_quote(args) -> int:
+    from tui.session import open_session
+
+    req = _request_from(args, with_prompt=False)
+    async with open_session(_load_config(), lock=False) as s:
+        await _validate(s, req, check_prompt=False)
+        (quote,) = await _quote_all(s, [req])
+    print(f"{req.provider}/{req.model} {req.duration}"
+          f"{' ' + req.resolution if req.resolution else ''}: {quote.label()}")
+    return EXIT_OK
+
+
+async def _validate(session, req, *, check_prompt: bool = True) -> None:
+    from dataclasses import replace
+
+    from tui.jobs import ValidationError
+
+    try:
+        if check_prompt:
+            await session.engine.catalog.validate(req)
+        else:
+            caps = await session.engine.catalog.caps(req.provider, req.model)
+            session.providers[req.provider].validate(replace(req, prompt="x"), caps)
+    except ValidationError as err:
+        raise UsageError(str(err)) from None
+
+
+async def cmd_submit(args) -> int:
+    from tui.session import open_session
+
+    req = _request_from(args, with_prompt=True)
+    config = _load_config()
+    async with open_session(config) as s:
+        await _validate(s, req)
+        (quote,) = await _quote_all(s, [req])
+        print(f"price: {quote.label()}  ({req.provider}/{req.model}, {req.duration})")
+        if args.max_cost is not None and quote.usd > args.max_cost:
+            raise UsageError(f"{quote.label()} is above --max-cost ${args.max_cost:.2f}")
+        if not _confirm("Submit this paid job?", args.yes):
+            print("nothing submitted")
+            return EXIT_OK
+        await s.engine.start(only=[])
+        (job,) = await s.engine.add([req], [quote.usd], cost_is_estimate=quote.estimate)
+        if not args.wait:
+            s.engine.follow = False
+        printer = _Printer(s.engine)
+        await s.engine.wait_idle()
+        printer.close()
+        job = await s.store.get(job.id)
+    if job.state.value in ("failed", "unknown", "expired") or (
+            args.wait and job.state.value != "done"):
+        return EXIT_FAIL
+    if job.state.value == "pending":
+        _err(f"job {job.id} is still pending: {s.engine.halted.get(req.provider, '')}")
+        return EXIT_FAIL
+    if not args.wait:
+        print(f"job {job.id} submitted as {job.remote_id}; `wan-tui watch` follows it")
+    return EXIT_OK
+
+
+async def cmd_batch(args) -> int:
+    from tui.batchfile import BatchError, read_batch
+    from tui.engine.lock import EngineBusy
+    from tui.format import money
+    from tui.session import open_session
+
+    try:
+        lines = read_batch(args.file)
+    except BatchError as err:
+        raise UsageError(str(err)) from None
+    config = _load_config()
+    busy = False
+    try:
+        ctx = open_session(config, follow=False)
+        s = await ctx.__aenter__()
+    except EngineBusy:
+        # The dashboard (or a watch) is running: record the jobs; it picks them up.
+        busy = True
+        ctx = open_session(config, lock=False, follow=False)
+        s = await ctx.__aenter__()
+    try:
+        for line in lines:
+            try:
+                await _validate(s, line.request)
+            except UsageError as err:
+                raise UsageError(f"line {line.line}: {err}") from None
+        requests = [line.request for line in lines]
+        quotes = await _quote_all(s, requests)
+        total = sum(q.usd for q in quotes)
+        estimate = any(q.estimate for q in quotes)
+        print(f"{len(requests)} jobs, total {money(total, estimate)}"
+              + (" (some prices are estimates)" if estimate else ""))
+        if args.max_cost is not None and total > args.max_cost:
+            raise UsageError(f"total {money(total, estimate)} is above --max-cost "
+                             f"${args.max_cost:.2f}; nothing submitted")
+        if not _confirm(f"Submit {len(requests)} paid jobs?", args.yes):
+            print("nothing submitted")
+            return EXIT_OK
+        if busy:
+            jobs = await s.store.add_jobs(requests, [q.usd for q in quotes])
+            print(f"recorded {len(jobs)} jobs; the running wan-tui submits them")
+            return EXIT_OK
+        await s.engine.start(only=[])
+        jobs = await s.engine.add(requests, [q.usd for q in quotes],
+                                  cost_is_estimate=estimate)
+        printer = _Printer(s.engine)
+        await s.engine.wait_idle()
+        printer.close()
+        states = [((await s.store.get(j.id)) or j).state.value for j in jobs]
+    finally:
+        await ctx.__aexit__(None, None, None)
+    queued = sum(st not in ("pending", "failed", "unknown") for st in states)
+    print(f"{queued} of {len(states)} submitted; `wan-tui watch` follows them to disk")
+    if queued != len(states):
+        for reason in s.engine.halted.values():
+            _err(reason)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+class _Printer:
+    """Prints a line per state change (the CLI's view of engine events)."""
+
+    def __init__(self, engine, quiet_progress: bool = True) -> None:
+        from tui.engine import JobChanged, Notice
+
+        self._job_changed, self._notice = JobChanged, Notice
+        self.engine = engine
+        self._unsub = engine.subscribe(self)
+
+    def __call__(self, event) -> None:
+        from tui.format import job_line
+
+        if isinstance(event, self._job_changed) and event.transition:
+            print(job_line(event.job, self.engine.clock.now(), event.detail), flush=True)
+        elif isinstance(event, self._notice):
+            print(f"[{event.level}] {event.message}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self._unsub()
+
+
+async def cmd_watch(args) -> int:
+    import signal
+
+    from tui.engine.lock import EngineBusy
+    from tui.format import job_line
+    from tui.jobs import JobState
+    from tui.session import open_session
+
+    config = _load_config()
+    try:
+        ctx = open_session(config)
+        s = await ctx.__aenter__()
+    except EngineBusy as err:
+        raise UsageError(str(err)) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        followed = [j.id for j in await s.store.active_jobs()]
+        if not followed:
+            print("no active jobs")
+            return EXIT_OK
+        print(f"following {len(followed)} active jobs")
+        printer = _Printer(s.engine)
+        await s.engine.start()
+        idle = asyncio.ensure_future(s.engine.wait_idle())
+        halt = asyncio.ensure_future(stop.wait())
+        while not idle.done() and not halt.done():
+            await asyncio.wait({idle, halt}, timeout=args.progress_every)
+            if not idle.done() and not halt.done():
+                for job in await s.store.active_jobs():
+                    print("  " + job_line(job, s.engine.clock.now()), flush=True)
+        halt.cancel()
+        printer.close()
+        if stop.is_set():
+            print("stopped; `wan-tui watch` resumes where this left off")
+            return 130
+        finals = [await s.store.get(i) for i in followed]
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await ctx.__aexit__(None, None, None)
+    bad = [j for j in finals if j is not None and j.state != JobState.DONE]
+    for reason in s.engine.halted.values():
+        _err(reason)
+    done = len(followed) - len(bad)
+    print(f"{done} done, {len(bad)} not done")
+    return EXIT_OK if not bad else EXIT_FAIL
+
+
+def _job_dict(job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "provider": job.provider,
+        "model": job.model,
+        "remote_id": job.remote_id,
+        "state": job.state.value,
+        "prompt": job.prompt,
+        "file": str(Path(job.file).resolve()) if job.file else None,
+        "bytes": job.bytes,
+        "sha256": job.sha256,
+        "cost_usd": job.cost_usd,
+        "cost_is_estimate": job.cost_is_estimate,
+        "error": job.error,
+        "created_at": job.created_at,
+        "submitted_at": job.submitted_at,
+        "finished_at": job.finished_at,
+        "remote_deleted": job.remote_deleted,
+        "request": job.request.to_dict(),
+    }
+
+
+async def cmd_list(args) -> int:
+    from tui.format import job_line
+    from tui.jobs import JobState
+    from tui.store import Store
+
+    config = _load_config()
+    try:
+        states = [JobState(s) for s in args.state] if args.state else None
+    except ValueError:
+        raise UsageError("unknown --state; use one of "
+                         + ", ".join(s.value for s in JobState)) from None
+    store = await Store.open(config.db_path)
+    try:
+        jobs = await store.list_jobs(states=states, text=args.query, limit=args.limit)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps([_job_dict(j) for j in jobs], indent=2))
+    else:
+        import time
+
+        for job in jobs:
+            print(job_line(job, time.time()))
+    return EXIT_OK
+
+
+async def cmd_show(args) -> int:
+    import time
+
+    from tui.format import job_line
+    from tui.store import Store
+
+    store = await Store.open(_load_config().db_path)
+    try:
+        job = await store.get(args.id)
+        if job is None:
+            raise UsageError(f"no job {args.id}; `wan-tui list` shows the ids")
+        events = await store.events(job.id)
+    finally:
+        await store.close()
+    print(job_line(job, time.time()))
+    print(json.dumps(_job_dict(job), indent=2))
+    for ev in events:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.at))
+        print(f"  {stamp}  {ev.state.value:11} {ev.detail}")
+    return EXIT_OK
+
+
+async def _one_job_action(args, action: str) -> int:
+    from tui.engine import EngineError
+    from tui.engine.lock import EngineBusy
+    from tui.format import job_line, money
+    from tui.providers.base import ProviderError
+    from tui.session import open_session
+
+    config = _load_config()
+    try:
+        ctx = open_session(config, follow=False)
+        s = await ctx.__aenter__()
+    except EngineBusy as err:
+        raise UsageError(f"{err} (use the dashboard's keys for this job)") from None
+    try:
+        job = await s.engine._get(args.id)
+        if action == "cancel":
+            job = await s.engine.cancel(job.id)
+        elif action == "delete":
+            warn = "" if job.file else " It has no local copy: the video will be lost."
+            if not _confirm(f"Delete job {job.id}'s remote media?{warn}", args.yes):
+                print("nothing deleted")
+                return EXIT_OK
+            job = await s.engine.delete_remote(job.id)
+        else:
+            if job.state.active:
+                raise UsageError(f"job {job.id} is still {job.state}; cancel it first")
+            (quote,) = await _quote_all(s, [job.request])
+            if not _confirm(f"Re-queue job {job.id} as a new paid job for "
+                            f"{money(quote.usd, quote.estimate)}?", args.yes):
+                print("nothing submitted")
+                return EXIT_OK
+            await s.engine.start(only=[])
+            job = await s.engine.requeue(job.id, quote.usd, cost_is_estimate=quote.estimate)
+            await s.engine.wait_idle()
+            job = await s.store.get(job.id)
+    except EngineError as err:
+        raise UsageError(str(err)) from None
+    except ProviderError as err:
+        raise _provider_failure(err) from None
+    finally:
+        await ctx.__aexit__(None, None, None)
+    import time
+
+    print(job_line(job, time.time()))
+    return EXIT_OK
+
+
+def cmd_config(args) -> int:
+    from tui.config import ensure_config_file
+
+    config = _load_config()
+    path = ensure_config_file(config)
+    print(f"config file  {path}")
+    print(f"history      {config.db_path}")
+    print(f"videos       {config.output_dir}")
+    for name, pc in config.providers.items():
+        state = "configured" if pc.configured else "not configured (no key)"
+        print(f"{name:12} {pc.base_url}  {state}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- entry point
+
+ASYNC_COMMANDS = {
+    "models": cmd_models,
+    "quote": cmd_quote,
+    "submit": cmd_submit,
+    "batch": cmd_batch,
+    "watch": cmd_watch,
+    "list": cmd_list,
+    "show": cmd_show,
+    "cancel": lambda a: _one_job_action(a, "cancel"),
+    "delete": lambda a: _one_job_action(a, "delete"),
+    "requeue": lambda a: _one_job_action(a, "requeue"),
+}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        from tui.sim.server import run_cli
+
+        return run_cli(argv[1:])
+    args = build_parser().parse_args(argv)
+    command = args.command or "dashboard"
+    if command == "config":
+        return cmd_config(args)
+    if command in ("dashboard", "demo"):
+        from tui.app.launch import run_dashboard, run_demo
+
+        return run_demo(args) if command == "demo" else run_dashboard(_load_config())
+    return asyncio.run(ASYNC_COMMANDS[command](args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tui.config import ConfigError
+    from tui.engine.lock import EngineBusy
+    from tui.jobs import ValidationError
+    from tui.providers.base import ProviderError
+
+    try:
+        code = run(argv)
+    except UsageError as err:
+        _err(str(err))
+        code = EXIT_USAGE
+    except (ConfigError, ValidationError, EngineBusy) as err:
+        _err(str(err))
+        code = EXIT_USAGE
+    except ProviderError as err:
+        mapped = _provider_failure(err)
+        _err(str(mapped))
+        code = EXIT_USAGE if isinstance(mapped, UsageError) else EXIT_FAIL
+    except Failure as err:
+        _err(str(err))
+        code = EXIT_FAIL
+    except KeyboardInterrupt:
+        _err("interrupted; active jobs resume with `wan-tui watch`")
+        code = 130
+    except OSError as err:
+        _err(f"{err.strerror or err}: {getattr(err, 'filename', '') or ''}".rstrip(": "))
+        code = EXIT_FAIL
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Human text for jobs, shared by the CLI and the dashboard."""
+
+from __future__ import annotations
+
+import humanize
+
+from tui.jobs import Job, JobState, progress_of
+
+GLYPHS = {
+    JobState.PENDING: "·",
+    JobState.SUBMITTING: "↑",
+    JobState.QUEUED: "○",
+    JobState.PROCESSING: "◐",
+    JobState.DOWNLOADING: "↓",
+    JobState.DONE: "✔",
+    JobState.FAILED: "✘",
+    JobState.EXPIRED: "⌛",
+    JobState.CANCELLED: "⊘",
+    JobState.UNKNOWN: "?",
+}
+
+
+def excerpt(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def money(usd: float | None, estimate: bool = False) -> str:
+    if usd is None:
+        return "–"
+    return f"~${usd:.2f}" if estimate else f"${usd:.2f}"
+
+
+def size(num: int | None) -> str:
+    return humanize.naturalsize(num, binary=True) if num else "–"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def elapsed_of(job: Job, now: float) -> float:
+    start = job.submitted_at or job.created_at
+    end = job.finished_at if job.state.final and job.finished_at else now
+    return max(0.0, end - start)
+
+
+def progress_text(job: Job, now: float) -> str:
+    """"42% ETA 1m10s", "overdue 20s", "done" -- never a fake 100 %."""
+    if job.state == JobState.DONE:
+        return "done"
+    if job.state in (JobState.PENDING, JobState.SUBMITTING):
+        return "waiting"
+    if job.state.final:
+        return str(job.state)
+    if job.state == JobState.DOWNLOADING:
+        return "downloading"
+    elapsed = elapsed_of(job, now)
+    frac, overdue = progress_of(elapsed, job.estimate_s)
+    if frac is None:
+        return f"running {duration(elapsed)}"
+    if overdue:
+        return f"overdue {duration(elapsed - (job.estimate_s or 0))}"
+    return f"{int(frac * 100)}% ETA {duration((job.estimate_s or 0) - elapsed)}"
+
+
+def job_line(job: Job, now: float, detail: str = "") -> str:
+    parts = [
+        f"#{job.id}",
+        f"{GLYPHS[job.state]} {job.state.value}",
+        f"{job.provider}/{job.model}",
+        f'"{excerpt(job.prompt, 40)}"',
+    ]
+    if job.state == JobState.DONE and job.file:
+        parts.append(f"{size(job.bytes)} → {job.file}")
+    elif job.state.active:
+        parts.append(progress_text(job, now))
+    if detail:
+        parts.append(f"— {excerpt(detail, 160)}")
+    return "  ".join(parts)

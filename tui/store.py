@@ -1,0 +1,667 @@
+"""The history database: the only module in wan-tui that writes SQL.
+
+Every job costs real money, so every change is one short write transaction committed to
+disk (WAL, synchronous=FULL) before the caller acts on it. `jobs` holds each job's current
+state; `events` is the append-only log of how it got there; `jobs_fts` indexes prompts so a
+search stays instant at 100 000 jobs. A headless `watch` and the dashboard may have the same
+file open: writes take the write lock up front (BEGIN IMMEDIATE) and a claim such as
+"pending -> submitting" is a compare-and-set, so two processes never both submit one job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_transition
+
+
+class StoreError(Exception):
+    """The database cannot do what was asked. The message is one line for a human."""
+
+
+@dataclass(frozen=True)
+class Event:
+    job_id: int
+    at: float
+    state: JobState  # the state after the event (unchanged for informational events)
+    detail: str
+
+
+# ------------------------------------------------------------------------------ schema
+
+# "state" sorts in lifecycle order, which reads better than the alphabet. Spelled out, not
+# generated from JobState: an index is built on this exact text, so changing it (a new
+# state) takes a migration that recreates jobs_state_rank. A test checks it is complete.
+_STATE_RANK = (
+    "CASE state WHEN 'pending' THEN 0 WHEN 'submitting' THEN 1 WHEN 'queued' THEN 2"
+    " WHEN 'processing' THEN 3 WHEN 'downloading' THEN 4 WHEN 'done' THEN 5"
+    " WHEN 'failed' THEN 6 WHEN 'expired' THEN 7 WHEN 'cancelled' THEN 8"
+    " WHEN 'unknown' THEN 9 END"
+)
+
+# MIGRATIONS[n - 1] brings the schema from version n-1 to n. Only ever append: a released
+# migration is never edited, because databases out there already ran it.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        # AUTOINCREMENT: a job id is never reused, even after a purge, so a file or log
+        # line naming job 42 can never be confused with a later job.
+        # No CHECK on `state`: adding a state would then need a table rebuild;
+        # tui.jobs validates every state before it gets here.
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            state TEXT NOT NULL,
+            remote_id TEXT,
+            result_url TEXT,
+            quote_usd REAL,
+            cost_usd REAL,
+            cost_is_estimate INTEGER NOT NULL DEFAULT 0,
+            file TEXT,
+            bytes INTEGER,
+            sha256 TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            submitted_at REAL,
+            started_at REAL,
+            ready_at REAL,
+            finished_at REAL,
+            estimate_s REAL,
+            progress REAL,
+            remote_deleted INTEGER NOT NULL DEFAULT 0
+        )""",
+        # created_at rides along so "these states, newest first" reads in index order.
+        "CREATE INDEX jobs_state ON jobs(state, created_at)",
+        # One index per list_jobs ordering (see _ORDER).
+        "CREATE INDEX jobs_created ON jobs(created_at)",
+        "CREATE INDEX jobs_updated ON jobs(updated_at)",
+        f"CREATE INDEX jobs_state_rank ON jobs({_STATE_RANK}, created_at)",
+        "CREATE INDEX jobs_model ON jobs(model, created_at)",
+        "CREATE INDEX jobs_provider_model ON jobs(provider, model, created_at)",
+        "CREATE INDEX jobs_cost ON jobs(cost_usd, created_at)",
+        "CREATE INDEX jobs_submitted ON jobs(submitted_at)",  # spend_since
+        "CREATE INDEX jobs_remote_id ON jobs(remote_id)",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            at REAL NOT NULL,
+            state TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX events_job ON events(job_id, id)",
+        # The event log is the audit trail of what was spent: refuse to rewrite it.
+        """CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+           BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+        """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+           BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+        # External content: the prompt text is stored once, in jobs; FTS keeps only the index.
+        """CREATE VIRTUAL TABLE jobs_fts USING fts5(
+            prompt, content='jobs', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        )""",
+        """CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
+            INSERT INTO jobs_fts(rowid, prompt) VALUES (new.id, new.prompt);
+        END""",
+        """CREATE TRIGGER jobs_fts_delete AFTER DELETE ON jobs BEGIN
+            INSERT INTO jobs_fts(jobs_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
+        END""",
+        # `OF prompt`: the frequent state/progress updates never touch the FTS index.
+        """CREATE TRIGGER jobs_fts_update AFTER UPDATE OF prompt ON jobs BEGIN
+            INSERT INTO jobs_fts(jobs_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
+            INSERT INTO jobs_fts(rowid, prompt) VALUES (new.id, new.prompt);
+        END""",
+        """CREATE TABLE models_cache (
+            provider TEXT PRIMARY KEY,
+            fetched_at REAL NOT NULL,
+            models_json TEXT NOT NULL
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+]
+
+# Job fields stored in a column of the same name; id, request and state are handled apart.
+_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(Job) if f.name not in ("id", "request", "state")
+)
+_COLUMNS: tuple[str, ...] = ("id", "provider", "model", "prompt", "request_json", "state", *_FIELDS)
+_BOOL_FIELDS = frozenset({"cost_is_estimate", "remote_deleted"})
+# What transition()/update() may set; the timestamps of the row itself are the store's job.
+_SETTABLE = frozenset(_FIELDS) - {"created_at", "updated_at"}
+
+_INSERT_JOB = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_INSERT_EVENT = "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)"
+_SELECT_JOB = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+
+# id ends every sort so paging with OFFSET never shows a row twice or skips one; each
+# ordering has an index with the same columns (rowid is implicitly last), so a page of
+# 50 out of 100 000 is read in index order instead of sorting the whole table.
+_ORDER: dict[str, tuple[str, ...]] = {
+    "created": ("created_at", "id"),
+    "updated": ("updated_at", "id"),
+    "state": (_STATE_RANK, "created_at", "id"),
+    "model": ("model", "created_at", "id"),
+    "provider": ("provider", "model", "created_at", "id"),
+    "cost": ("cost_usd", "created_at", "id"),
+}
+
+
+# ------------------------------------------------------------------ row <-> Job, queries
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    values = {name: row[name] for name in _FIELDS}
+    for name in _BOOL_FIELDS:
+        values[name] = bool(values[name])
+    return Job(
+        id=row["id"],
+        request=JobRequest.from_json(row["request_json"]),
+        state=JobState(row["state"]),
+        **values,
+    )
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if name in _BOOL_FIELDS:
+        return int(bool(value))
+    if isinstance(value, os.PathLike):  # `file` may arrive as a Path
+        return os.fspath(value)
+    return value
+
+
+def _row_for(job: Job) -> tuple[Any, ...]:
+    req = job.request
+    head = (job.id, req.provider, req.model, req.prompt, req.to_json(), job.state.value)
+    return head + tuple(_column_value(name, getattr(job, name)) for name in _FIELDS)
+
+
+def _settable(values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - _SETTABLE
+    if unknown:
+        raise TypeError(f"not a settable job field: {', '.join(sorted(unknown))}")
+    return {name: _column_value(name, value) for name, value in values.items()}
+
+
+def fts_query(text: str) -> str | None:
+    """Turn what a user typed into an FTS5 query that cannot be a syntax error.
+
+    Each word becomes a quoted prefix term (`"word"*`), so `"`, `-`, `:`, `AND`, `NEAR`
+    and friends are plain text; the terms are ANDed. Words without a letter or digit
+    would be empty phrases that match nothing, so they are dropped; None means no word
+    was left to search for. NUL would end the query string early inside SQLite: it is a
+    separator here.
+    """
+    terms = [
+        '"' + word.replace('"', '""') + '"*'
+        for word in text.replace("\x00", " ").split()
+        if any(ch.isalnum() for ch in word)
+    ]
+    return " AND ".join(terms) or None
+
+
+def _states(states: Iterable[JobState] | JobState) -> set[JobState]:
+    # JobState is a str: iterating a lone state would yield its letters.
+    if isinstance(states, str):
+        return {JobState(states)}
+    return {JobState(s) for s in states}
+
+
+def _where(
+    states: Iterable[JobState] | None,
+    provider: str | None,
+    model: str | None,
+    text: str | None,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if states is not None:
+        wanted = sorted(s.value for s in _states(states))
+        clauses.append(f"state IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+        params += wanted
+    if provider is not None:
+        clauses.append("provider = ?")
+        params.append(provider)
+    if model is not None:
+        clauses.append("model = ?")
+        params.append(model)
+    query = fts_query(text) if text is not None else None
+    if query is not None:
+        clauses.append("id IN (SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH ?)")
+        params.append(query)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _create_private(path: Path) -> None:
+    # Prompts are the user's own business: the file (and the -wal/-shm files SQLite
+    # creates with the same mode) is readable by its owner alone.
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+# ------------------------------------------------------------------------------ Store
+
+
+class Store:
+    """Async access to one history database. Use it from one event loop per process."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path, clock: Callable[[], float]):
+        self._db: aiosqlite.Connection | None = db
+        self.path = path
+        self._clock = clock
+        # One connection, many coroutines: a transaction spans several awaits, so without
+        # this lock a second coroutine's statements would land inside the first's BEGIN.
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ opening and closing
+
+    @classmethod
+    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
+            db = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN ourselves
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        db.row_factory = sqlite3.Row
+        store = cls(db, path, clock)
+        try:
+            await store._configure()
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def _configure(self) -> None:
+        db = self._conn()
+        try:
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await self._use_wal(db)
+            # FULL: a committed transition survives power loss, not only a crash.
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable wan-tui database: {exc}") from exc
+
+    @staticmethod
+    async def _use_wal(db: aiosqlite.Connection, patience_s: float = 5.0) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite does not wait
+        # for that one (busy_timeout does not apply), so two processes creating the file
+        # at once retry here. WAL is persistent: later opens find it already on.
+        deadline = time.monotonic() + patience_s
+        delay = 0.005
+        while True:
+            try:
+                await db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    async def _user_version(self) -> int:
+        rows = await self._conn().execute_fetchall("PRAGMA user_version")
+        return int(next(iter(rows))[0])
+
+    def _refuse_newer(self, version: int) -> None:
+        latest = len(MIGRATIONS)
+        if version > latest:
+            raise StoreError(
+                f"{self.path} has schema version {version} but this wan-tui knows only up to "
+                f"{latest}: upgrade wan-tui to open it"
+            )
+
+    async def _migrate(self) -> None:
+        version = await self._user_version()
+        self._refuse_newer(version)
+        if version == len(MIGRATIONS):
+            return  # the usual case: no write lock needed just to open
+        async with self._write() as db:
+            # Read again under the write lock: another process may have migrated meanwhile.
+            version = await self._user_version()
+            self._refuse_newer(version)
+            for number in range(version + 1, len(MIGRATIONS) + 1):
+                for statement in MIGRATIONS[number - 1]:
+                    await db.execute(statement)
+            if version < len(MIGRATIONS):
+                # user_version lives in the file header and is part of this transaction,
+                # so a failed migration leaves both schema and number untouched.
+                await db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    async def close(self) -> None:
+        if self._db is None:
+            return
+        async with self._lock:
+            db, self._db = self._db, None
+            try:
+                await db.execute("PRAGMA optimize")  # keeps query plans good as history grows
+            except sqlite3.Error:
+                pass  # only an optimisation (it may find the other process writing)
+            finally:
+                await db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------ transactions
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the history database is closed")
+        return self._db
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction, committed before the block's caller gets control back.
+
+        IMMEDIATE takes the write lock at BEGIN, so a second process waits (busy_timeout)
+        instead of failing halfway when a read lock cannot be upgraded.
+        """
+        async with self._lock:
+            db = self._conn()
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    await db.execute("COMMIT")
+                except BaseException:
+                    # Runs after any statement still in flight on the connection's thread;
+                    # a no-op if COMMIT already went through.
+                    await db.rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"history database write failed: {exc}") from exc
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            try:
+                return list(await self._conn().execute_fetchall(sql, params))
+            except sqlite3.Error as exc:
+                raise StoreError(f"history database read failed: {exc}") from exc
+
+    @staticmethod
+    async def _job_in(db: aiosqlite.Connection, job_id: int) -> Job | None:
+        rows = await db.execute_fetchall(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
+        return next((_job_from_row(row) for row in rows), None)
+
+    @staticmethod
+    async def _next_id(db: aiosqlite.Connection) -> int:
+        # Under the write lock this is exactly the id AUTOINCREMENT would hand out next;
+        # giving ids explicitly lets a batch insert know its ids without a query per row.
+        rows = await db.execute_fetchall(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0),"
+            " coalesce((SELECT max(id) FROM jobs), 0))"
+        )
+        return int(next(iter(rows))[0]) + 1
+
+    # ------------------------------------------------------------ writing jobs
+
+    async def add_jobs(
+        self,
+        requests: Sequence[JobRequest],
+        quotes: Sequence[float | None] | None = None,
+        *,
+        cost_is_estimate: bool = False,
+    ) -> list[Job]:
+        """Record requests as pending jobs, all or none, in one commit, before any is sent."""
+        requests = list(requests)
+        quotes = [None] * len(requests) if quotes is None else list(quotes)
+        if len(quotes) != len(requests):
+            raise ValueError(f"{len(requests)} requests but {len(quotes)} quotes")
+        if not requests:
+            return []
+        now = self._clock()
+        async with self._write() as db:
+            first = await self._next_id(db)
+            jobs = [
+                Job(
+                    id=first + i,
+                    request=req,
+                    state=JobState.PENDING,
+                    created_at=now,
+                    updated_at=now,
+                    quote_usd=quote,
+                    cost_is_estimate=cost_is_estimate,
+                )
+                for i, (req, quote) in enumerate(zip(requests, quotes, strict=True))
+            ]
+            await db.executemany(_INSERT_JOB, map(_row_for, jobs))
+            await db.executemany(
+                _INSERT_EVENT,
+                ((job.id, now, JobState.PENDING.value, "recorded, not yet sent") for job in jobs),
+            )
+            # Read back so callers hold exactly what get() would return.
+            rows = await db.execute_fetchall(f"{_SELECT_JOB} WHERE id >= ? ORDER BY id", (first,))
+            return [_job_from_row(row) for row in rows]
+
+    async def transition(
+        self,
+        job_id: int,
+        new: JobState,
+        detail: str = "",
+        *,
+        expect: Iterable[JobState] | None = None,
+        **fields: Any,
+    ) -> Job | None:
+        """Move a job to `new`, set `fields`, log an event; committed when this returns.
+
+        With `expect`, this is a claim: if the job is not in one of those states (another
+        process got there first, or it does not exist) nothing is written and None comes
+        back. Illegal transitions raise TransitionError; a missing job without `expect`
+        raises StoreError.
+        """
+        new = JobState(new)
+        values = _settable(fields)
+        expected = None if expect is None else _states(expect)
+        async with self._write() as db:
+            current = await self._job_in(db, job_id)
+            if current is None and expected is None:
+                raise StoreError(f"there is no job {job_id}")
+            if current is None or (expected is not None and current.state not in expected):
+                return None
+            check_transition(current.state, new)
+            now = self._clock()
+            values.update(state=new.value, updated_at=now)
+            # Compare-and-set on the state we just read: belt and braces on top of the
+            # IMMEDIATE lock, so a claim can never succeed twice.
+            changed = await self._set(db, job_id, values, only_if_state=current.state)
+            if not changed:
+                return None
+            await db.execute(_INSERT_EVENT, (job_id, now, new.value, detail))
+            return await self._job_in(db, job_id)
+
+    async def update(self, job_id: int, *, event: str | None = None, **fields: Any) -> Job:
+        """Change fields without a state change; log an event only when `event` is given."""
+        values = _settable(fields)
+        async with self._write() as db:
+            current = await self._job_in(db, job_id)
+            if current is None:
+                raise StoreError(f"there is no job {job_id}")
+            now = self._clock()
+            values["updated_at"] = now
+            await self._set(db, job_id, values)
+            if event is not None:
+                await db.execute(_INSERT_EVENT, (job_id, now, current.state.value, event))
+            job = await self._job_in(db, job_id)
+            assert job is not None  # we hold the write lock and just read it
+            return job
+
+    @staticmethod
+    async def _set(
+        db: aiosqlite.Connection,
+        job_id: int,
+        values: dict[str, Any],
+        only_if_state: JobState | None = None,
+    ) -> bool:
+        # Column names come from _SETTABLE (checked) or the store itself, never from input.
+        sql = f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in values)} WHERE id = ?"
+        params = [*values.values(), job_id]
+        if only_if_state is not None:
+            sql += " AND state = ?"
+            params.append(only_if_state.value)
+        async with db.execute(sql, params) as cursor:
+            return cursor.rowcount == 1
+
+    async def bulk_insert_for_benchmark(self, jobs: Sequence[Job]) -> None:
+        """Seed fully-formed jobs (any state) plus one event each, in one transaction.
+
+        For benchmarks and tests that need large histories. The ids in `jobs` are ignored:
+        the database hands out fresh ones in order.
+        """
+        async with self._write() as db:
+            first = await self._next_id(db)
+            seeded = [job.with_(id=first + i) for i, job in enumerate(jobs)]
+            # The per-row FTS trigger makes a 100 000-row insert ~20x slower than indexing
+            # the new rows in one statement. Dropping it here is invisible to everyone else:
+            # we hold the write lock and it comes back, as it was, in this transaction.
+            rows = await db.execute_fetchall(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'jobs_fts_insert'"
+            )
+            trigger_sql = next(iter(rows))[0]
+            await db.execute("DROP TRIGGER jobs_fts_insert")
+            await db.executemany(_INSERT_JOB, map(_row_for, seeded))
+            await db.execute(
+                "INSERT INTO jobs_fts (rowid, prompt) SELECT id, prompt FROM jobs WHERE id >= ?",
+                (first,),
+            )
+            await db.execute(trigger_sql)
+            await db.executemany(
+                _INSERT_EVENT,
+                ((job.id, job.updated_at, job.state.value, "seeded") for job in seeded),
+            )
+
+    # ------------------------------------------------------------ reading jobs
+
+    async def get(self, job_id: int) -> Job | None:
+        rows = await self._read(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
+        return next((_job_from_row(row) for row in rows), None)
+
+    async def find_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
+        rows = await self._read(
+            f"{_SELECT_JOB} WHERE remote_id = ? AND provider = ? ORDER BY id DESC LIMIT 1",
+            (remote_id, provider),
+        )
+        return next((_job_from_row(row) for row in rows), None)
+
+    async def active_jobs(self) -> list[Job]:
+        """Jobs the engine still owns (pending ... downloading), oldest first."""
+        return await self.list_jobs(states=ACTIVE_STATES, order="created", descending=False)
+
+    async def list_jobs(
+        self,
+        *,
+        states: Iterable[JobState] | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        text: str | None = None,
+        order: str = "created",
+        descending: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Job]:
+        """One page of jobs. `text` searches prompts (every word, as a prefix)."""
+        if order not in _ORDER:
+            raise ValueError(f"cannot sort by {order!r}; choose one of {', '.join(_ORDER)}")
+        where, params = _where(states, provider, model, text)
+        direction = " DESC" if descending else ""
+        keys = ", ".join(key + direction for key in _ORDER[order])
+        sql = f"{_SELECT_JOB}{where} ORDER BY {keys} LIMIT ? OFFSET ?"
+        rows = await self._read(sql, [*params, -1 if limit is None else limit, offset])
+        return [_job_from_row(row) for row in rows]
+
+    async def count_jobs(
+        self,
+        *,
+        states: Iterable[JobState] | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        text: str | None = None,
+    ) -> int:
+        where, params = _where(states, provider, model, text)
+        rows = await self._read(f"SELECT count(*) FROM jobs{where}", params)
+        return int(rows[0][0])
+
+    async def counts_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state; every state is present, zeros included."""
+        rows = await self._read("SELECT state, count(*) FROM jobs GROUP BY state")
+        counts = dict.fromkeys(JobState, 0)
+        counts.update({JobState(state): n for state, n in rows})
+        return counts
+
+    async def events(self, job_id: int) -> list[Event]:
+        rows = await self._read(
+            "SELECT job_id, at, state, detail FROM events WHERE job_id = ? ORDER BY id",
+            (job_id,),
+        )
+        return [Event(row[0], row[1], JobState(row[2]), row[3]) for row in rows]
+
+    async def spend_since(self, since: float) -> float:
+        """Money reserved by jobs submitted at or after `since` (sum of cost_usd)."""
+        rows = await self._read(
+            "SELECT coalesce(sum(cost_usd), 0.0) FROM jobs WHERE submitted_at >= ?", (since,)
+        )
+        return float(rows[0][0])
+
+    async def learned_durations(self, provider: str, model: str, limit: int = 50) -> list[float]:
+        """Run times (ready_at - submitted_at) of this model's latest finished jobs, newest
+        first: the ETA for providers that do not send one."""
+        rows = await self._read(
+            "SELECT ready_at - submitted_at FROM jobs"
+            " WHERE provider = ? AND model = ? AND submitted_at IS NOT NULL"
+            " AND ready_at >= submitted_at"  # NULL or clock-skewed rows teach nothing
+            " ORDER BY ready_at DESC, id DESC LIMIT ?",
+            (provider, model, limit),
+        )
+        return [float(row[0]) for row in rows]
+
+    # ------------------------------------------------------------ models cache and meta
+
+    async def cached_models(self, provider: str) -> tuple[float, list[dict]] | None:
+        rows = await self._read(
+            "SELECT fetched_at, models_json FROM models_cache WHERE provider = ?", (provider,)
+        )
+        if not rows:
+            return None
+        return float(rows[0][0]), json.loads(rows[0][1])
+
+    async def save_models(self, provider: str, models: list[dict]) -> None:
+        text = json.dumps(models, sort_keys=True)
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO models_cache (provider, fetched_at, models_json) VALUES (?, ?, ?)"
+                " ON CONFLICT (provider) DO UPDATE"
+                " SET fetched_at = excluded.fetched_at, models_json = excluded.models_json",
+                (provider, self._clock(), text),
+            )
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
