@@ -174,18 +174,7 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 async def _quote_all(session, requests) -> list:
-    """Quote each distinct priced shape once (quotes spend the queue budget)."""
-    from tui.providers.base import Quote
-
-    cache: dict[tuple, Quote] = {}
-    out = []
-    for req in requests:
-        key = (req.provider, req.model, req.duration, req.resolution, req.aspect_ratio, req.audio)
-        if key not in cache:
-            await session.engine._spend(req.provider, "queue", 0.0)
-            cache[key] = await session.providers[req.provider].quote(req)
-        out.append(cache[key])
-    return out
+    return [await session.engine.quote(req) for req in requests]
 
 
 def _provider_failure(err) -> Exception:

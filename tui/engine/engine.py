@@ -49,6 +49,7 @@ from tui.providers.base import (
     Processing,
     Provider,
     ProviderError,
+    Quote,
     RateInfo,
     RateLimited,
     Ready,
@@ -107,6 +108,7 @@ class Engine:
         self._rescan_task: asyncio.Task[None] | None = None
         self._settled_counts: Counter[str] = Counter()
         self.budgets: dict[tuple[str, str], RequestBudget] = {}
+        self._quotes: dict[tuple, Quote] = {}
         self._batch: dict[str, BatchPoller] = {}
         for name, provider in self.providers.items():
             provider.rate_observer = self._rate_observer(name)
@@ -240,6 +242,18 @@ class Engine:
             self.emit(JobChanged(job, None, "recorded"))
             self._launch(job.id)
         return jobs
+
+    async def quote(self, req: JobRequest) -> Quote:
+        """The price of a request. Identical price shapes are asked once per engine:
+        quotes spend the same budget as submits."""
+        key = (req.provider, req.model, req.duration, req.resolution, req.aspect_ratio,
+               req.audio)
+        if key not in self._quotes:
+            provider = self.catalog.provider(req.provider)
+            if provider.can_quote:
+                await self._spend(req.provider, "queue", 0.0)
+            self._quotes[key] = await provider.quote(req)
+        return self._quotes[key]
 
     async def cancel(self, job_id: int) -> Job:
         """Stop tracking a job. Refused while its paid submit is on the wire."""

@@ -1,0 +1,204 @@
+"""The dashboard's one door to the engine and the store (no Textual, no httpx, no SQL here).
+
+Widgets and screens call these coroutines; everything below them stays testable headless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui.batchfile import BatchError, read_batch
+from tui.engine import Engine, EngineEvent
+from tui.jobs import Job, JobRequest, JobState, ModelCaps, ValidationError
+from tui.providers.base import ProviderError, ProviderInfo, Quote
+from tui.session import Session
+from tui.store import Event
+
+SORTS = ("created", "state", "model", "provider", "cost", "updated")
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What `/` typed: `state:failed model:wan some words` (words search prompts)."""
+
+    states: tuple[JobState, ...] = ()
+    model: str | None = None
+    provider: str | None = None
+    text: str | None = None
+
+    @classmethod
+    def parse(cls, query: str) -> JobFilter:
+        states: list[JobState] = []
+        model = provider = None
+        words: list[str] = []
+        for token in query.split():
+            key, sep, value = token.partition(":")
+            if sep and key in ("state", "s") and value:
+                for part in value.split(","):
+                    try:
+                        states.append(JobState(part))
+                    except ValueError:
+                        raise ValidationError(
+                            f"unknown state {part!r}; use one of "
+                            + ", ".join(s.value for s in JobState)) from None
+            elif sep and key in ("model", "m") and value:
+                model = value
+            elif sep and key in ("provider", "p") and value:
+                provider = value
+            elif token in {s.value for s in JobState}:
+                states.append(JobState(token))  # a bare state name filters by state
+            else:
+                words.append(token)
+        return cls(tuple(states), model, provider, " ".join(words) or None)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.states or self.model or self.provider or self.text)
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    provider: str
+    rate_class: str
+    used: int
+    limit: int
+    waiting: int
+    balance_usd: float | None
+
+
+@dataclass
+class BatchCheck:
+    """A batch file read and checked line by line, with prices for the good lines."""
+
+    path: Path
+    lines: list[tuple[int, JobRequest | None, str]] = field(default_factory=list)
+    quotes: list[Quote] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(req is not None for _, req, _ in self.lines)
+
+    @property
+    def requests(self) -> list[JobRequest]:
+        return [req for _, req, _ in self.lines if req is not None]
+
+    @property
+    def total(self) -> float:
+        return sum(q.usd for q in self.quotes)
+
+
+class Facade:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.engine: Engine = session.engine
+        self.store = session.store
+        self.config = session.config
+
+    # ------------------------------------------------------------ engine lifecycle
+
+    def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]:
+        return self.engine.subscribe(listener)
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    # ------------------------------------------------------------ providers and models
+
+    def providers(self) -> list[ProviderInfo]:
+        return [p.info() for p in self.session.providers.values()]
+
+    async def models(self, provider: str) -> list[ModelCaps]:
+        return await self.engine.catalog.models(provider)
+
+    async def validate(self, req: JobRequest) -> ModelCaps:
+        """Raises ValidationError (one line) for anything the provider would refuse."""
+        return await self.engine.catalog.validate(req)
+
+    async def quote(self, req: JobRequest) -> Quote:
+        return await self.engine.quote(req)
+
+    async def submit(self, requests: Sequence[JobRequest], quotes: Sequence[Quote]) -> list[Job]:
+        """Record and start jobs whose price the user has seen."""
+        return await self.engine.add(list(requests), [q.usd for q in quotes],
+                                     cost_is_estimate=any(q.estimate for q in quotes))
+
+    async def check_batch(self, path: Path) -> BatchCheck:
+        check = BatchCheck(path)
+        try:
+            lines = read_batch(path)
+        except BatchError as err:
+            check.error = str(err)
+            return check
+        for line in lines:
+            try:
+                await self.validate(line.request)
+                check.lines.append((line.line, line.request, ""))
+            except ValidationError as err:
+                check.lines.append((line.line, None, f"line {line.line}: {err}"))
+        if check.ok:
+            try:
+                check.quotes = [await self.quote(r) for r in check.requests]
+            except ProviderError as err:
+                check.error = f"could not price the batch: {err}"
+        return check
+
+    # ------------------------------------------------------------ job actions
+
+    async def cancel(self, job_id: int) -> Job:
+        return await self.engine.cancel(job_id)
+
+    async def delete_remote(self, job_id: int) -> Job:
+        return await self.engine.delete_remote(job_id)
+
+    async def requeue_quote(self, job_id: int) -> tuple[Job, Quote]:
+        job = await self.get(job_id)
+        if job is None:
+            raise ValidationError(f"no job {job_id}")
+        return job, await self.quote(job.request)
+
+    async def requeue(self, job_id: int, quote: Quote) -> Job:
+        return await self.engine.requeue(job_id, quote.usd, cost_is_estimate=quote.estimate)
+
+    # ------------------------------------------------------------ reading history
+
+    async def page(self, flt: JobFilter, sort: str = "created", offset: int = 0,
+                   limit: int = 200) -> list[Job]:
+        return await self.store.list_jobs(
+            states=flt.states or None, provider=flt.provider, model=flt.model, text=flt.text,
+            order=sort, descending=sort != "state", limit=limit, offset=offset)
+
+    async def count(self, flt: JobFilter) -> int:
+        return await self.store.count_jobs(states=flt.states or None, provider=flt.provider,
+                                           model=flt.model, text=flt.text)
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self.store.get(job_id)
+
+    async def events(self, job_id: int) -> list[Event]:
+        return await self.store.events(job_id)
+
+    async def counts(self) -> dict[JobState, int]:
+        return await self.store.counts_by_state()
+
+    async def spend_today(self) -> float:
+        midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
+        return await self.store.spend_since(midnight)
+
+    def budgets(self) -> list[BudgetStatus]:
+        out = []
+        for (provider, rate_class), budget in self.engine.budgets.items():
+            if not self.session.providers[provider].configured:
+                continue
+            out.append(BudgetStatus(provider, rate_class, budget.used, budget.limit,
+                                    budget.waiting, self.session.providers[provider].balance_usd))
+        return out
+
+    def halted(self) -> dict[str, str]:
+        return dict(self.engine.halted)
+
+    def destination(self, job: Job) -> Path:
+        return self.engine.destination(job)
