@@ -34,13 +34,26 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WAN_TUI_HOME", str(tmp_path / "home"))
 
 
+def roomy(faults: Faults | None = None) -> Faults:
+    """Rate limits are per real minute while test jobs run at 1/50 pace: unless a test is
+    about rate limits, give the simulator (and so, via its headers, our budget) room."""
+    faults = faults or Faults()
+    if faults.retrieve_limit_per_min == Faults().retrieve_limit_per_min:
+        faults.retrieve_limit_per_min = 100_000
+    if faults.queue_limit_per_min == Faults().queue_limit_per_min:
+        faults.queue_limit_per_min = 100_000
+    return faults
+
+
 @pytest.fixture
 def make_sim() -> Iterator[Callable[..., SimServer]]:
     with ExitStack() as stack:
-        def make(faults: Faults | None = None, **config) -> SimServer:
+        def make(faults: Faults | None = None, *, real_limits: bool = False,
+                 **config) -> SimServer:
             config.setdefault("mean_s", 0.3)
             config.setdefault("video_seconds", 1.0)
-            cfg = SimConfig(faults=faults or Faults(), **config)
+            faults = (faults or Faults()) if real_limits else roomy(faults)
+            cfg = SimConfig(faults=faults, **config)
             return stack.enter_context(SimServer.running(cfg))
         yield make
 

@@ -447,16 +447,14 @@ async def test_ambiguous_queue_still_charges(clock: FakeClock, client) -> None:
         venice = Venice(sim, client)
         r = await venice.post("/video/queue", {"model": WAN, "prompt": "a", "duration": "5s"})
         assert r.status_code == 500
-        (remote_id, charged, status), = sim.state.queue_calls
+        ((remote_id, charged, status),) = sim.state.queue_calls
         assert charged and status == 500 and sim.state.job(remote_id) is not None
         assert sim.state.balance_usd < 1000.0
     finally:
         await sim.stop()
 
 
-@pytest.mark.parametrize(
-    ("faults", "status"), [({"rate_500": 1.0}, 500), ({"rate_503": 1.0}, 503)]
-)
+@pytest.mark.parametrize(("faults", "status"), [({"rate_500": 1.0}, 500), ({"rate_503": 1.0}, 503)])
 async def test_random_retrieve_faults(clock, client, faults: dict, status: int) -> None:
     sim = await start(make_config(**faults), clock)
     try:

@@ -118,15 +118,16 @@ async def test_opening_an_older_database_runs_the_missing_migrations(
     job = await add_one(s)
     await s.close()
 
-    v2 = ("ALTER TABLE jobs ADD COLUMN note TEXT", "UPDATE jobs SET note = 'migrated'")
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, v2])
+    current = len(store_module.MIGRATIONS)
+    nxt = ("ALTER TABLE jobs ADD COLUMN note TEXT", "UPDATE jobs SET note = 'migrated'")
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, nxt])
     s = await Store.open(db_path)
     try:
         assert await s.get(job.id) == job
     finally:
         await s.close()
     with raw(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
         assert conn.execute("SELECT note FROM jobs").fetchall() == [("migrated",)]
 
 
@@ -134,12 +135,13 @@ async def test_a_failing_migration_changes_nothing(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await (await Store.open(db_path)).close()
+    current = len(store_module.MIGRATIONS)
     broken = ("CREATE TABLE half_done (x)", "THIS IS NOT SQL")
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, broken])
     with pytest.raises(StoreError):
         await Store.open(db_path)
     with raw(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == current
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "half_done" not in tables
 
@@ -625,3 +627,27 @@ async def test_a_100_000_job_history(store: Store) -> None:
     # The FTS trigger the bulk insert set aside is back: new jobs are searchable.
     (new,) = await store.add_jobs([req("an axolotl")])
     assert [j.id for j in await store.list_jobs(text="axolotl")] == [new.id]
+
+
+async def test_a_version_one_database_gains_delete_pending(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A history written by the first schema keeps its jobs and gets the new column.
+    with raw(db_path) as conn:
+        for statement in store_module.MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO jobs (provider, model, prompt, request_json, state, created_at,"
+            " updated_at) VALUES ('venice', 'm', 'old job', ?, 'done', 1, 1)",
+            (JobRequest(model="m", prompt="old job").to_json(),))
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    s = await Store.open(db_path)
+    try:
+        (job,) = await s.list_jobs()
+        assert job.prompt == "old job" and job.delete_pending is False
+        assert await s.pending_remote_deletes() == []
+        await s.update(job.id, delete_pending=True)
+        assert [j.id for j in await s.pending_remote_deletes()] == [job.id]
+    finally:
+        await s.close()

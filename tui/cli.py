@@ -375,16 +375,19 @@ async def cmd_watch(args) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         followed = [j.id for j in await s.store.active_jobs()]
+        printer = _Printer(s.engine)
+        await s.engine.start()  # also finishes remote deletes a crash interrupted
         if not followed:
+            await s.engine.wait_idle()
+            printer.close()
             print("no active jobs")
             return EXIT_OK
         print(f"following {len(followed)} active jobs")
-        printer = _Printer(s.engine)
-        await s.engine.start()
         idle = asyncio.ensure_future(s.engine.wait_idle())
         halt = asyncio.ensure_future(stop.wait())
         while not idle.done() and not halt.done():
-            await asyncio.wait({idle, halt}, timeout=args.progress_every)
+            await asyncio.wait({idle, halt}, timeout=args.progress_every,
+                               return_when=asyncio.FIRST_COMPLETED)
             if not idle.done() and not halt.done():
                 for job in await s.store.active_jobs():
                     print("  " + job_line(job, s.engine.clock.now()), flush=True)

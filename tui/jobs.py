@@ -303,6 +303,9 @@ class Job:
     estimate_s: float | None = None  # provider's (P80) or learned expected run time
     progress: float | None = None  # 0..1, clamped; None when unknown
     remote_deleted: bool = False
+    # The user's setting asked for the remote copy to go once ours is whole; set in the same
+    # commit as `done`, cleared after the delete, so a crash in between still deletes it.
+    delete_pending: bool = False
 
     @property
     def provider(self) -> str:

@@ -131,6 +131,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (
+        # Remote deletes promised by the user's setting survive a crash between "done"
+        # and the delete call (the partial index stays tiny: few rows are ever pending).
+        "ALTER TABLE jobs ADD COLUMN delete_pending INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX jobs_delete_pending ON jobs(id) WHERE delete_pending = 1",
+    ),
 ]
 
 # Job fields stored in a column of the same name; id, request and state are handled apart.
@@ -138,7 +144,7 @@ _FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(Job) if f.name not in ("id", "request", "state")
 )
 _COLUMNS: tuple[str, ...] = ("id", "provider", "model", "prompt", "request_json", "state", *_FIELDS)
-_BOOL_FIELDS = frozenset({"cost_is_estimate", "remote_deleted"})
+_BOOL_FIELDS = frozenset({"cost_is_estimate", "remote_deleted", "delete_pending"})
 # What transition()/update() may set; the timestamps of the row itself are the store's job.
 _SETTABLE = frozenset(_FIELDS) - {"created_at", "updated_at"}
 
@@ -566,6 +572,11 @@ class Store:
     async def active_jobs(self) -> list[Job]:
         """Jobs the engine still owns (pending ... downloading), oldest first."""
         return await self.list_jobs(states=ACTIVE_STATES, order="created", descending=False)
+
+    async def pending_remote_deletes(self) -> list[Job]:
+        """Finished jobs whose remote copy the user's setting says to delete."""
+        rows = await self._read(f"{_SELECT_JOB} WHERE delete_pending = 1 ORDER BY id")
+        return [_job_from_row(row) for row in rows]
 
     async def list_jobs(
         self,

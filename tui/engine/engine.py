@@ -97,6 +97,7 @@ class Engine:
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._submits: set[asyncio.Task[object]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._news: dict[int, asyncio.Event] = {}
         self._latest: dict[int, Outcome | ProviderError] = {}
         self._following: dict[int, Job] = {}
@@ -109,6 +110,9 @@ class Engine:
         self._settled_counts: Counter[str] = Counter()
         self.budgets: dict[tuple[str, str], RequestBudget] = {}
         self._quotes: dict[tuple, Quote] = {}
+        # One submit on the wire per provider: a crash can then leave at most one job
+        # `unknown`, and the queue rate (40/min on Venice) is far below one at a time anyway.
+        self._submit_locks = {name: asyncio.Lock() for name in self.providers}
         self._batch: dict[str, BatchPoller] = {}
         for name, provider in self.providers.items():
             provider.rate_observer = self._rate_observer(name)
@@ -172,8 +176,20 @@ class Engine:
                 )
                 continue
             self._launch(job.id)
+        if wanted is None:
+            await self._finish_pending_deletes()
         if wanted is None and self.rescan_s > 0:
             self._rescan_task = asyncio.get_running_loop().create_task(self._rescan())
+
+    async def _finish_pending_deletes(self) -> None:
+        """Deletes promised before a crash: the files are whole (the rows say done)."""
+        for job in await self.store.pending_remote_deletes():
+            provider = self.providers.get(job.provider)
+            if provider is not None and provider.configured:
+                task = asyncio.get_running_loop().create_task(
+                    self._delete_after_download(job, provider), name=f"delete-{job.id}")
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
     async def _rescan(self) -> None:
         # Another process (a `batch` while the dashboard runs) may add pending jobs.
@@ -196,7 +212,7 @@ class Engine:
             self._rescan_task.cancel()
         if self._submits:
             await asyncio.wait(list(self._submits), timeout=grace_s)
-        tasks = list(self._tasks.values())
+        tasks = list(self._tasks.values()) + list(self._background)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -204,7 +220,12 @@ class Engine:
             await poller.aclose()
 
     async def wait_idle(self) -> None:
-        await self._idle.wait()
+        """Until no job task and no promised remote delete is left."""
+        while True:
+            await self._idle.wait()
+            if not self._background:
+                return
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     @property
     def active_count(self) -> int:
@@ -380,18 +401,20 @@ class Engine:
                       if provider is not None else f"unknown provider {job.provider!r}")
             self._halt(job.provider, reason)
             return _STOP
-        if job.provider in self.halted:
-            return _STOP
-        await self._spend(job.provider, "queue", 0.0)
-        claimed = await self._transition(job, JobState.SUBMITTING, "sending the paid request")
-        if claimed is None:
-            return _STOP  # cancelled or claimed elsewhere meanwhile
-        # The call and its store write run in their own task: a stop() waits for it,
-        # so a queue answer that arrives is always written down.
-        call = asyncio.get_running_loop().create_task(self._submit_call(claimed, provider))
-        self._submits.add(call)
-        call.add_done_callback(self._submits.discard)
-        return await asyncio.shield(call)
+        async with self._submit_locks[job.provider]:
+            if job.provider in self.halted:
+                return _STOP
+            await self._spend(job.provider, "queue", 0.0)
+            claimed = await self._transition(job, JobState.SUBMITTING,
+                                             "sending the paid request")
+            if claimed is None:
+                return _STOP  # cancelled or claimed elsewhere meanwhile
+            # The call and its store write run in their own task: a stop() waits for it,
+            # so a queue answer that arrives is always written down.
+            call = asyncio.get_running_loop().create_task(self._submit_call(claimed, provider))
+            self._submits.add(call)
+            call.add_done_callback(self._submits.discard)
+            return await asyncio.shield(call)
 
     async def _submit_call(self, job: Job, provider: Provider) -> object:
         try:
@@ -620,24 +643,32 @@ class Engine:
         detail = f"saved {saved.size} bytes to {saved.path}"
         if saved.size < TINY_VIDEO_BYTES:
             detail += " -- suspiciously small: the provider may have moderated it"
+        delete = self.delete_after_download and provider.can_delete
         done = await self._transition(job, JobState.DONE, detail, file=str(saved.path),
                                       bytes=saved.size, sha256=saved.sha256,
-                                      finished_at=self.clock.now(), progress=1.0)
-        if done is not None and self.delete_after_download and provider.can_delete:
+                                      finished_at=self.clock.now(), progress=1.0,
+                                      delete_pending=delete)
+        if done is not None and delete:
             await self._delete_after_download(done, provider)
         return _STOP
 
     async def _delete_after_download(self, job: Job, provider: Provider) -> None:
         # Only reached with a DONE row: the file is renamed, fsynced and checked.
-        try:
-            await self._spend(job.provider, "retrieve", 1.0)
-            await provider.delete(job)
-        except NotFound:
-            pass
-        except ProviderError as err:
-            self.notice("warning", f"job {job.id}: could not delete the remote copy ({err})",
-                        job.id)
-            return
+        for attempt in range(1, self.policy.download_attempts + 1):
+            try:
+                await self._spend(job.provider, "retrieve", 1.0)
+                await provider.delete(job)
+                break
+            except NotFound:
+                break  # already gone: what we wanted
+            except ProviderError as err:
+                if not err.retryable or attempt == self.policy.download_attempts:
+                    # delete_pending stays set: the next start tries again.
+                    self.notice("warning", f"job {job.id}: could not delete the remote copy "
+                                f"({err}); will retry on the next start", job.id)
+                    return
+                await self.clock.sleep(backoff_delay(self.policy, attempt, err.retry_after,
+                                                     self.rng))
         updated = await self.store.update(job.id, event="remote copy deleted after download",
-                                          remote_deleted=True)
+                                          remote_deleted=True, delete_pending=False)
         self.emit(JobChanged(updated))

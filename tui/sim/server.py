@@ -69,8 +69,9 @@ class SimServer:
         port: int = 0,
         *,
         clock: Callable[[], float] | None = None,
+        rate_clock: Callable[[], float] | None = None,
     ) -> None:
-        self.state = SimState(config, clock=clock)
+        self.state = SimState(config, clock=clock, rate_clock=rate_clock)
         self.host = host
         self._http = HttpServer(self._dispatch, host, port)
         self.apis = load_apis(self.state, lambda: self.base)
@@ -88,7 +89,11 @@ class SimServer:
         return self.base + MOUNTS[provider]
 
     async def start(self) -> None:
-        await self._http.start()
+        try:
+            await self._http.start()
+        except BaseException:
+            self.state.close()  # no stop() will follow a failed start: drop the temp dir now
+            raise
 
     async def stop(self) -> None:
         await self._http.stop()

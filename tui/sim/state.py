@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.sim.http import Response, log
+from tui.sim.http import Request, Response, log
 
 TRIGGERS = frozenset({"policy", "fail", "expire", "cut", "tiny"})
 _TRIGGER = re.compile(r"\[sim:([a-z]+)\]", re.IGNORECASE)
@@ -286,6 +286,14 @@ class SimState:
                 "balance_usd": round(self.balance_usd, 6),
             }
 
+    # ------------------------------------------------------------ auth
+
+    def authorized(self, provider: str, req: Request) -> str | None:
+        """The request's bearer token if it is `provider`'s configured key, else None."""
+        token = req.bearer()
+        expected = self.config.api_keys.get(provider)
+        return token if token is not None and token == expected else None
+
     # ------------------------------------------------------------ money
 
     def charge(self, usd: float) -> bool:
@@ -353,9 +361,7 @@ class SimState:
 
     def media_available(self, job: SimJob) -> bool:
         """Finished successfully and neither deleted nor expired."""
-        return (
-            job.finished(self.clock()) and not job.deleted and not job.expired and not job.failed
-        )
+        return job.finished(self.clock()) and not job.deleted and not job.expired and not job.failed
 
     # ------------------------------------------------------------ fault dice
 
@@ -496,6 +502,8 @@ class SimState:
                 tiny="tiny" in job.triggers,
             )
         job.video_path, job.size, job.sha256 = path, size, digest
+        if job.deleted:  # deleted while it was rendering: do not leave the file behind
+            path.unlink(missing_ok=True)
 
     async def clip_response(
         self, job: SimJob, *, after_send: Callable[[], None] | None = None

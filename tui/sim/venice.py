@@ -189,10 +189,6 @@ class API:
         self.server_base = server_base
         self.models = {m.id: m for m in CATALOGUE}
 
-    @property
-    def key(self) -> str:
-        return self.state.config.api_keys.get(PROVIDER, "")
-
     def _limit(self, cls: str) -> int:
         f = self.state.faults
         return f.queue_limit_per_min if cls == "queue" else f.retrieve_limit_per_min
@@ -207,9 +203,9 @@ class API:
         if req.method != "POST":
             return json_response(405, {"error": "Method not allowed"})
         name, cls = endpoint
-        token = req.bearer() or ""
+        token = self.state.authorized(PROVIDER, req)
         balance = self.state.balance_usd
-        if token != self.key:
+        if token is None:
             # Not a budget of any known key: headers describe an empty window, nothing spent.
             resp = json_response(401, {"error": "Authentication failed"})
             gate = self.state.peek(PROVIDER, "(none)", cls, self._limit(cls))
@@ -260,9 +256,10 @@ class API:
     def _models(self, req: Request) -> Response:
         kind = req.query.get("type", "text")
         data = [m.entry() for m in CATALOGUE] if kind in ("video", "all") else []
-        token = req.bearer()
-        known = token == self.key
-        gate = self.state.peek(PROVIDER, token if known else "(none)", "retrieve", 120)
+        token = self.state.authorized(PROVIDER, req)
+        known = token is not None
+        limit = self._limit("retrieve")
+        gate = self.state.peek(PROVIDER, token if known else "(none)", "retrieve", limit)
         resp = json_response(200, {"object": "list", "type": kind, "data": data})
         resp.headers.update(_rate_headers(gate, self.state.balance_usd if known else None))
         return resp
