@@ -57,6 +57,10 @@ def check_mp4(path: Path) -> None:
     size = path.stat().st_size
     seen: list[bytes] = []
     with path.open("rb") as fh:
+        if fh.read(8)[4:8] != b"ftyp":
+            raise DownloadError("not an MP4 file (no ftyp box first): the provider sent "
+                                "something else")
+        fh.seek(0)
         pos = 0
         while pos < size:
             header = fh.read(8)
@@ -77,8 +81,6 @@ def check_mp4(path: Path) -> None:
             seen.append(box_type)
             pos += box_size
             fh.seek(pos)
-    if not seen or seen[0] != b"ftyp":
-        raise DownloadError("not an MP4 file (no ftyp box first)")
     for needed in (b"moov", b"mdat"):
         if needed not in seen:
             raise DownloadError(f"MP4 has no {needed.decode()} box")

@@ -58,7 +58,7 @@ def next_poll_delay(policy: PollPolicy, elapsed_s: float, estimate_s: float | No
         interval = max(policy.no_estimate_interval_s, policy.no_estimate_growth * elapsed_s)
         return _clamp(interval, policy.min_interval_s, policy.max_interval_s)
     start = policy.start_fraction * estimate_s
-    if elapsed_s < start:
+    if start - elapsed_s >= policy.min_interval_s:
         return start - elapsed_s  # one long sleep until it could be done
     tight = _clamp(policy.tight_fraction * estimate_s, policy.min_interval_s,
                    policy.max_interval_s)

@@ -1,0 +1,65 @@
+"""Providers without an estimate: the engine learns run times from history.
+
+The engine and the simulator share one manual clock, so two-minute jobs run in
+milliseconds and polls are counted exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import VENICE_KEY, roomy
+
+from tui.engine import Engine
+from tui.engine.clock import ManualClock
+from tui.engine.schedule import PollPolicy
+from tui.jobs import JobRequest, JobState
+from tui.providers.apixo import ApixoProvider
+from tui.providers.venice import VeniceProvider
+from tui.sim.server import SimServer
+from tui.sim.state import SimConfig
+
+MEAN_S = 120.0
+
+
+async def polls_for_sequential_jobs(engine: Engine, request: JobRequest, count: int) -> list[int]:
+    """Run `count` jobs one after another (a manual clock is exact for one sleeper)."""
+    polls = []
+    for i in range(count):
+        (job,) = await engine.add([JobRequest(**{**request.to_dict(), "prompt": f"job {i}"})])
+        await asyncio.wait_for(engine.wait_idle(), 30)
+        finished = await engine.store.get(job.id)
+        assert finished.state == JobState.DONE
+        polls.append(engine.polls[job.id])
+    return polls
+
+
+async def test_learned_durations_bring_polls_down_to_the_venice_level(store, tmp_path):
+    clock = ManualClock()
+    config = SimConfig(mean_s=MEAN_S, video_seconds=0.5, seed=4, faults=roomy())
+    with SimServer.running(config, clock=clock.now) as sim:
+        apixo = ApixoProvider(sim.url("apixo"), "sim-apixo-key")
+        venice = VeniceProvider(sim.url("venice"), VENICE_KEY)
+        engine = Engine(store, {"apixo": apixo, "venice": venice},
+                        output_dir=tmp_path / "videos", clock=clock, policy=PollPolicy(),
+                        rescan_s=0)
+        await engine.start(only=[])
+        try:
+            ten = await polls_for_sequential_jobs(
+                engine, JobRequest(provider="apixo", model="wan-2-5-t2v", prompt="x"), 10)
+            after = await polls_for_sequential_jobs(
+                engine, JobRequest(provider="apixo", model="wan-2-5-t2v", prompt="x"), 5)
+            venice_level = await polls_for_sequential_jobs(
+                engine, JobRequest(model="wan-2.5-preview-text-to-video", prompt="x"), 5)
+        finally:
+            await engine.stop()
+            await apixo.aclose()
+            await venice.aclose()
+    # Before any history the schedule has to guess (5 s, then a tenth of the elapsed time);
+    # the first jobs cost far more polls than the ones after ten finished jobs.
+    assert sum(ten[:3]) / 3 > 1.5 * (sum(after) / 5), (ten, after)
+    # With ten run times learned, a job costs no more polls than a Venice job, whose
+    # estimate comes from the server.
+    assert sum(after) / 5 <= sum(venice_level) / 5 + 0.5, (after, venice_level)
+    learned = (await store.list_jobs(provider="apixo", limit=1))[0].estimate_s
+    assert learned is not None and MEAN_S * 0.75 <= learned <= MEAN_S * 1.25

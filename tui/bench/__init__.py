@@ -1,0 +1,1 @@
+"""Benchmarks (run as scripts, not tests): `python -m tui.bench.dashboard`."""
