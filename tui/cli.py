@@ -218,24 +218,24 @@ async def cmd_quote(args) -> int:
 
     req = _request_from(args, with_prompt=False)
     async with open_session(_load_config(), lock=False) as s:
-        await _validate(s, req, check_prompt=False)
+        req = await _validate(s, req, check_prompt=False)
         (quote,) = await _quote_all(s, [req])
     print(f"{req.provider}/{req.model} {req.duration}"
           f"{' ' + req.resolution if req.resolution else ''}: {quote.label()}")
     return EXIT_OK
 
 
-async def _validate(session, req, *, check_prompt: bool = True) -> None:
+async def _validate(session, req, *, check_prompt: bool = True):
+    """The request as it will be sent (normalized), or UsageError with the reason."""
     from dataclasses import replace
 
     from tui.jobs import ValidationError
 
     try:
         if check_prompt:
-            await session.engine.catalog.validate(req)
-        else:
-            caps = await session.engine.catalog.caps(req.provider, req.model)
-            session.providers[req.provider].validate(replace(req, prompt="x"), caps)
+            return await session.engine.catalog.prepare(req)
+        priced = await session.engine.catalog.prepare(replace(req, prompt="x"))
+        return replace(priced, prompt=req.prompt)
     except ValidationError as err:
         raise UsageError(str(err)) from None
 
@@ -246,7 +246,7 @@ async def cmd_submit(args) -> int:
     req = _request_from(args, with_prompt=True)
     config = _load_config()
     async with open_session(config) as s:
-        await _validate(s, req)
+        req = await _validate(s, req)
         (quote,) = await _quote_all(s, [req])
         print(f"price: {quote.label()}  ({req.provider}/{req.model}, {req.duration})")
         if args.max_cost is not None and quote.usd > args.max_cost:
@@ -294,12 +294,12 @@ async def cmd_batch(args) -> int:
         ctx = open_session(config, lock=False, follow=False)
         s = await ctx.__aenter__()
     try:
+        requests = []
         for line in lines:
             try:
-                await _validate(s, line.request)
+                requests.append(await _validate(s, line.request))
             except UsageError as err:
                 raise UsageError(f"line {line.line}: {err}") from None
-        requests = [line.request for line in lines]
         quotes = await _quote_all(s, requests)
         total = sum(q.usd for q in quotes)
         estimate = any(q.estimate for q in quotes)

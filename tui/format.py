@@ -87,3 +87,53 @@ def job_line(job: Job, now: float, detail: str = "") -> str:
     if detail:
         parts.append(f"— {excerpt(detail, 160)}")
     return "  ".join(parts)
+
+
+# ---------------------------------------------------------------- dashboard helpers
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A text progress bar in eighth blocks; an unknown fraction is an empty track."""
+    if width <= 0:
+        return ""
+    if fraction is None:
+        return "░" * width
+    cells = max(0.0, min(1.0, fraction)) * width
+    full = int(cells)
+    part = _EIGHTHS[int((cells - full) * 8)] if full < width else ""
+    text = "█" * full + part.strip()
+    return text + "░" * (width - len(text))
+
+
+def shape(job: Job) -> str:
+    """Duration and resolution as asked: "5s 720p" ("5s" when the model's default)."""
+    req = job.request
+    return f"{req.duration} {req.resolution}" if req.resolution else req.duration
+
+
+def cost_of(job: Job) -> str:
+    """What was charged, or the quote shown before spending (marked as an estimate)."""
+    if job.cost_usd is not None:
+        return money(job.cost_usd, job.cost_is_estimate)
+    return money(job.quote_usd, True) if job.quote_usd is not None else "–"
+
+
+def ago(ts: float | None, now: float) -> str:
+    """"3 minutes ago" against an explicit now (deterministic under a fixed clock)."""
+    if ts is None:
+        return "–"
+    from datetime import datetime
+
+    return humanize.naturaltime(datetime.fromtimestamp(ts), when=datetime.fromtimestamp(now))
+
+
+def stamp(ts: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts is not None else "–"
+
+
+def count(n: int) -> str:
+    return humanize.intcomma(n)

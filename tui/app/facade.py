@@ -18,6 +18,34 @@ from tui.session import Session
 from tui.store import Event
 
 SORTS = ("created", "state", "model", "provider", "cost", "updated")
+_STATE_RANK = {state: rank for rank, state in enumerate(JobState)}  # lifecycle order
+
+
+def sort_key(job: Job, sort: str) -> tuple:
+    """The key the store orders a page by (ascending), mirrored in Python.
+
+    Lets the dashboard find a job's position in 100 000 rows by bisecting pages instead
+    of loading them. NULL sorts before any number in SQLite, hence the (0,) / (1, v) pair.
+    """
+    if sort == "created":
+        return (job.created_at, job.id)
+    if sort == "updated":
+        return (job.updated_at, job.id)
+    if sort == "state":
+        return (_STATE_RANK[job.state], job.created_at, job.id)
+    if sort == "model":
+        return (job.model, job.created_at, job.id)
+    if sort == "provider":
+        return (job.provider, job.model, job.created_at, job.id)
+    if sort == "cost":
+        cost = (0,) if job.cost_usd is None else (1, job.cost_usd)
+        return (cost, job.created_at, job.id)
+    raise ValueError(f"cannot sort by {sort!r}")
+
+
+def descending(sort: str) -> bool:
+    """Newest (or dearest) first, except by state: active jobs lead."""
+    return sort != "state"
 
 
 @dataclass(frozen=True)
@@ -57,6 +85,13 @@ class JobFilter:
     @property
     def empty(self) -> bool:
         return not (self.states or self.model or self.provider or self.text)
+
+    def admits(self, job: Job) -> bool:
+        """Whether the job passes the parts of the filter that can be judged without SQL
+        (prompt words are an FTS match: only the store can say)."""
+        return ((not self.states or job.state in self.states)
+                and (self.model is None or job.model == self.model)
+                and (self.provider is None or job.provider == self.provider))
 
 
 @dataclass(frozen=True)
@@ -135,8 +170,8 @@ class Facade:
             return check
         for line in lines:
             try:
-                await self.validate(line.request)
-                check.lines.append((line.line, line.request, ""))
+                prepared = await self.engine.catalog.prepare(line.request)
+                check.lines.append((line.line, prepared, ""))
             except ValidationError as err:
                 check.lines.append((line.line, None, f"line {line.line}: {err}"))
         if check.ok:
@@ -169,11 +204,40 @@ class Facade:
                    limit: int = 200) -> list[Job]:
         return await self.store.list_jobs(
             states=flt.states or None, provider=flt.provider, model=flt.model, text=flt.text,
-            order=sort, descending=sort != "state", limit=limit, offset=offset)
+            order=sort, descending=descending(sort), limit=limit, offset=offset)
 
     async def count(self, flt: JobFilter) -> int:
         return await self.store.count_jobs(states=flt.states or None, provider=flt.provider,
                                            model=flt.model, text=flt.text)
+
+    async def locate(self, flt: JobFilter, sort: str, job_id: int) -> int | None:
+        """The job's row number in `page(flt, sort)` order, or None if the filter hides it.
+
+        A binary search over one-row pages: ~17 indexed reads for 100 000 jobs.
+        """
+        job = await self.get(job_id)
+        if job is None or not flt.admits(job):
+            return None
+        target = sort_key(job, sort)
+        flip = descending(sort)
+        lo, hi = 0, await self.count(flt)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            rows = await self.page(flt, sort, mid, 1)
+            if not rows:
+                break
+            if rows[0].id == job_id:
+                return mid
+            key = sort_key(rows[0], sort)
+            if (key > target) if flip else (key < target):
+                lo = mid + 1
+            else:
+                hi = mid
+        return None
+
+    def provider_info(self, name: str) -> ProviderInfo | None:
+        provider = self.session.providers.get(name)
+        return provider.info() if provider is not None else None
 
     async def get(self, job_id: int) -> Job | None:
         return await self.store.get(job_id)

@@ -2,8 +2,8 @@
 
 Each job's task still decides *when* it wants news; the first one due opens a round, which
 waits a moment for others, then asks about every job of that provider being followed.
-Answers for jobs that were not asking are delivered to them as news, so a finished job
-learns it without a request of its own.
+Answers for jobs that were not asking are delivered to them as news (a finished job learns
+it without a request of its own, a running one restarts its timer from this round).
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ class BatchPoller:
         return await fut
 
     async def _run_round(self) -> None:
+        # Jobs that ask while a round is on the wire wait for the next one: keep going
+        # until nobody waits, or they would wait for a round that never starts.
+        while self._waiting:
+            await self._one_round()
+
+    async def _one_round(self) -> None:
         await self.engine.clock.sleep(self.engine.policy.batch_gather_s)
         waiting, self._waiting = self._waiting, {}
         priority, self._priority = self._priority, 0.0
@@ -54,7 +60,9 @@ class BatchPoller:
             if not fut.done():
                 fut.set_result(results.get(job_id, Processing()))
         for job_id, outcome in results.items():
-            if job_id not in waiting and not isinstance(outcome, Processing | ProviderError):
+            if job_id not in waiting and not isinstance(outcome, ProviderError):
+                # Even "still processing" counts as that job's poll: its timer restarts
+                # from this round, so the jobs fall into step and share later rounds.
                 self.engine.deliver_news(job_id, outcome)
 
     async def aclose(self) -> None:

@@ -56,6 +56,12 @@ class Catalog:
             "lists them"
         )
 
+    async def prepare(self, req: JobRequest) -> JobRequest:
+        """The request as it will be stored and sent: normalized, then fully validated."""
+        req = self.provider(req.provider).normalize(req)
+        await self.validate(req)
+        return req
+
     async def validate(self, req: JobRequest) -> ModelCaps:
         """Everything we can check without spending: provider, model, every constraint."""
         provider = self.provider(req.provider)

@@ -615,7 +615,8 @@ class Engine:
             for attempt in range(1, self.policy.download_attempts + 1):
                 try:
                     if stream is None:
-                        await self._spend(job.provider, "retrieve", 2.0)
+                        if not job.result_url:  # fetched through the API, not a result URL
+                            await self._spend(job.provider, "retrieve", 2.0)
                         stream = await provider.open_download(job)
                     saved = await save_stream(stream, dest)
                     break

@@ -122,10 +122,17 @@ CAPS: dict[str, ModelCaps] = {caps.id: caps for caps in MODELS}
 # ---------------------------------------------------------------- validation and mapping
 
 
+# APIXO's own model ids name the wire model only; the mode follows from the image.
+ALIASES = {"wan-2-5": "wan-2-5", "wan-2-5-video": "wan-2-5-video"}
+
+
 def normalized(req: JobRequest) -> JobRequest:
-    """Accept "720P" for "720p": batch files written for AceData use the upper-case form."""
+    """Accept APIXO's documented ids (`wan-2-5`, `wan-2-5-video`: mode from whether an image
+    is given) and "720P" for "720p" (batch files written for AceData use upper case)."""
+    if req.model in ALIASES:
+        req = replace(req, model=f"{ALIASES[req.model]}-{'i2v' if req.image_url else 't2v'}")
     if req.resolution and req.resolution.lower() != req.resolution:
-        return replace(req, resolution=req.resolution.lower())
+        req = replace(req, resolution=req.resolution.lower())
     return req
 
 
@@ -340,6 +347,9 @@ class ApixoProvider(Provider):
     async def aclose(self) -> None:
         if self._own_client:
             await self._client.aclose()
+
+    def normalize(self, req: JobRequest) -> JobRequest:
+        return normalized(req)
 
     def validate(self, req: JobRequest, caps: ModelCaps | None = None) -> None:
         """Our caps are static and authoritative, so `caps` is not needed (kept for the base)."""

@@ -243,6 +243,10 @@ class Provider(abc.ABC):
             batch_poll=self.batch_poll,
         )
 
+    def normalize(self, req: JobRequest) -> JobRequest:
+        """Spellings the provider's docs use that map onto one of our model ids."""
+        return req
+
     def validate(self, req: JobRequest, caps: ModelCaps) -> None:
         """Refuse locally what the provider would refuse (adapters add their own rules)."""
         validate_request(req, caps)

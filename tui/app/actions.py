@@ -1,0 +1,252 @@
+"""What the job keys do. Each runs in a worker of the App; anything in EXPECTED that escapes
+becomes an error notification (see WanApp._guarded).
+
+Money rules on this side: a re-queue is a new paid job and is confirmed with its price;
+deleting a remote copy is confirmed, louder when there is no local copy; stopping the
+tracking of a job that was already sent is confirmed too (the provider may still charge).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from tui import format as fmt
+from tui.app.notify import has_display, open_in_viewer
+from tui.app.screens.confirm import ConfirmScreen
+from tui.engine import EngineError
+from tui.jobs import Job, JobState, ValidationError
+from tui.providers.base import ProviderError
+from tui.store import StoreError
+
+if TYPE_CHECKING:
+    from tui.app.app import WanApp
+    from tui.app.screens.result import SubmitResult
+
+EXPECTED = (EngineError, ProviderError, ValidationError, StoreError, OSError)
+REQUEUEABLE = (JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED, JobState.UNKNOWN)
+LISTED = 8  # jobs named one by one in a confirmation; the rest are counted
+
+
+async def _jobs(app: WanApp, ids: list[int]) -> list[Job]:
+    found = [await app.facade.get(job_id) for job_id in ids]
+    return [job for job in found if job is not None]
+
+
+def _listing(lines: list[str]) -> str:
+    shown = lines[:LISTED]
+    if len(lines) > LISTED:
+        shown.append(f"… and {len(lines) - LISTED} more")
+    return "\n".join(shown)
+
+
+def _label(job: Job) -> str:
+    return f"#{job.id} {job.provider}/{fmt.excerpt(job.model, 28)} {fmt.shape(job)}"
+
+
+# ---------------------------------------------------------------- files
+
+
+def _file_of(app: WanApp, job: Job) -> Path | None:
+    if not job.file:
+        app.toast(f"#{job.id} has no file yet ({job.state})", "warning")
+        return None
+    path = Path(job.file).resolve()
+    if not path.exists():
+        app.toast(f"#{job.id}: {path} is no longer on disk", "error")
+        return None
+    return path
+
+
+def copy_path(app: WanApp, job: Job, why: str = "") -> None:
+    path = _file_of(app, job)
+    if path is not None:
+        app.terminal.copy(str(path))
+        app.toast(f"{why}copied: {path}", timeout=12)
+
+
+async def open_file(app: WanApp, job: Job) -> None:
+    path = _file_of(app, job)
+    if path is None:
+        return
+    if has_display():
+        problem = await open_in_viewer(path)
+        if problem is None:
+            app.toast(f"opened {path.name}")
+            return
+        why = f"{problem}; "
+    else:
+        why = "no desktop here (SSH?); "
+    copy_path(app, job, why)
+
+
+# ---------------------------------------------------------------- prices
+
+
+async def quote(app: WanApp, ids: list[int]) -> None:
+    jobs = await _jobs(app, ids)
+    quotes = [await app.facade.quote(job.request) for job in jobs]
+    if len(jobs) == 1:
+        app.toast(f"{_label(jobs[0])}: {quotes[0].label()} now", timeout=10)
+    elif jobs:
+        total = sum(q.usd for q in quotes)
+        app.toast(f"{len(jobs)} jobs would cost {fmt.money(total, any(q.estimate for q in quotes))}"
+                  " now", timeout=10)
+
+
+async def requeue(app: WanApp, ids: list[int]) -> None:
+    jobs = await _jobs(app, ids)
+    ready = [job for job in jobs if job.state in REQUEUEABLE]
+    for job in jobs:
+        if job not in ready:
+            app.toast(f"#{job.id} is {job.state}: only failed, expired, cancelled or unknown "
+                      "jobs are re-queued", "warning")
+    if not ready:
+        return
+    priced = [await app.facade.requeue_quote(job.id) for job in ready]
+    total = sum(q.usd for _, q in priced)
+    estimate = any(q.estimate for _, q in priced)
+    lines = [f"{_label(job)}  {q.label()}" for job, q in priced]
+    message = Text(_listing(lines) + "\n\nEach becomes a new paid job; the old rows stay.")
+    noun = f"job #{ready[0].id}" if len(ready) == 1 else f"{len(ready)} jobs"
+    if not await app.push_screen_wait(ConfirmScreen(
+            f"Re-queue {noun} for {fmt.money(total, estimate)}?", message,
+            f"Re-queue for {fmt.money(total, estimate)}")):
+        app.toast("nothing re-queued")
+        return
+    new = [await app.facade.requeue(job.id, q) for job, q in priced]
+    app.table.clear_marks(ids)
+    app.show_jobs(await _jobs(app, [job.id for job in ready]))
+    app.toast("re-queued " + ", ".join(f"#{old.id} as #{n.id}" for (old, _), n in
+                                       zip(priced, new, strict=True)))
+
+
+# ---------------------------------------------------------------- stopping and deleting
+
+
+async def cancel(app: WanApp, ids: list[int]) -> None:
+    jobs = await _jobs(app, ids)
+    ready = [j for j in jobs if j.state.active or j.state == JobState.UNKNOWN]
+    for job in jobs:
+        if job not in ready:
+            app.toast(f"#{job.id} is already {job.state}", "warning")
+    sent = [j for j in ready if j.remote_id or j.state == JobState.UNKNOWN]
+    if sent and not await app.push_screen_wait(ConfirmScreen(
+            f"Stop tracking {len(ready)} job{'s' if len(ready) > 1 else ''}?",
+            Text(_listing([_label(j) for j in ready]) + f"\n\n{len(sent)} already reached the "
+                 "provider: it may still finish and charge for them, and wan-tui will not "
+                 "download them."), "Stop tracking")):
+        app.toast("nothing cancelled")
+        return
+    done = 0
+    for job in ready:
+        try:
+            await app.facade.cancel(job.id)
+            done += 1
+        except EngineError as err:
+            app.toast(f"#{job.id}: {err}", "warning")
+    app.table.clear_marks(ids)
+    if done:
+        app.toast(f"cancelled {done} job{'s' if done > 1 else ''}")
+
+
+def _deletable(app: WanApp, job: Job) -> str | None:
+    """Why the job's remote copy cannot be deleted, or None."""
+    info = app.facade.provider_info(job.provider)
+    if info is not None and not info.can_delete:
+        return f"{info.label} has no delete endpoint: its videos expire by themselves"
+    if not job.remote_id:
+        return "never reached the provider: nothing to delete"
+    if job.remote_deleted:
+        return "its remote copy is already deleted"
+    return None
+
+
+async def delete(app: WanApp, ids: list[int]) -> None:
+    jobs = await _jobs(app, ids)
+    ready = []
+    for job in jobs:
+        problem = _deletable(app, job)
+        if problem:
+            app.toast(f"#{job.id}: {problem}", "warning")
+        else:
+            ready.append(job)
+    if not ready:
+        return
+    lost = [j for j in ready if not (j.file and Path(j.file).exists())]
+    text = Text(_listing([_label(j) for j in ready]) + "\n\n")
+    if lost:
+        text.append(f"{len(lost)} of them have no local copy: those videos will be lost.\n",
+                    style="bold red")
+    if any(j.state.active for j in ready):
+        text.append("Jobs still running stop being tracked.\n")
+    noun = f"job #{ready[0].id}" if len(ready) == 1 else f"{len(ready)} jobs"
+    if not await app.push_screen_wait(ConfirmScreen(
+            f"Delete the provider's copy of {noun}?", text, "Delete", danger=True)):
+        app.toast("nothing deleted")
+        return
+    deleted = []
+    for job in ready:
+        try:
+            deleted.append(await app.facade.delete_remote(job.id))
+        except EngineError as err:
+            app.toast(f"#{job.id}: {err}", "error")
+    app.table.clear_marks(ids)
+    app.show_jobs(deleted)
+    if deleted:
+        app.toast(f"deleted the remote copy of {len(deleted)} job"
+                  f"{'s' if len(deleted) > 1 else ''}")
+
+
+# ---------------------------------------------------------------- submitting
+
+
+async def submit(app: WanApp, result: SubmitResult | None) -> None:
+    if not result or not result.requests:
+        return
+    app.submitting += 1
+    try:
+        jobs = await app.facade.submit(result.requests, result.quotes)
+    finally:
+        app.submitting -= 1
+    noun = f"#{jobs[0].id}" if len(jobs) == 1 else f"{len(jobs)} jobs"
+    app.toast(f"submitted {noun} for {fmt.money(result.total_usd)}")
+
+
+async def new_job(app: WanApp, like: Job | None = None) -> None:
+    from tui.app.screens.submit import SubmitScreen  # another module's screen: loaded on use
+
+    initial = like.request if like is not None else None
+    await submit(app, await app.push_screen_wait(SubmitScreen(app.facade, initial)))
+
+
+async def batch(app: WanApp, path: Path | None = None) -> None:
+    from tui.app.screens.batch import BatchScreen
+
+    await submit(app, await app.push_screen_wait(BatchScreen(app.facade, path)))
+
+
+# ---------------------------------------------------------------- quitting
+
+
+async def quit_app(app: WanApp) -> None:
+    """Ask first while money is on the wire: a submit in flight (its id must reach disk)
+    or a download (it restarts from zero next time)."""
+    if app.read_only is None:
+        counts = await app.facade.counts()
+        submits = counts[JobState.SUBMITTING] + app.submitting
+        downloads = counts[JobState.DOWNLOADING]
+        if submits or downloads:
+            busy = ", ".join(part for part in (
+                f"{submits} submit{'s' if submits != 1 else ''}" if submits else "",
+                f"{downloads} download{'s' if downloads != 1 else ''}" if downloads else "",
+            ) if part)
+            if not await app.push_screen_wait(ConfirmScreen(
+                    f"Quit while {busy} run?",
+                    "A submit on the wire is waited for so its id is saved; a download "
+                    "starts again next time. Queued and processing jobs go on at the "
+                    "provider and resume when you open wan-tui again.", "Quit")):
+                return
+    app.exit(0)

@@ -1,0 +1,520 @@
+"""The dashboard: a job table, a detail pane and a status line over the engine.
+
+Engine events arrive as plain callbacks on this event loop. They only mark jobs dirty; a
+timer (4 Hz) patches the changed cells inside one `batch_update()`, so a burst of a hundred
+polls costs one repaint. Every action that talks to a provider runs in a worker grouped by
+job id with `exit_on_error=False`: an outage or a bad answer becomes a notification, never
+a crash or a frozen screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from functools import partial
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+from textual.worker import Worker
+
+from tui import format as fmt
+from tui.app import actions, commands
+from tui.app.facade import SORTS, Facade, JobFilter
+from tui.app.notify import Terminal
+from tui.app.screens.help import HelpScreen, KeyRow
+from tui.app.widgets.detail import DetailPane
+from tui.app.widgets.filter_bar import FilterBar
+from tui.app.widgets.job_table import JobTable
+from tui.app.widgets.status import StatusData, StatusLine
+from tui.engine.events import AllSettled, BudgetChanged, EngineEvent, JobChanged, Notice
+from tui.jobs import Job, JobState, ValidationError
+
+log = logging.getLogger("wan_tui.app")
+
+LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
+STATUS_EVERY_S = 1.0
+DETAIL_DEBOUNCE_S = 0.08
+RESYNC_EVERY_S = 10.0  # re-read the window even without engine events...
+READ_ONLY_RESYNC_S = 2.0  # ...and often when another process owns the engine
+DETAIL_EVENTS_EVERY_S = 2.0  # poll errors are logged without an event: re-read the timeline
+SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+SETTLED = (JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
+
+
+
+class WanApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "wan-tui"
+    inherit_bindings = False  # Textual's ctrl+q/ctrl+c have no ids; ours can be remapped
+    BINDINGS = [
+        Binding("n", "new_job", "new", id="new_job"),
+        Binding("b", "batch", "batch", id="batch"),
+        Binding("slash", "filter", "filter", id="filter"),
+        Binding("s", "cycle_sort", "sort", id="sort"),
+        Binding("Q", "quote", "quote", id="quote"),
+        Binding("r", "requeue", "re-queue", id="requeue"),
+        Binding("c", "cancel_jobs", "cancel", id="cancel"),
+        Binding("d", "delete_remote", "delete", id="delete"),
+        Binding("o", "open_file", "open", id="open"),
+        Binding("y", "copy_path", "copy path", id="copy_path"),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="palette"),
+        Binding("escape", "back", "back", show=False, id="back"),
+        Binding("q", "request_quit", "quit", id="quit"),
+        # Habit from other terminal tools; kept apart so the footer shows plain `q`.
+        Binding("ctrl+q,ctrl+c", "request_quit", "quit", show=False, id="quit_ctrl"),
+    ]
+
+    def __init__(
+        self,
+        facade: Facade | None = None,
+        *,
+        opener: Callable[[], AbstractAsyncContextManager[Facade]] | None = None,
+        read_only: str | None = None,
+        start_engine: bool = True,
+        clock: Callable[[], float] = time.time,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        if facade is None and opener is None:
+            raise ValueError("WanApp needs a facade or an opener")
+        self.facade: Facade = facade  # type: ignore[assignment]  # set by on_mount if opened
+        self._opener = opener() if opener is not None else None
+        self.read_only = read_only
+        self.start_engine = start_engine and read_only is None
+        self.clock = clock
+        self.live = live
+        self.terminal = Terminal(self._write_escape, self.copy_to_clipboard)
+        self.notices: deque[tuple[str, str]] = deque(maxlen=200)  # (severity, message) shown
+        self.keymap: dict[str, str] = {}
+        self._dirty: dict[int, tuple[Job, bool]] = {}
+        self._settled: list[Job] = []
+        self._ended: AllSettled | None = None
+        self._job_notices: dict[int, str] = {}
+        self._recent: dict[str, float] = {}
+        self._status_dirty = True
+        self._status_at = 0.0
+        self._synced_at = time.monotonic()
+        self._detail_id: int | None = None
+        self._detail_at = 0.0
+        self._window_worker: Worker | None = None
+        self._window_again = False
+        self._filter_timer = None
+        self._detail_timer = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self.submitting = 0  # submits started from this UI and not yet recorded
+        self._table = JobTable(clock, id="jobs")
+        self._detail = DetailPane(id="detail")
+
+    # ------------------------------------------------------------ layout and start
+
+    def compose(self) -> ComposeResult:
+        # Kept as attributes: the live timer reaches them four times a second.
+        yield StatusLine(id="status-line")
+        yield self._table
+        yield self._detail
+        yield FilterBar(id="filter")
+        yield Footer()
+
+    @property
+    def table(self) -> JobTable:
+        return self._table
+
+    @property
+    def detail(self) -> DetailPane:
+        return self._detail
+
+    async def on_mount(self) -> None:
+        if self._opener is not None:
+            self.facade = await self._opener.__aenter__()
+        self.keymap = dict(self.facade.config.keymap)
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.query_one(FilterBar).display = False
+        table = self.table
+        table.facade = self.facade
+        table.setup_columns()
+        self._unsubscribe = self.facade.subscribe(self._on_engine_event)
+        await table.reload()
+        self._update_titles()
+        table.focus()
+        if self.start_engine:
+            try:
+                await self.facade.start()
+            except Exception as err:  # the dashboard still shows history
+                log.exception("engine start")
+                self.toast(f"could not resume jobs: {err}", "error")
+        if self.live:
+            self.set_interval(1 / LIVE_HZ, self._live_tick, name="live")
+        self.run_worker(self._refresh_status(), group="status", exit_on_error=False)
+
+    async def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._opener is not None:
+            await self._opener.__aexit__(None, None, None)
+
+    def _write_escape(self, sequence: str) -> None:
+        # No public Textual API writes raw escapes; the driver is where bell() writes too.
+        driver = getattr(self, "_driver", None)
+        if driver is not None and not self.is_headless:
+            driver.write(sequence)
+
+    # ------------------------------------------------------------ engine events
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        """Runs inside the engine's call stack: record, never render or await here."""
+        if isinstance(event, JobChanged):
+            job = event.job
+            structural = event.transition or event.previous is None
+            earlier = self._dirty.get(job.id)
+            self._dirty[job.id] = (job, structural or bool(earlier and earlier[1]))
+            if event.transition and job.state in SETTLED:
+                self._settled.append(job)
+            self._status_dirty = self._status_dirty or structural
+        elif isinstance(event, Notice):
+            if event.job_id is not None:
+                self._job_notices[event.job_id] = event.message
+            self.toast(event.message, SEVERITY.get(event.level, "information"))
+        elif isinstance(event, BudgetChanged):
+            self._status_dirty = True
+        elif isinstance(event, AllSettled):
+            self._ended = event  # announced after the last job's own toast, by the timer
+
+    def toast(self, message: str, severity: str = "information", *, timeout: float = 6) -> None:
+        """A notification, once: the same words within 20 s are not repeated (outages)."""
+        now = time.monotonic()
+        if now - self._recent.get(message, -1e9) < 20:
+            return
+        self._recent[message] = now
+        if len(self._recent) > 500:
+            self._recent = {m: t for m, t in self._recent.items() if now - t < 20}
+        self.notices.append((severity, message))
+        self.notify(message, severity=severity, timeout=timeout,  # type: ignore[arg-type]
+                    markup=False)
+
+    def _batch_ended(self, event: AllSettled) -> None:
+        words = f"all jobs settled: {event.done} done"
+        if event.failed:
+            words += f", {event.failed} not done"
+        self.toast(words, "information" if not event.failed else "warning")
+        if self.facade.config.notify_when_batch_ends:
+            self.terminal.bell()
+            self.terminal.desktop_notice(f"wan-tui: {words}")
+
+    def _toast_settled(self) -> None:
+        settled, self._settled = self._settled, []
+        if len(settled) > 3:  # a batch finishing together: one line, not a wall of toasts
+            done = sum(j.state == JobState.DONE for j in settled)
+            self.toast(f"{done} jobs done, {len(settled) - done} not done",
+                       "information" if done == len(settled) else "warning")
+            return
+        for job in settled:
+            if job.state == JobState.DONE:
+                self.toast(f"#{job.id} done · {fmt.size(job.bytes)} · "
+                           f"{fmt.excerpt(job.prompt, 40)}")
+            else:
+                reason = fmt.excerpt(job.error or str(job.state), 120)
+                self.toast(f"#{job.id} {job.state}: {reason}", "error", timeout=10)
+
+    # ------------------------------------------------------------ the live timer
+
+    def _live_tick(self) -> None:
+        now = self.clock()
+        dirty, self._dirty = self._dirty, {}
+        table = self.table
+        resync = False
+        with self.batch_update():
+            for job, structural in dirty.values():
+                resync = table.patch(job, structural) or resync
+            table.tick(now)
+        if self._settled:
+            self._toast_settled()
+        if self._ended is not None:
+            self._batch_ended(self._ended)
+            self._ended = None
+        every = READ_ONLY_RESYNC_S if self.read_only is not None else RESYNC_EVERY_S
+        if time.monotonic() - self._synced_at > every:
+            # Another process writes too (a read-only view's engine, a `wan-tui batch`):
+            # what it changed shows up within seconds even without an event.
+            self._synced_at = time.monotonic()
+            self._status_dirty = resync = True
+        if resync or self._window_again:
+            self.schedule_window(table.resync)
+        elif table.wants_more():
+            self.schedule_window(table.extend)
+        self._update_titles()
+        current = table.current_id
+        stale = (self.detail.job is not None and self.detail.job.state.active
+                 and time.monotonic() - self._detail_at > DETAIL_EVENTS_EVERY_S)
+        if current is not None and (current in dirty or stale):
+            self.load_detail(current)
+        self.detail.render_now(now)
+        if self._status_dirty and time.monotonic() - self._status_at > STATUS_EVERY_S:
+            self._status_dirty = False
+            self.run_worker(self._refresh_status(), group="status", exit_on_error=False)
+
+    def schedule_window(self, operation: Callable[[], Awaitable[None]]) -> None:
+        """One window read at a time; a change meanwhile asks for one more afterwards."""
+        if self._window_worker is not None and self._window_worker.is_running:
+            self._window_again = True
+            return
+        self._window_again = False
+        self._window_worker = self.run_worker(self._guarded(operation(), "reading history"),
+                                              group="window", exit_on_error=False)
+
+    async def _refresh_status(self) -> None:
+        self._status_at = time.monotonic()
+        try:
+            counts = await self.facade.counts()
+            spend = await self.facade.spend_today()
+        except Exception as err:
+            log.warning("status: %s", err)
+            return
+        unconfigured = [p.name for p in self.facade.providers() if not p.configured]
+        self.query_one(StatusLine).show(StatusData(
+            counts, spend, self.facade.budgets(), unconfigured, self.facade.halted(),
+            self.read_only))
+
+    def _update_titles(self) -> None:
+        table = self.table
+        arrow = "↓" if table.sort_by != "state" else "↑"
+        title = f"jobs · {fmt.count(table.total)} · sort {table.sort_by} {arrow}"
+        if not table.flt.empty:
+            title += f" · filter {self.query_one(FilterBar).value or '…'}"
+        row = table.base + table.cursor_row + 1 if table.order else 0
+        subtitle = f"{fmt.count(row)} of {fmt.count(table.total)}"
+        if table.marked:
+            subtitle = f"{len(table.marked)} marked · " + subtitle
+        if table.border_title != title:
+            table.border_title = title
+        if table.border_subtitle != subtitle:
+            table.border_subtitle = subtitle
+
+    # ------------------------------------------------------------ detail
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is None or event.row_key.value is None:
+            return
+        job_id = int(event.row_key.value)
+        if job_id != self._detail_id:
+            # Holding j scrolls at key-repeat speed: read the timeline once the cursor rests.
+            self._detail_id = job_id
+            if self._detail_timer is not None:
+                self._detail_timer.stop()
+            self._detail_timer = self.set_timer(DETAIL_DEBOUNCE_S,
+                                                partial(self.load_detail, job_id))
+        if self.table.wants_more():
+            self.schedule_window(self.table.extend)
+        # The "row N of M" subtitle follows at the next tick: a border change repaints the
+        # whole table, too dear for every key-repeat.
+
+    def load_detail(self, job_id: int) -> None:
+        self._detail_id = job_id
+        self._detail_at = time.monotonic()
+        # Only the newest load matters; this group holds nothing else.
+        self.run_worker(partial(self._load_detail, job_id), group="detail", exclusive=True,
+                        exit_on_error=False)
+
+    async def _load_detail(self, job_id: int) -> None:
+        job = await self.facade.get(job_id)
+        events = await self.facade.events(job_id) if job is not None else []
+        if job_id == self._detail_id:
+            self.detail.show(job, events, self.clock(), self._job_notices.get(job_id))
+
+    # ------------------------------------------------------------ workers
+
+    async def _guarded(self, work: Awaitable[object], what: str) -> None:
+        try:
+            await work
+        except actions.EXPECTED as err:
+            self.toast(f"{what}: {err}", "error", timeout=10)
+        except Exception as err:  # a bug in an action must not take the dashboard down
+            log.exception("%s", what)
+            self.toast(f"{what}: unexpected error ({err})", "error", timeout=10)
+
+    def spawn(self, work: Awaitable[object], what: str, job_ids: Iterable[int] = ()) -> Worker:
+        ids = list(job_ids)
+        group = f"job-{ids[0]}" if len(ids) == 1 else "bulk"
+        return self.run_worker(self._guarded(work, what), group=group, name=what,
+                               exit_on_error=False)
+
+    def refuse_read_only(self, what: str) -> bool:
+        if self.read_only is None:
+            return False
+        self.toast(f"read-only: {what} needs the engine, which another wan-tui runs",
+                   "warning")
+        return True
+
+    def show_jobs(self, jobs: Iterable[Job]) -> None:
+        """Rows changed by an action the engine does not announce (a remote delete)."""
+        for job in jobs:
+            self._dirty[job.id] = (job, True)
+        self._status_dirty = True
+
+    # ------------------------------------------------------------ keys: view
+
+    def action_focus_detail(self) -> None:
+        self.detail.focus()
+
+    def action_back(self) -> None:
+        table = self.table
+        if self.focused is self.detail:
+            table.focus()
+        elif table.marked:
+            table.clear_marks()
+            self._update_titles()
+        elif not table.flt.empty:
+            self.set_filter("")
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open(self.query_one(FilterBar).value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if not isinstance(event.input, FilterBar):
+            return
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        # Typing fast is not a query per key: apply 150 ms after the last one.
+        self._filter_timer = self.set_timer(0.15, lambda: self.apply_filter(event.value))
+
+    def on_filter_bar_closed(self, event: FilterBar.Closed) -> None:
+        bar = self.query_one(FilterBar)
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        if event.restore is not None:
+            bar.value = event.restore
+        self.apply_filter(bar.value)
+        self.table.focus()
+
+    def apply_filter(self, query: str) -> None:
+        bar = self.query_one(FilterBar)
+        if any(word.endswith(":") for word in query.split()):
+            return  # "state:" half typed: not a search for the word "state"
+        try:
+            flt = JobFilter.parse(query)
+        except ValidationError as err:
+            bar.border_subtitle = str(err)
+            return
+        bar.border_subtitle = ""
+        table = self.table
+        if flt == table.flt:
+            return
+        table.flt = flt
+        self.schedule_reload()
+
+    def schedule_reload(self) -> None:
+        table = self.table
+        keep, row = table.current_id, table.cursor_row
+        self.run_worker(self._guarded(self._reload(keep, row), "reading history"),
+                        group="window", exit_on_error=False)
+
+    async def _reload(self, keep: int | None, row: int) -> None:
+        await self.table.reload(keep, fallback=row)
+        self._update_titles()
+        if self.table.current_id is not None:
+            self.load_detail(self.table.current_id)
+        else:
+            self._detail_id = None
+            self.detail.show(None, [], self.clock())
+
+    def action_cycle_sort(self) -> None:
+        table = self.table
+        self.action_sort_by(SORTS[(SORTS.index(table.sort_by) + 1) % len(SORTS)])
+
+    def action_sort_by(self, sort: str) -> None:
+        self.table.sort_by = sort
+        self._update_titles()
+        self.schedule_reload()
+
+    # ------------------------------------------------------------ keys: jobs
+
+    def action_open_file(self) -> None:
+        job = self.table.current
+        if job is not None:
+            self.spawn(actions.open_file(self, job), "open", [job.id])
+
+    def action_copy_path(self) -> None:
+        job = self.table.current
+        if job is not None:
+            actions.copy_path(self, job)
+
+    def action_quote(self) -> None:
+        ids = self.table.targets()
+        if ids:
+            self.spawn(actions.quote(self, ids), "quote", ids)
+
+    def action_requeue(self) -> None:
+        ids = self.table.targets()
+        if ids and not self.refuse_read_only("re-queue"):
+            self.spawn(actions.requeue(self, ids), "re-queue", ids)
+
+    def action_cancel_jobs(self) -> None:
+        ids = self.table.targets()
+        if ids and not self.refuse_read_only("cancel"):
+            self.spawn(actions.cancel(self, ids), "cancel", ids)
+
+    def action_delete_remote(self) -> None:
+        ids = self.table.targets()
+        if ids and not self.refuse_read_only("delete"):
+            self.spawn(actions.delete(self, ids), "delete", ids)
+
+    def action_new_job(self) -> None:
+        if not self.refuse_read_only("submitting"):
+            self.spawn(actions.new_job(self), "new job")
+
+    def action_new_job_like(self) -> None:
+        """The submission form filled in from the highlighted job (palette only)."""
+        if not self.refuse_read_only("submitting"):
+            self.spawn(actions.new_job(self, self.table.current), "new job")
+
+    def action_batch(self) -> None:
+        if not self.refuse_read_only("submitting"):
+            self.spawn(actions.batch(self), "batch")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_rows()))
+
+    def action_request_quit(self) -> None:
+        self.spawn(actions.quit_app(self), "quit")
+
+    def action_clear_marks(self) -> None:
+        self.table.clear_marks()
+        self._update_titles()
+
+    def action_mark_all_visible(self) -> None:
+        for job_id in self.table.order:
+            self.table.set_mark(job_id, True)
+        self._update_titles()
+
+    async def action_top(self) -> None:
+        await self.table.jump_top()
+
+    async def action_bottom(self) -> None:
+        await self.table.jump_bottom()
+
+    def action_toggle_mark(self) -> None:
+        self.table.action_toggle_mark()
+
+    # ------------------------------------------------------------ help and palette
+
+    def _all_bindings(self) -> list[Binding]:
+        return [*self.BINDINGS, *JobTable.BINDINGS]  # type: ignore[list-item]
+
+    def key_rows(self) -> list[KeyRow]:
+        return commands.key_rows(self, self._all_bindings())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from commands.palette(self, self._all_bindings())
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):  # ours asks first; ? lists keys
+                yield command
+
+    def set_filter(self, query: str) -> None:
+        self.query_one(FilterBar).value = query
+        self.apply_filter(query)

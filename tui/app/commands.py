@@ -1,0 +1,80 @@
+"""What `?` lists and what the command palette offers: every binding, by its id, with
+the keys the config's [keys] table gave it, plus a few commands that have no key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+from textual.binding import Binding
+
+from tui.app.facade import SORTS
+from tui.app.screens.help import KeyRow
+from tui.jobs import JobState
+
+if TYPE_CHECKING:
+    from tui.app.app import WanApp
+
+# What each binding does, at length, for `?` and the command palette.
+HELP: dict[str, str] = {
+    "down": "move down", "up": "move up", "top": "go to the first job",
+    "bottom": "go to the last job", "page_down": "page down", "page_up": "page up",
+    "focus_detail": "focus the detail pane (esc returns)", "mark": "mark / unmark for bulk actions",
+    "filter": "filter: state:failed, model:ID, provider:NAME, words in the prompt",
+    "sort": "cycle the sort (created, state, model, provider, cost, updated)",
+    "open": "open the finished file (no desktop: show and copy its path)",
+    "copy_path": "copy the file's path (OSC 52, works over SSH)",
+    "new_job": "new job (submission form with its price)", "batch": "submit a batch from a file",
+    "quote": "quote: re-price the selected / marked jobs",
+    "requeue": "re-queue failed/expired/cancelled/unknown jobs (confirm, with the price)",
+    "cancel": "cancel: stop tracking the selected / marked jobs",
+    "delete": "delete the provider's copy of the media (confirm)",
+    "help": "this help", "palette": "command palette (every action by name)",
+    "back": "back: leave the detail pane, clear marks, then the filter",
+    "quit": "quit (asks while submits or downloads run)", "quit_ctrl": "quit, as q does",
+}
+
+# Movement is not something to look up by name.
+NOT_IN_PALETTE = frozenset({"palette", "down", "up", "page_down", "page_up", "quit_ctrl"})
+
+
+def keys_of(app: WanApp, binding: Binding) -> str:
+    return app.keymap.get(binding.id or "", binding.key)
+
+
+def key_rows(app: WanApp, bindings: Iterable[Binding]) -> list[KeyRow]:
+    rows: list[KeyRow] = []
+    for binding in bindings:
+        shown = " ".join(app.get_key_display(Binding(key.strip(), binding.action))
+                         for key in keys_of(app, binding).split(","))
+        rows.append((shown, HELP.get(binding.id or "", binding.description), binding.id or ""))
+    return rows
+
+
+def _run(app: WanApp, action: str):
+    return lambda: app.run_action(action)
+
+
+def _filter(app: WanApp, query: str):
+    return lambda: app.set_filter(query)
+
+
+def palette(app: WanApp, bindings: Iterable[Binding]) -> Iterator[SystemCommand]:
+    for binding in bindings:
+        if binding.id in NOT_IN_PALETTE:
+            continue
+        title = HELP.get(binding.id or "", binding.description)
+        yield SystemCommand(title[:1].upper() + title[1:], f"key: {keys_of(app, binding)}",
+                            _run(app, binding.action.removeprefix("app.")))
+    for sort in SORTS:
+        yield SystemCommand(f"Sort by {sort}", "order the table", _run(app, f"sort_by('{sort}')"))
+    for state in (JobState.FAILED, JobState.EXPIRED, JobState.PROCESSING, JobState.DONE):
+        yield SystemCommand(f"Show only {state} jobs", f"filter state:{state}",
+                            _filter(app, f"state:{state}"))
+    yield SystemCommand("Clear the filter", "show every job", _filter(app, ""))
+    yield SystemCommand("New job like the selected one", "the form, filled in from it",
+                        _run(app, "new_job_like"))
+    yield SystemCommand("Mark every loaded row", "for a bulk action",
+                        _run(app, "mark_all_visible"))
+    yield SystemCommand("Clear marks", "unmark every row", _run(app, "clear_marks"))

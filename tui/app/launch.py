@@ -1,0 +1,160 @@
+"""Starting the dashboard: on the user's history, or on a throwaway demo with the simulator.
+
+The engine runs on the app's own event loop: one `asyncio.run` opens the session, runs the
+app, and closes the session after it (a submit still on the wire is waited for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.app.facade import Facade
+    from tui.config import Config
+    from tui.engine.schedule import PollPolicy
+    from tui.jobs import JobRequest
+
+
+def run_dashboard(config: Config) -> int:
+    return asyncio.run(dashboard(config))
+
+
+async def dashboard(config: Config, *, policy: PollPolicy | None = None,
+                    before: Any = None) -> int:
+    """Open the session (read-only if another engine holds the lock) and run the app.
+
+    `before(facade)` runs once the session is open and before the engine starts (the demo
+    records its first jobs there, so the app resumes them like any history)."""
+    from tui.app.app import WanApp
+    from tui.app.facade import Facade
+    from tui.engine.lock import EngineBusy
+    from tui.session import open_session
+
+    read_only = None
+    try:
+        ctx = open_session(config, policy=policy)
+        session = await ctx.__aenter__()
+    except EngineBusy as err:
+        read_only = f"{err}"
+        ctx = open_session(config, lock=False, policy=policy)
+        session = await ctx.__aenter__()
+    try:
+        facade = Facade(session)
+        if before is not None and read_only is None:
+            await before(facade)
+        app = WanApp(facade, read_only=read_only)
+        await app.run_async()
+        return app.return_code or 0
+    finally:
+        # After the app has left the screen: stopping waits for a submit on the wire.
+        await ctx.__aexit__(None, None, None)
+
+
+# ---------------------------------------------------------------- the demo
+
+DEMO_PROMPTS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("venice", "wan-2.5-preview-text-to-video",
+     "A red fox trots through fresh snow at dawn, breath steaming, low tracking shot",
+     {"resolution": "720p", "aspect_ratio": "16:9"}),
+    ("apixo", "wan-2-5-t2v",
+     "Rain on a neon-lit Tokyo crossing at night, umbrellas drifting, slow dolly in",
+     {"resolution": "720p"}),
+    ("acedata", "wan2.6-t2v", "A paper boat sails down a gutter stream after a summer storm",
+     {}),
+    ("venice", "wan-2-7-text-to-video",
+     "Time-lapse of clouds rolling over a mountain ridge, golden hour [sim:expire]",
+     {"resolution": "1080p"}),
+    ("venice", "kling-2.6-pro-text-to-video",
+     "An astronaut plants a flag that turns into a tree [sim:policy]", {}),
+    ("apixo", "wan-2-5-video-t2v",
+     "Macro shot of a honeybee landing on lavender, shallow depth of field",
+     {"resolution": "480p"}),
+    ("venice", "ltx-2-fast-text-to-video",
+     "A cat knocks a glass off a table in slow motion, studio lighting",
+     {"resolution": "720p", "duration": "6s"}),
+    ("acedata", "wan2.6-t2v",
+     "Waves crash against a lighthouse in a storm, drone orbit shot [sim:cut]", {}),
+]
+
+
+def demo_requests(count: int) -> list[JobRequest]:
+    """`count` varied requests; the fourth expires (try `r`), the fifth is refused."""
+    from tui.jobs import JobRequest
+
+    out = []
+    for n in range(max(0, count)):
+        provider, model, prompt, extra = DEMO_PROMPTS[n % len(DEMO_PROMPTS)]
+        if n >= len(DEMO_PROMPTS):
+            prompt = f"{prompt} (take {n // len(DEMO_PROMPTS) + 1})"
+        extra = {"duration": "5s", **extra}
+        out.append(JobRequest(model=model, prompt=prompt, provider=provider, **extra))
+    return out
+
+
+async def submit_demo_jobs(facade: Facade, count: int) -> None:
+    requests = demo_requests(count)
+    for req in requests:
+        await facade.validate(req)  # a demo that fails on its own typo teaches nothing
+    quotes = [await facade.quote(req) for req in requests]
+    await facade.submit(requests, quotes)
+
+
+@contextmanager
+def patched_env(values: dict[str, str]):
+    """Set environment variables for the demo's config, and put the old ones back."""
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def demo_env(sim: Any, home: Path) -> dict[str, str]:
+    return {
+        "WAN_TUI_HOME": str(home),
+        "VENICE_BASE_URL": sim.url("venice"), "VENICE_API_KEY": "sim-venice-key",
+        "APIXO_BASE_URL": sim.url("apixo"), "APIXO_API_KEY": "sim-apixo-key",
+        "ACEDATA_BASE_URL": sim.url("acedata"), "ACEDATA_API_TOKEN": "sim-acedata-token",
+    }
+
+
+def demo_policy(mean_s: float) -> PollPolicy:
+    """Real jobs take minutes; the demo's take seconds, and the poll schedule shrinks along."""
+    from tui.engine.schedule import PollPolicy
+
+    factor = min(1.0, max(0.01, mean_s / 120.0))
+    return PollPolicy().scaled(factor) if factor < 1.0 else PollPolicy()
+
+
+def run_demo(args: Any) -> int:
+    from tui.config import load_config
+    from tui.sim.server import SimServer
+    from tui.sim.state import SimConfig
+
+    tmp = Path(tempfile.mkdtemp(prefix="wan-tui-demo-"))
+    try:
+        sim_config = SimConfig(mean_s=args.mean, video_seconds=2.0, data_dir=tmp / "sim")
+        with SimServer.running(sim_config) as sim:
+            home = tmp / "home"
+            env = demo_env(sim, home)
+            with patched_env(env):
+                config = load_config(env)
+
+            async def first_jobs(facade: Facade) -> None:
+                await submit_demo_jobs(facade, args.jobs)
+
+            return asyncio.run(dashboard(config, policy=demo_policy(args.mean),
+                                         before=first_jobs))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

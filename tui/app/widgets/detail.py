@@ -1,0 +1,161 @@
+"""The detail pane: everything about the highlighted job, its timeline from the store, and
+its error in full (a toast is gone in seconds; this stays)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from tui import format as fmt
+from tui.app.widgets.rows import STATE_STYLE, progress_cell, state_text
+from tui.jobs import Job
+from tui.store import Event
+
+EMPTY_HINT = ("No job here yet.\n\n"
+              "n  submit a job (the price is shown first)\n"
+              "b  submit a batch from a JSON Lines file\n"
+              "/  filter · ? every key")
+
+
+def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold grey70", no_wrap=True)
+    grid.add_column(ratio=1)
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
+
+
+def parameters(job: Job) -> str:
+    req = job.request.to_dict()
+    for key in ("model", "prompt", "provider", "negative_prompt", "image_url"):
+        req.pop(key, None)
+    options = req.pop("options", {})
+    bits = [f"{k}={v}" for k, v in sorted(req.items())]
+    bits += [f"{k}={v}" for k, v in sorted(options.items())]
+    return "  ".join(bits) or "provider defaults"
+
+
+def file_text(job: Job) -> Text:
+    if not job.file:
+        return Text("no local copy yet", style="grey62")
+    exists = Path(job.file).exists()
+    text = Text(job.file)
+    text.append(f"  {fmt.size(job.bytes)}", style="bold")
+    if not exists:
+        text.append("  (missing on disk)", style="bold red")
+    return text
+
+
+def times(job: Job, now: float) -> Text:
+    lines = []
+    for label, ts in (("created", job.created_at), ("submitted", job.submitted_at),
+                      ("started", job.started_at), ("ready", job.ready_at),
+                      ("finished", job.finished_at)):
+        if ts is not None:
+            lines.append(Text.assemble((f"{label:<10}", "grey62"), fmt.stamp(ts),
+                                       (f"  {fmt.ago(ts, now)}", "grey62")))
+    if job.submitted_at and job.ready_at:
+        ran = fmt.duration(job.ready_at - job.submitted_at)
+        estimate = f" (estimate {fmt.duration(job.estimate_s)})" if job.estimate_s else ""
+        lines.append(Text.assemble(("ran       ", "grey62"), ran + estimate))
+    return Text("\n").join(lines)
+
+
+def timeline(events: list[Event]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="grey62", no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for event in events[-200:]:  # a job polled through an outage can log many lines
+        grid.add_row(fmt.stamp(event.at), state_text(event.state),
+                     Text(event.detail, style=STATE_STYLE[event.state] if event.state.final
+                          and event is events[-1] else ""))
+    return grid
+
+
+def render_job(job: Job, events: list[Event], now: float, notice: str | None) -> Group:
+    head = Text.assemble((f"#{job.id} ", "bold"), state_text(job.state),
+                         f"   {job.provider} / {job.model}")
+    rows: list[tuple[str, RenderableType]] = [
+        ("prompt", Text(job.prompt)),
+    ]
+    if job.request.negative_prompt:
+        rows.append(("negative", Text(job.request.negative_prompt)))
+    if job.request.image_url:
+        rows.append(("image", Text(fmt.excerpt(job.request.image_url, 120))))
+    rows += [
+        ("parameters", Text(parameters(job))),
+        ("remote id", Text(job.remote_id or "– (not submitted yet)")),
+        ("progress", progress_cell(job, now)),
+        ("cost", Text(f"{fmt.cost_of(job)}   quoted {fmt.money(job.quote_usd)}")),
+        ("file", file_text(job)),
+        *([("sha256", Text(job.sha256, style="grey62"))] if job.sha256 else []),
+        ("times", times(job, now)),
+    ]
+    if job.remote_deleted:
+        rows.append(("remote copy", Text("deleted at the provider", style="grey62")))
+    if job.error:
+        rows.append(("error", Text(job.error, style="bold red")))
+    if notice:
+        rows.append(("last notice", Text(notice, style="yellow")))
+    return Group(head, Text(), _fields(rows), Text(), Text("timeline", style="bold grey70"),
+                 timeline(events))
+
+
+class DetailPane(VerticalScroll, can_focus=True):
+    BINDINGS = [
+        Binding("j,down", "scroll_down", "scroll", show=False, id="detail_down"),
+        Binding("k,up", "scroll_up", "scroll", show=False, id="detail_up"),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.job: Job | None = None
+        self.events: list[Event] = []
+        self.notice: str | None = None
+        self._body = Static(EMPTY_HINT, id="detail-body")
+        self._shown: object = None
+        self.body: RenderableType = EMPTY_HINT
+
+    def compose(self):
+        yield self._body
+
+    def show(self, job: Job | None, events: list[Event], now: float,
+             notice: str | None = None) -> None:
+        changed_job = (job.id if job else None) != (self.job.id if self.job else None)
+        self.job, self.events, self.notice = job, events, notice
+        self.render_now(now)
+        if changed_job:
+            self.scroll_home(animate=False)
+
+    def render_now(self, now: float) -> None:
+        if self.job is None:
+            key: object = None
+            body: RenderableType = EMPTY_HINT
+        else:
+            key = (self.job, len(self.events), self.notice, int(now))
+            body = render_job(self.job, self.events, now, self.notice)
+        if key != self._shown or key is None:
+            # Only a new job or new lines can change the height: the once-a-second
+            # re-render of the clock text needs no layout pass.
+            same_shape = (isinstance(key, tuple) and isinstance(self._shown, tuple)
+                          and key[:3] == self._shown[:3])
+            self._shown = key
+            self.body = body
+            self._body.update(body, layout=not same_shape)
+
+    def plain(self, width: int = 150) -> str:
+        """What the pane says, as text (for tests and logs)."""
+        from rich.console import Console
+
+        console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        console.print(self.body)
+        return console.export_text()

@@ -1,0 +1,102 @@
+"""How one job looks as a table row: pure functions from a Job and the time to styled text.
+
+Kept apart from the widget so the cells can be compared (only changed ones are patched)
+and tested without a running app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from tui import format as fmt
+from tui.jobs import Job, JobState, progress_of
+
+STATE_STYLE = {
+    JobState.PENDING: "grey62",
+    JobState.SUBMITTING: "cyan",
+    JobState.QUEUED: "steel_blue1",
+    JobState.PROCESSING: "yellow",
+    JobState.DOWNLOADING: "magenta",
+    JobState.DONE: "green",
+    JobState.FAILED: "bold red",
+    JobState.EXPIRED: "dark_orange",
+    JobState.CANCELLED: "grey50",
+    JobState.UNKNOWN: "bold magenta",
+}
+
+BAR_WIDTH = 8
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    clock: bool = False  # its text moves with the clock while the job is active
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("mark", " ", 1),
+    Column("id", "#", 6),
+    Column("state", "state", 13),
+    Column("provider", "provider", 8),
+    Column("model", "model", 22),
+    Column("prompt", "prompt", 16),  # takes whatever width the others leave
+    Column("shape", "length", 10),
+    Column("progress", "progress", 23, clock=True),
+    Column("elapsed", "elapsed", 7, clock=True),
+    Column("cost", "cost", 7),
+    Column("size", "size", 9),
+)
+CLOCK_COLUMNS = tuple(c.key for c in COLUMNS if c.clock)
+
+
+def state_text(state: JobState) -> Text:
+    return Text(f"{fmt.GLYPHS[state]} {state.value}", style=STATE_STYLE[state])
+
+
+def progress_cell(job: Job, now: float) -> Text:
+    """A bar from the server's estimate and its words; past the estimate it says overdue
+    rather than sit at a 100 % that is not true yet."""
+    words = fmt.progress_text(job, now)
+    if job.state == JobState.DONE:
+        return Text.assemble((fmt.bar(1.0, BAR_WIDTH), "green"), " done")
+    if job.state == JobState.DOWNLOADING:
+        return Text.assemble((fmt.bar(None, BAR_WIDTH), "magenta"), " ", (words, "magenta"))
+    if job.state.final:
+        return Text(words, style=STATE_STYLE[job.state])
+    if job.state in (JobState.PENDING, JobState.SUBMITTING):
+        return Text.assemble((fmt.bar(None, BAR_WIDTH), "grey35"), " ", (words, "grey62"))
+    frac, overdue = progress_of(fmt.elapsed_of(job, now), job.estimate_s)
+    style = "dark_orange" if overdue else STATE_STYLE[job.state]
+    return Text.assemble((fmt.bar(frac, BAR_WIDTH), style), " ", (words, style))
+
+
+def clock_cells(job: Job, now: float) -> dict[str, Text]:
+    return {
+        "progress": progress_cell(job, now),
+        "elapsed": Text(fmt.duration(fmt.elapsed_of(job, now)), justify="right"),
+    }
+
+
+def row_cells(job: Job, now: float, marked: bool) -> dict[str, Text]:
+    cells = {
+        "mark": Text("●" if marked else " ", style="bold magenta"),
+        "id": Text(str(job.id), style="grey62", justify="right"),
+        "state": state_text(job.state),
+        "provider": Text(job.provider),
+        "model": Text(fmt.excerpt(job.model, 22)),
+        # The table crops to the column; the ellipsis shows where the prompt goes on.
+        "prompt": Text(fmt.excerpt(job.prompt, 200), no_wrap=True, overflow="ellipsis"),
+        "shape": Text(fmt.shape(job)),
+        "cost": Text(fmt.cost_of(job), justify="right"),
+        "size": Text(fmt.size(job.bytes), justify="right"),
+    }
+    cells.update(clock_cells(job, now))
+    return cells
+
+
+def job_id_of(cell: Text) -> int:
+    return int(cell.plain)

@@ -1,0 +1,77 @@
+"""The status line: counts, today's spend, balances and request budgets, what is missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui import format as fmt
+from tui.app.facade import BudgetStatus
+from tui.jobs import ACTIVE_STATES, JobState
+
+
+@dataclass
+class StatusData:
+    counts: dict[JobState, int] = field(default_factory=dict)
+    spend_today: float = 0.0
+    budgets: list[BudgetStatus] = field(default_factory=list)
+    unconfigured: list[str] = field(default_factory=list)
+    halted: dict[str, str] = field(default_factory=dict)
+    read_only: str | None = None
+
+
+def _budget_text(budgets: list[BudgetStatus]) -> Text:
+    text = Text()
+    by_provider: dict[str, list[BudgetStatus]] = {}
+    for b in budgets:
+        by_provider.setdefault(b.provider, []).append(b)
+    for provider, items in by_provider.items():
+        text.append(f"  {provider} ", style="bold")
+        balance = next((b.balance_usd for b in items if b.balance_usd is not None), None)
+        if balance is not None:
+            text.append(f"{fmt.money(balance)} ", style="green")
+        for b in sorted(items, key=lambda b: b.rate_class):
+            busy = b.used >= b.limit or b.waiting
+            text.append(f"{b.rate_class[0]}{b.used}/{b.limit} ",
+                        style="yellow" if busy else "grey62")
+    return text
+
+
+def render_status(data: StatusData) -> Text:
+    counts = data.counts
+    active = sum(counts.get(s, 0) for s in ACTIVE_STATES)
+    failed = sum(counts.get(s, 0) for s in (JobState.FAILED, JobState.UNKNOWN))
+    text = Text()
+    if data.read_only:
+        text.append(" READ-ONLY ", style="bold black on yellow")
+        text.append(f" {data.read_only}  ", style="yellow")
+    text.append(f"{fmt.GLYPHS[JobState.PROCESSING]} {fmt.count(active)} active  ",
+                style="yellow" if active else "grey62")
+    text.append(f"{fmt.GLYPHS[JobState.DONE]} {fmt.count(counts.get(JobState.DONE, 0))} done  ",
+                style="green")
+    text.append(f"{fmt.GLYPHS[JobState.FAILED]} {fmt.count(failed)} failed  ",
+                style="red" if failed else "grey62")
+    expired = counts.get(JobState.EXPIRED, 0)
+    if expired:
+        text.append(f"{fmt.GLYPHS[JobState.EXPIRED]} {fmt.count(expired)} expired  ",
+                    style="dark_orange")
+    text.append("│ today ", style="grey62")
+    text.append(fmt.money(data.spend_today), style="bold")
+    text.append_text(_budget_text(data.budgets))
+    for provider, reason in data.halted.items():
+        text.append(f"  {provider} halted: {fmt.excerpt(reason, 60)}", style="bold red")
+    if data.unconfigured:
+        text.append(f"  │ no key: {', '.join(data.unconfigured)}", style="grey50")
+    return text
+
+
+class StatusLine(Static):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.data = StatusData()
+
+    def show(self, data: StatusData) -> None:
+        self.data = data
+        self.update(render_status(data))
