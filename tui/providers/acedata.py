@@ -27,11 +27,9 @@ from tui.providers.base import (
     Forbidden,
     Gone,
     InvalidRequest,
-    NotConfigured,
     NotFound,
     Outcome,
     Processing,
-    Provider,
     ProviderError,
     Quote,
     RateLimited,
@@ -42,8 +40,8 @@ from tui.providers.base import (
     VideoStream,
 )
 from tui.providers.http import (
+    HttpProvider,
     error_for_status,
-    make_client,
     open_url_stream,
     raise_for_transport,
     rate_info_from_headers,
@@ -318,7 +316,8 @@ def chunks(items: list[Job], size: int = BATCH_LIMIT) -> list[list[Job]]:
 # ---------------------------------------------------------------- the adapter
 
 
-class AceDataProvider(Provider):
+class AceDataProvider(HttpProvider):
+    not_configured = NOT_CONFIGURED
     name = "acedata"
     label = "AceData Cloud"
     can_delete = False
@@ -327,36 +326,6 @@ class AceDataProvider(Provider):
     reports_estimate = False
     # Undocumented; modest guesses. Polls are batched, so retrieve is rarely the bottleneck.
     default_limits_per_minute = {"queue": 60, "retrieve": 120}
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        *,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self._client = client or make_client(timeout)
-        self._own_client = client is None
-
-    def __repr__(self) -> str:  # never show the key
-        return f"AceDataProvider({self.base_url!r}, configured={self.configured})"
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._key)
-
-    def _headers(self) -> dict[str, str]:
-        if not self._key:
-            raise NotConfigured(NOT_CONFIGURED)
-        return {"Authorization": f"Bearer {self._key}"}
-
-    async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
 
     def validate(self, req: JobRequest, caps: ModelCaps | None = None) -> None:
         """Our caps are static and authoritative, so `caps` is not needed (kept for the base)."""

@@ -27,11 +27,9 @@ from tui.providers.base import (
     Forbidden,
     Gone,
     InvalidRequest,
-    NotConfigured,
     NotFound,
     Outcome,
     Processing,
-    Provider,
     Quote,
     Ready,
     Submitted,
@@ -39,8 +37,8 @@ from tui.providers.base import (
     VideoStream,
 )
 from tui.providers.http import (
+    HttpProvider,
     error_for_status,
-    make_client,
     open_url_stream,
     raise_for_transport,
     rate_info_from_headers,
@@ -310,43 +308,14 @@ def failed_from(data: dict[str, Any]) -> Failed:
 # ---------------------------------------------------------------- the adapter
 
 
-class ApixoProvider(Provider):
+class ApixoProvider(HttpProvider):
+    not_configured = NOT_CONFIGURED
     name = "apixo"
     label = "APIXO"
     can_delete = False
     can_quote = False  # no quote endpoint: prices come from the table above
     reports_estimate = False
     default_limits_per_minute = {"queue": 10000, "retrieve": 10000}
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        *,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self._client = client or make_client(timeout)
-        self._own_client = client is None
-
-    def __repr__(self) -> str:  # never show the key
-        return f"ApixoProvider({self.base_url!r}, configured={self.configured})"
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._key)
-
-    def _headers(self) -> dict[str, str]:
-        if not self._key:
-            raise NotConfigured(NOT_CONFIGURED)
-        return {"Authorization": f"Bearer {self._key}"}
-
-    async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
 
     def normalize(self, req: JobRequest) -> JobRequest:
         return normalized(req)

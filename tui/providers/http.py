@@ -15,7 +15,9 @@ from tui.providers.base import (
     InsufficientBalance,
     InvalidRequest,
     NetworkError,
+    NotConfigured,
     NotFound,
+    Provider,
     ProviderError,
     RateInfo,
     RateLimited,
@@ -151,3 +153,41 @@ async def open_url_stream(client: httpx.AsyncClient, url: str, what: str) -> Htt
             + (" (expired or deleted)" if response.status_code in (403, 404, 410) else ""),
         )
     return HttpVideoStream(response)
+
+
+class HttpProvider(Provider):
+    """The plumbing every adapter shares: one client, a bearer key that never shows."""
+
+    not_configured = "this provider is not configured: set its API key"
+    default_timeout = 30.0
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        self._client = client or make_client(timeout or self.default_timeout)
+        self._own_client = client is None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}({self.base_url!r}, configured={self.configured})"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._key)
+
+    def _headers(self) -> dict[str, str]:
+        """Auth for API calls only: result URLs on third-party hosts get none."""
+        if not self._key:
+            raise NotConfigured(self.not_configured)
+        return {"Authorization": f"Bearer {self._key}"}
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()

@@ -20,11 +20,9 @@ from tui.providers.base import (
     BadAnswer,
     Failed,
     Gone,
-    NotConfigured,
     NotFound,
     Outcome,
     Processing,
-    Provider,
     ProviderError,
     Quote,
     Ready,
@@ -32,10 +30,10 @@ from tui.providers.base import (
     VideoStream,
 )
 from tui.providers.http import (
+    HttpProvider,
     HttpVideoStream,
     error_for_status,
     is_video,
-    make_client,
     open_url_stream,
     raise_for_transport,
     rate_info_from_headers,
@@ -136,42 +134,18 @@ def error_message(status: int, payload: Any) -> tuple[str, dict[str, Any]]:
     return f"{message} (HTTP {status})".replace("\n", " "), detail
 
 
-class VeniceProvider(Provider):
+class VeniceProvider(HttpProvider):
     name = "venice"
     label = "Venice"
     reports_estimate = True
     default_limits_per_minute = {"queue": 40, "retrieve": 120}
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        *,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 60.0,
-    ) -> None:
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self._client = client or make_client(timeout)
-        self._own_client = client is None
+    not_configured = "Venice is not configured: set VENICE_API_KEY"
+    default_timeout = 60.0  # a queue body with a data-URL image can be tens of MB
+
+    def __init__(self, base_url: str, api_key: str | None, **kwargs: Any) -> None:
+        super().__init__(base_url, api_key, **kwargs)
         self._completed_without_bytes: dict[str, int] = {}
-
-    def __repr__(self) -> str:  # never show the key
-        return f"VeniceProvider({self.base_url!r}, configured={self.configured})"
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._key)
-
-    def _headers(self) -> dict[str, str]:
-        if not self._key:
-            raise NotConfigured("Venice is not configured: set VENICE_API_KEY")
-        return {"Authorization": f"Bearer {self._key}"}
-
-    async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
 
     # ------------------------------------------------------------ low level
 
