@@ -9,6 +9,7 @@ from tui.engine.schedule import (
     backoff_delay,
     count_polls,
     learned_estimate,
+    learned_start,
     next_poll_delay,
 )
 
@@ -62,3 +63,13 @@ def test_backoff_has_jitter_and_honours_retry_after():
     assert len(delays) > 10 and all(4.0 <= d <= 8.0 for d in delays)
     assert backoff_delay(POLICY, 1, 30.0, rng) >= 30.0
     assert backoff_delay(POLICY, 50, None, rng) <= POLICY.backoff_max_s
+
+
+def test_history_of_early_finishers_moves_the_start_earlier():
+    assert learned_start(POLICY, [80.0, 90.0], 138.0) == POLICY.start_fraction  # too little
+    early = learned_start(POLICY, [60.0, 100.0, 120.0], 138.0)
+    assert early < POLICY.start_fraction and early * 138.0 < 60.0
+    assert learned_start(POLICY, [130.0, 135.0, 140.0], 138.0) == POLICY.start_fraction
+    # a job finishing at 62 s is then seen within one tight interval, not at 0.65 × 138 s
+    polls, delay = count_polls(POLICY, 62.0, 138.0, early)
+    assert delay <= POLICY.tight_fraction * 138.0 + 1e-9

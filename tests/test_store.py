@@ -492,6 +492,29 @@ async def test_list_orders(store: Store, clock: FakeClock, order: str, ascending
     assert [j.id for j in await store.list_jobs(order=order)] == ids[::-1]
 
 
+@pytest.mark.parametrize("order", ["created", "cost", "model", "provider", "state", "updated"])
+async def test_position_of_is_the_offset_in_list_jobs(
+    store: Store, clock: FakeClock, order: str
+) -> None:
+    jobs = await make_history(store, clock)
+    clock.now = 2_004.0  # same created time as the last job: id breaks the tie
+    jobs.append(await add_one(store, "job number tie", provider="venice", model="m-b"))
+    filters = [{}, {"provider": "venice"}, {"states": [S.DONE, S.PENDING]}, {"text": "number"},
+               {"text": "tie", "model": "m-b"}]
+    for flt in filters:
+        for descending in (True, False):
+            listed = [j.id for j in await store.list_jobs(
+                order=order, descending=descending, **flt)]
+            for job in jobs:
+                wanted = listed.index(job.id) if job.id in listed else None
+                found = await store.position_of(
+                    job.id, order=order, descending=descending, **flt)
+                assert found == wanted, (flt, descending, job.id)
+    assert await store.position_of(9_999) is None
+    with pytest.raises(ValueError, match="price"):
+        await store.position_of(jobs[0].id, order="price")
+
+
 async def test_list_refuses_an_unknown_order(store: Store) -> None:
     with pytest.raises(ValueError, match="price"):
         await store.list_jobs(order="price")

@@ -255,7 +255,7 @@ async def cmd_submit(args) -> int:
             print("nothing submitted")
             return EXIT_OK
         await s.engine.start(only=[])
-        (job,) = await s.engine.add([req], [quote.usd], cost_is_estimate=quote.estimate)
+        (job,) = await s.engine.add([req], [quote])
         if not args.wait:
             s.engine.follow = False
         printer = _Printer(s.engine)
@@ -312,12 +312,12 @@ async def cmd_batch(args) -> int:
             print("nothing submitted")
             return EXIT_OK
         if busy:
-            jobs = await s.store.add_jobs(requests, [q.usd for q in quotes])
+            jobs = await s.store.add_jobs(requests, [q.usd for q in quotes],
+                                          cost_is_estimate=[q.estimate for q in quotes])
             print(f"recorded {len(jobs)} jobs; the running wan-tui submits them")
             return EXIT_OK
         await s.engine.start(only=[])
-        jobs = await s.engine.add(requests, [q.usd for q in quotes],
-                                  cost_is_estimate=estimate)
+        jobs = await s.engine.add(requests, quotes)
         printer = _Printer(s.engine)
         await s.engine.wait_idle()
         printer.close()
@@ -511,7 +511,7 @@ async def _one_job_action(args, action: str) -> int:
                 print("nothing submitted")
                 return EXIT_OK
             await s.engine.start(only=[])
-            job = await s.engine.requeue(job.id, quote.usd, cost_is_estimate=quote.estimate)
+            job = await s.engine.requeue(job.id, quote)
             await s.engine.wait_idle()
             job = await s.store.get(job.id)
     except EngineError as err:

@@ -23,6 +23,9 @@ class Session:
     store: Store
     providers: dict[str, Provider]
     engine: Engine
+    # A second connection for the dashboard's reads: WAL lets it read while the engine's
+    # connection writes, instead of queueing behind every poll's commit.
+    reader: Store | None = None
 
 
 def policy_from_env() -> PollPolicy:
@@ -54,6 +57,11 @@ async def open_session(
     if engine_lock is not None:
         engine_lock.acquire()
     store = await Store.open(config.db_path)
+    try:
+        reader = await Store.open(config.db_path)
+    except BaseException:
+        await store.close()
+        raise
     providers = providers if providers is not None else build_providers(config)
     engine = Engine(
         store,
@@ -67,11 +75,12 @@ async def open_session(
         rescan_s=5.0 if lock else 0.0,
     )
     try:
-        yield Session(config, store, providers, engine)
+        yield Session(config, store, providers, engine, reader)
     finally:
         await engine.stop()
         for provider in providers.values():
             await provider.aclose()
+        await reader.close()
         await store.close()
         if engine_lock is not None:
             engine_lock.release()

@@ -164,6 +164,13 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "cost": ("cost_usd", "created_at", "id"),
 }
 
+# The same orderings as row values that compare the way ORDER BY sorts them, for counting
+# the rows before a job. A row-value comparison with NULL is NULL, so cost_usd (the one
+# nullable sort column) splits into "has a cost" and the cost: NULL sorts first.
+_ORDER_KEY: dict[str, tuple[str, ...]] = {
+    **_ORDER,
+    "cost": ("cost_usd IS NOT NULL", "coalesce(cost_usd, 0)", "created_at", "id"),
+}
 
 # ------------------------------------------------------------------ row <-> Job, queries
 
@@ -427,13 +434,20 @@ class Store:
         requests: Sequence[JobRequest],
         quotes: Sequence[float | None] | None = None,
         *,
-        cost_is_estimate: bool = False,
+        cost_is_estimate: bool | Sequence[bool] = False,
     ) -> list[Job]:
-        """Record requests as pending jobs, all or none, in one commit, before any is sent."""
+        """Record requests as pending jobs, all or none, in one commit, before any is sent.
+
+        `cost_is_estimate`: one flag for all, or one per request (a mixed batch has real
+        quotes and table estimates side by side)."""
         requests = list(requests)
         quotes = [None] * len(requests) if quotes is None else list(quotes)
         if len(quotes) != len(requests):
             raise ValueError(f"{len(requests)} requests but {len(quotes)} quotes")
+        estimates = ([cost_is_estimate] * len(requests) if isinstance(cost_is_estimate, bool)
+                     else list(cost_is_estimate))
+        if len(estimates) != len(requests):
+            raise ValueError(f"{len(requests)} requests but {len(estimates)} estimate flags")
         if not requests:
             return []
         now = self._clock()
@@ -447,9 +461,10 @@ class Store:
                     created_at=now,
                     updated_at=now,
                     quote_usd=quote,
-                    cost_is_estimate=cost_is_estimate,
+                    cost_is_estimate=estimate,
                 )
-                for i, (req, quote) in enumerate(zip(requests, quotes, strict=True))
+                for i, (req, quote, estimate) in enumerate(
+                    zip(requests, quotes, estimates, strict=True))
             ]
             await db.executemany(_INSERT_JOB, map(_row_for, jobs))
             await db.executemany(
@@ -599,6 +614,34 @@ class Store:
         sql = f"{_SELECT_JOB}{where} ORDER BY {keys} LIMIT ? OFFSET ?"
         rows = await self._read(sql, [*params, -1 if limit is None else limit, offset])
         return [_job_from_row(row) for row in rows]
+
+    async def position_of(
+        self,
+        job_id: int,
+        *,
+        states: Iterable[JobState] | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        text: str | None = None,
+        order: str = "created",
+        descending: bool = True,
+    ) -> int | None:
+        """The job's offset in `list_jobs` with the same arguments, or None when it does not
+        pass the filter (or does not exist): one count, whatever the history's size."""
+        if order not in _ORDER_KEY:
+            raise ValueError(f"cannot sort by {order!r}; choose one of {', '.join(_ORDER)}")
+        where, params = _where(states, provider, model, text)
+        keys = ", ".join(_ORDER_KEY[order])
+        before = ">" if descending else "<"
+        both = " AND " if where else " WHERE "
+        sql = (
+            f"SELECT EXISTS (SELECT 1 FROM jobs{where}{both}id = ?),"
+            f" (SELECT count(*) FROM jobs{where}{both}({keys}) {before}"
+            f" (SELECT {keys} FROM jobs WHERE id = ?))"
+        )
+        rows = await self._read(sql, [*params, job_id, *params, job_id])
+        found, position = rows[0]
+        return int(position) if found else None
 
     async def count_jobs(
         self,

@@ -24,8 +24,8 @@ _STATE_RANK = {state: rank for rank, state in enumerate(JobState)}  # lifecycle 
 def sort_key(job: Job, sort: str) -> tuple:
     """The key the store orders a page by (ascending), mirrored in Python.
 
-    Lets the dashboard find a job's position in 100 000 rows by bisecting pages instead
-    of loading them. NULL sorts before any number in SQLite, hence the (0,) / (1, v) pair.
+    The store's `position_of` counts by the same order in SQL. NULL sorts before any
+    number in SQLite, hence the (0,) / (1, v) pair.
     """
     if sort == "created":
         return (job.created_at, job.id)
@@ -131,6 +131,9 @@ class Facade:
         self.session = session
         self.engine: Engine = session.engine
         self.store = session.store
+        # The dashboard's reads use their own connection (when the session has one), so a
+        # page or a count never waits behind the engine's writes on the shared one.
+        self.reader = session.reader or session.store
         self.config = session.config
 
     # ------------------------------------------------------------ engine lifecycle
@@ -158,8 +161,7 @@ class Facade:
 
     async def submit(self, requests: Sequence[JobRequest], quotes: Sequence[Quote]) -> list[Job]:
         """Record and start jobs whose price the user has seen."""
-        return await self.engine.add(list(requests), [q.usd for q in quotes],
-                                     cost_is_estimate=any(q.estimate for q in quotes))
+        return await self.engine.add(list(requests), list(quotes))
 
     async def check_batch(self, path: Path) -> BatchCheck:
         check = BatchCheck(path)
@@ -196,61 +198,49 @@ class Facade:
         return job, await self.quote(job.request)
 
     async def requeue(self, job_id: int, quote: Quote) -> Job:
-        return await self.engine.requeue(job_id, quote.usd, cost_is_estimate=quote.estimate)
+        return await self.engine.requeue(job_id, quote)
 
     # ------------------------------------------------------------ reading history
 
     async def page(self, flt: JobFilter, sort: str = "created", offset: int = 0,
                    limit: int = 200) -> list[Job]:
-        return await self.store.list_jobs(
+        return await self.reader.list_jobs(
             states=flt.states or None, provider=flt.provider, model=flt.model, text=flt.text,
             order=sort, descending=descending(sort), limit=limit, offset=offset)
 
     async def count(self, flt: JobFilter) -> int:
-        return await self.store.count_jobs(states=flt.states or None, provider=flt.provider,
+        return await self.reader.count_jobs(states=flt.states or None, provider=flt.provider,
                                            model=flt.model, text=flt.text)
 
     async def locate(self, flt: JobFilter, sort: str, job_id: int) -> int | None:
         """The job's row number in `page(flt, sort)` order, or None if the filter hides it.
 
-        A binary search over one-row pages: ~17 indexed reads for 100 000 jobs.
+        One count of the rows that sort before it (the store checks the filter, prompt
+        words included, on the job itself first).
         """
         job = await self.get(job_id)
         if job is None or not flt.admits(job):
             return None
-        target = sort_key(job, sort)
-        flip = descending(sort)
-        lo, hi = 0, await self.count(flt)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            rows = await self.page(flt, sort, mid, 1)
-            if not rows:
-                break
-            if rows[0].id == job_id:
-                return mid
-            key = sort_key(rows[0], sort)
-            if (key > target) if flip else (key < target):
-                lo = mid + 1
-            else:
-                hi = mid
-        return None
+        return await self.reader.position_of(
+            job_id, states=flt.states or None, provider=flt.provider, model=flt.model,
+            text=flt.text, order=sort, descending=descending(sort))
 
     def provider_info(self, name: str) -> ProviderInfo | None:
         provider = self.session.providers.get(name)
         return provider.info() if provider is not None else None
 
     async def get(self, job_id: int) -> Job | None:
-        return await self.store.get(job_id)
+        return await self.reader.get(job_id)
 
     async def events(self, job_id: int) -> list[Event]:
-        return await self.store.events(job_id)
+        return await self.reader.events(job_id)
 
     async def counts(self) -> dict[JobState, int]:
-        return await self.store.counts_by_state()
+        return await self.reader.counts_by_state()
 
     async def spend_today(self) -> float:
         midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
-        return await self.store.spend_since(midnight)
+        return await self.reader.spend_since(midnight)
 
     def budgets(self) -> list[BudgetStatus]:
         out = []

@@ -34,6 +34,7 @@ from tui.engine.schedule import (
     PollPolicy,
     backoff_delay,
     learned_estimate,
+    learned_start,
     likelihood_done,
     next_poll_delay,
 )
@@ -255,10 +256,13 @@ class Engine:
     # ------------------------------------------------------------ public actions
 
     async def add(self, requests: Sequence[JobRequest],
-                  quotes: Sequence[float | None] | None = None,
-                  *, cost_is_estimate: bool = False) -> list[Job]:
-        """Record jobs as pending (one commit), then start them."""
-        jobs = await self.store.add_jobs(requests, quotes, cost_is_estimate=cost_is_estimate)
+                  quotes: Sequence[Quote | float | None] | None = None) -> list[Job]:
+        """Record jobs as pending (one commit), then start them. `quotes` are the prices
+        the user saw (a float is a real quote; a Quote says whether it was an estimate)."""
+        quotes = list(quotes) if quotes is not None else [None] * len(requests)
+        usd = [q.usd if isinstance(q, Quote) else q for q in quotes]
+        estimates = [isinstance(q, Quote) and q.estimate for q in quotes]
+        jobs = await self.store.add_jobs(requests, usd, cost_is_estimate=estimates)
         for job in jobs:
             self.emit(JobChanged(job, None, "recorded"))
             self._launch(job.id)
@@ -320,13 +324,12 @@ class Engine:
             raise EngineError(f"delete failed: {err}") from None
         return await self.store.update(job.id, event="remote media deleted", remote_deleted=True)
 
-    async def requeue(self, job_id: int, quote_usd: float | None = None,
-                      *, cost_is_estimate: bool = False) -> Job:
+    async def requeue(self, job_id: int, quote: Quote | float | None = None) -> Job:
         """A new paid job with the same request (the caller showed the price first)."""
         job = await self._get(job_id)
         if job.state.active:
             raise EngineError(f"job {job_id} is still {job.state}; cancel it before re-queueing")
-        new = await self.add([job.request], [quote_usd], cost_is_estimate=cost_is_estimate)
+        new = await self.add([job.request], [quote])
         await self.store.update(job.id, event=f"re-queued as job {new[0].id}")
         return new[0]
 
@@ -475,12 +478,13 @@ class Engine:
     def _estimate(self, job: Job, learned: float | None) -> float | None:
         return job.estimate_s or learned
 
-    async def _learned(self, job: Job) -> float | None:
-        provider = self.providers[job.provider]
-        if provider.reports_estimate:
-            return None
+    async def _history(self, job: Job) -> tuple[list[float], float | None]:
+        """Past run times of this model, and the estimate they give when the provider
+        reports none of its own."""
         durations = await self.store.learned_durations(job.provider, job.model)
-        return learned_estimate(durations, self.policy.min_history)
+        if self.providers[job.provider].reports_estimate:
+            return durations, None
+        return durations, learned_estimate(durations, self.policy.min_history)
 
     def _news_event(self, job_id: int) -> asyncio.Event:
         return self._news.setdefault(job_id, asyncio.Event())
@@ -495,7 +499,7 @@ class Engine:
         return [j for j in self._following.values() if j.provider == provider]
 
     async def _follow(self, job: Job) -> object:
-        learned = await self._learned(job)
+        durations, learned = await self._history(job)
         if learned and not job.estimate_s:
             job = await self.store.update(job.id, estimate_s=learned)
         polls = 0
@@ -505,7 +509,8 @@ class Engine:
         while True:
             estimate = self._estimate(job, learned)
             elapsed = self.clock.now() - started
-            delay = next_poll_delay(self.policy, elapsed, estimate, polls)
+            start = learned_start(self.policy, durations, estimate)
+            delay = next_poll_delay(self.policy, elapsed, estimate, polls, start)
             if errors:
                 delay = max(delay, backoff_delay(self.policy, errors, None, self.rng))
             woke = await self.clock.wait(self._news_event(job.id), delay)

@@ -5,6 +5,11 @@ read when the cursor nears either edge. Live changes are patched cell by cell by
 a change that may move a row or let one in (a transition under a state sort, a new job)
 asks for a resync, which re-reads the window and applies the difference -- rows added,
 removed and reordered in place, never cleared and rebuilt. The cursor follows its job.
+
+Drawn with Textual's Line API: each row is one `Strip`, cached per job and drawn again only
+when that row's cells change (or the cursor arrives or leaves). A live patch, a tick of the
+clock columns or a cursor move repaints the few lines it touched, not the whole table; a
+row's cells are only made (from the Job, through rich) once the row is on screen.
 """
 
 from __future__ import annotations
@@ -12,23 +17,56 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from tui.app.facade import Facade, JobFilter
-from tui.app.widgets.rows import CLOCK_COLUMNS, COLUMNS, clock_cells, job_id_of, row_cells
+from tui.app.widgets.rows import CLOCK_COLUMNS, COLUMNS, clock_cells, row_cells
 from tui.jobs import Job
 
 PAGE = 200
 PROMPT_MIN = 16
 EDGE = 30  # rows from a window edge at which the next page is read
 ORDER_FIELDS = {"state": "state", "updated": "updated_at", "cost": "cost_usd"}
+PADDING = 1  # blank cells either side of every column
+_CELL_META = tuple(Style.from_meta({"column": n}) for n in range(len(COLUMNS)))
 
 
-class JobTable(DataTable):
-    inherit_bindings = False  # DataTable's own have no ids; these can be remapped
+def _cell_segments(console: Console, text: Text, width: int) -> list[Segment]:
+    """One cell, padded to its column: cropped (with … where the text says so), justified."""
+    line = text
+    if "\n" in line.plain:
+        line = line.split()[0]
+    if line.cell_len > width:
+        line = line.copy()
+        line.truncate(width, overflow=text.overflow or "crop")
+    space = width - line.cell_len
+    if text.justify == "right":
+        left, right = space, 0
+    elif text.justify == "center":
+        left, right = space // 2, space - space // 2
+    else:
+        left, right = 0, space
+    out = [Segment(" " * (PADDING + left))]
+    if line.spans:
+        out.extend(line.render(console))
+    else:  # rich applies the text's own style only when it has spans
+        style = console.get_style(line.style, default=Style.null()) if line.style else None
+        out.append(Segment(line.plain, style))
+    out.append(Segment(" " * (right + PADDING)))
+    return out
+
+
+class JobTable(ScrollView, can_focus=True):
+    inherit_bindings = False  # the scroll container's keys have no ids; these can be remapped
     BINDINGS = [
         Binding("j,down", "cursor_down", "down", show=False, id="down"),
         Binding("k,up", "cursor_up", "up", show=False, id="up"),
@@ -39,9 +77,52 @@ class JobTable(DataTable):
         Binding("space", "toggle_mark", "mark", id="mark"),
         Binding("enter", "app.focus_detail", "detail", show=False, id="focus_detail"),
     ]
+    COMPONENT_CLASSES = {"job-table--header", "job-table--cursor"}
+    # DataTable's look, which this table replaced.
+    DEFAULT_CSS = """
+    JobTable {
+        background: $surface;
+        color: $foreground;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .job-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .job-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        & > .job-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        & > .job-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
+
+    class RowHighlighted(Message):
+        """The cursor is on another job (moved, or the rows moved under it)."""
+
+        def __init__(self, table: JobTable, job_id: int) -> None:
+            super().__init__()
+            self.table = table
+            self.job_id = job_id
+
+        @property
+        def control(self) -> JobTable:
+            return self.table
+
+    header_height = 1
 
     def __init__(self, clock, **kwargs) -> None:
-        super().__init__(cursor_type="row", **kwargs)
+        super().__init__(**kwargs)
         self.clock = clock
         self.facade: Facade | None = None
         self.flt = JobFilter()
@@ -51,15 +132,23 @@ class JobTable(DataTable):
         self.order: list[int] = []
         self.jobs: dict[int, Job] = {}
         self.marked: set[int] = set()
+        # Cells of the rows drawn so far (made on first sight), compared on every patch.
         self._cells: dict[int, dict[str, Text]] = {}
+        self._row_of: dict[int, int] = {}  # job id -> index in order
+        self._version: dict[int, int] = {}  # bumped whenever a row's cells change
+        self._strips: dict[int, tuple[tuple, Strip]] = {}  # job id -> (key, its drawn row)
+        self._header: tuple[tuple, Strip] | None = None
+        self._widths = [c.width for c in COLUMNS]
+        self._cursor = 0
+        self._highlighted: int | None = None
+        self._styles: tuple[Style, Style, Style, Style] | None = None
         self._lock = asyncio.Lock()
         self.loaded = asyncio.Event()  # set after the first window is in
 
-    # ------------------------------------------------------------ columns and rows
+    # ------------------------------------------------------------ columns and geometry
 
     def setup_columns(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column.label, width=column.width, key=column.key)
+        self._set_widths()
 
     @staticmethod
     def prompt_width(table_width: int) -> int:
@@ -68,20 +157,57 @@ class JobTable(DataTable):
         others = sum(c.width + 2 for c in COLUMNS if c.key != "prompt")
         return max(PROMPT_MIN, table_width - 3 - others - 2)
 
-    def on_resize(self) -> None:
-        column = self.columns.get(ColumnKey("prompt"))
-        width = self.prompt_width(self.size.width + 2)  # size is inside the border
-        if column is not None and column.width != width:
-            column.width = width
-            # DataTable has no public way to resize a fixed column: drop its render caches
-            # and have it measure again, as its own add_column does.
-            self._clear_caches()
-            self._require_update_dimensions = True
+    def _set_widths(self) -> None:
+        prompt = self.prompt_width(self.size.width + 2)  # size is inside the border
+        widths = [prompt if c.key == "prompt" else c.width for c in COLUMNS]
+        if widths != self._widths:
+            self._widths = widths
+            self._strips.clear()
+            self._header = None
             self.refresh()
+        self._update_virtual_size()
+
+    @property
+    def _row_width(self) -> int:
+        return sum(w + 2 * PADDING for w in self._widths)
+
+    def _update_virtual_size(self) -> None:
+        size = Size(self._row_width, len(self.order) + self.header_height)
+        if self.virtual_size != size:
+            self.virtual_size = size
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._set_widths()
+        self._scroll_to_cursor()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._strips.clear()
+        self._header = None
+        self.refresh()
+
+    def _on_focus(self, event: events.Focus) -> None:
+        self._styles = None  # the cursor and the background look different with focus
+        super()._on_focus(event)
+
+    def _on_blur(self, event: events.Blur) -> None:
+        self._styles = None
+        super()._on_blur(event)
+
+    # ------------------------------------------------------------ the public surface
+
+    @property
+    def row_count(self) -> int:
+        return len(self.order)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
 
     @property
     def current_id(self) -> int | None:
-        row = self.cursor_row
+        row = self._cursor
         return self.order[row] if 0 <= row < len(self.order) else None
 
     @property
@@ -95,50 +221,176 @@ class JobTable(DataTable):
             return sorted(self.marked)
         return [self.current_id] if self.current_id is not None else []
 
-    def _add(self, job: Job, now: float) -> None:
-        cells = row_cells(job, now, job.id in self.marked)
-        self._cells[job.id] = cells
-        self.jobs[job.id] = job
-        self.add_row(*(cells[c.key] for c in COLUMNS), key=str(job.id))
+    def get_cell(self, row_key: str, column_key: str) -> Text:
+        return self._cells_of(int(row_key))[column_key]
 
-    def _drop(self, job_id: int) -> None:
-        self.remove_row(str(job_id))
-        self._cells.pop(job_id, None)
-        self.jobs.pop(job_id, None)
+    def update_cell(self, row_key: str, column_key: str, value: Text) -> None:
+        """Change one cell; only its row is drawn again."""
+        job_id = int(row_key)
+        self._cells_of(job_id)[column_key] = value
+        self._changed(job_id)
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        self._set_cursor(row)
+
+    def clear(self) -> None:
+        """Empty the table (a jump to another window; live updates never do this)."""
+        self.order = []
+        self.jobs.clear()
+        self._cells.clear()
+        self._row_of.clear()
+        self._strips.clear()
+        self._version.clear()
+        self._cursor = 0
+        self._update_virtual_size()
+        self.refresh()
+
+    # ------------------------------------------------------------ rows
+
+    def _cells_of(self, job_id: int) -> dict[str, Text]:
+        cells = self._cells.get(job_id)
+        if cells is None:
+            cells = row_cells(self.jobs[job_id], self.clock(), job_id in self.marked)
+            self._cells[job_id] = cells
+        return cells
+
+    def _changed(self, job_id: int) -> None:
+        self._version[job_id] = self._version.get(job_id, 0) + 1
+        row = self._row_of.get(job_id)
+        if row is not None:
+            self._refresh_row(row)
+
+    def _refresh_row(self, row: int) -> None:
+        top = int(self.scroll_y)
+        if top <= row < top + self.scrollable_content_region.height:
+            self.refresh_line(row + self.header_height)
 
     def _set_cells(self, job_id: int, cells: dict[str, Text]) -> None:
-        old = self._cells.setdefault(job_id, {})
+        old = self._cells.get(job_id)
+        if old is None:
+            return  # never drawn: its cells are made from the Job when it comes into view
         for key, value in cells.items():
             if old.get(key) != value:  # only what changed reaches the screen
-                old[key] = value
                 self.update_cell(str(job_id), key, value)
 
-    def _reorder(self, ids: list[int]) -> None:
-        position = {job_id: n for n, job_id in enumerate(ids)}
-        if ids != self.order:
-            self.sort("id", key=lambda cell: position[job_id_of(cell)])
+    def _set_order(self, ids: list[int]) -> None:
+        moved = ids != self.order
         self.order = ids
+        self._row_of = {job_id: n for n, job_id in enumerate(ids)}
+        for job_id in [j for j in (*self._strips, *self._cells) if j not in self._row_of]:
+            self._forget(job_id)
+        self._update_virtual_size()
+        if moved:
+            self.refresh()  # every row is drawn from its cache: cheap
+
+    def _forget(self, job_id: int) -> None:
+        self._strips.pop(job_id, None)
+        self._cells.pop(job_id, None)
+        self._version.pop(job_id, None)
+
+    def _set_cursor(self, row: int) -> None:
+        row = min(max(0, row), max(0, len(self.order) - 1))
+        old = self._cursor
+        self._cursor = row
+        if old != row:
+            self._refresh_row(old)
+            self._refresh_row(row)
+        self._scroll_to_cursor()
+        job_id = self.current_id
+        if job_id is not None and job_id != self._highlighted:
+            self._highlighted = job_id
+            self.post_message(self.RowHighlighted(self, job_id))
+
+    def _scroll_to_cursor(self) -> None:
+        visible = self.scrollable_content_region.height - self.header_height
+        if visible <= 0:
+            return
+        top = int(self.scroll_y)
+        row = self._cursor
+        if row < top:
+            self.scroll_to(y=row, animate=False, force=True)
+        elif row >= top + visible:
+            self.scroll_to(y=row - visible + 1, animate=False, force=True)
 
     def _place_cursor(self, job_id: int | None, fallback: int) -> None:
-        if job_id is not None and job_id in self.jobs:
-            row = self.order.index(job_id)
+        if job_id is not None and job_id in self._row_of:
+            row = self._row_of[job_id]
         else:
             row = min(max(0, fallback), max(0, len(self.order) - 1))
-        if row != self.cursor_row:
-            self.move_cursor(row=row, animate=False)
+        self._set_cursor(row)
 
     def _rebuild(self, jobs: list[Job], base: int, total: int, cursor_on: int | None,
                  fallback: int = 0) -> None:
         """A jump (new filter, sort, top, bottom): a different window, not an update."""
-        now = self.clock()
         self.clear()
-        self._cells.clear()
-        self.jobs.clear()
-        for job in jobs:
-            self._add(job, now)
-        self.order = [job.id for job in jobs]
+        self.jobs.update((job.id, job) for job in jobs)
+        self._set_order([job.id for job in jobs])
         self.base, self.total = base, total
         self._place_cursor(cursor_on, fallback)
+
+    # ------------------------------------------------------------ drawing
+
+    def _row_styles(self) -> tuple[Style, Style, Style, Style]:
+        """(base, header, cursor, cursor foreground) for the current focus and theme."""
+        if self._styles is None:
+            base = self.rich_style
+            header = base + self.get_component_rich_style("job-table--header")
+            cursor = self.get_component_rich_style("job-table--cursor")
+            self._styles = (base, header, base + cursor, Style.from_color(cursor.color))
+        return self._styles
+
+    def _draw(self, texts: Iterable[Text], style: Style, post: Style | None) -> Strip:
+        console = self.app.console
+        segments: list[Segment] = []
+        apply = Segment.apply_style
+        for text, width, meta in zip(texts, self._widths, _CELL_META, strict=True):
+            # Each cell keeps its own segments (the meta stops them being merged): one run
+            # of text per cell, as DataTable drew it, so exports line up too.
+            segments.extend(apply(_cell_segments(console, text, width), style + meta, post))
+        return Strip(segments, self._row_width)
+
+    def _header_strip(self) -> Strip:
+        _, header, _, _ = self._row_styles()
+        key = (header, tuple(self._widths))
+        if self._header is None or self._header[0] != key:
+            strip = self._draw((Text(c.label) for c in COLUMNS), header, None)
+            self._header = (key, strip)
+        return self._header[1]
+
+    def _row_strip(self, row: int) -> Strip:
+        job_id = self.order[row]
+        base, _, cursor, cursor_fg = self._row_styles()
+        on_cursor = row == self._cursor
+        style = cursor if on_cursor else base
+        key = (self._version.get(job_id, 0), style)
+        cached = self._strips.get(job_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        cells = self._cells_of(job_id)
+        strip = self._draw((cells[c.key] for c in COLUMNS), style,
+                           cursor_fg if on_cursor else None)
+        self._strips[job_id] = (key, strip)
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self._row_styles()[0]
+        if y < self.header_height:
+            strip = self._header_strip()
+        else:
+            row = scroll_y + y - self.header_height
+            if not 0 <= row < len(self.order):
+                return Strip.blank(width, base)
+            strip = self._row_strip(row)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is not None and offset.y >= self.header_height:
+            row = int(self.scroll_y) + offset.y - self.header_height
+            if row < len(self.order):
+                self._set_cursor(row)
 
     # ------------------------------------------------------------ reading windows
 
@@ -178,12 +430,9 @@ class JobTable(DataTable):
             if self._near_bottom() and self.base + len(self.order) < self.total:
                 jobs = await self.facade.page(self.flt, self.sort_by,
                                               self.base + len(self.order), PAGE)
-                with self.app.batch_update():
-                    now = self.clock()
-                    for job in jobs:
-                        if job.id not in self.jobs:
-                            self._add(job, now)
-                            self.order.append(job.id)
+                fresh = [job for job in jobs if job.id not in self.jobs]
+                self.jobs.update((job.id, job) for job in fresh)
+                self._set_order(self.order + [job.id for job in fresh])
             elif self._near_top() and self.base > 0:
                 await self._extend_up()
 
@@ -193,23 +442,22 @@ class JobTable(DataTable):
         jobs = await self.facade.page(self.flt, self.sort_by, start, self.base - start)
         keep = self.current_id
         with self.app.batch_update():
-            now = self.clock()
             fresh = [job for job in jobs if job.id not in self.jobs]
-            for job in fresh:
-                self._add(job, now)
-            self.order = [job.id for job in fresh] + self.order
-            self._reorder(list(self.order))
+            self.jobs.update((job.id, job) for job in fresh)
+            self._set_order([job.id for job in fresh] + self.order)
             self.base = start
-            self._place_cursor(keep, self.cursor_row)
+            # The rows on screen stay where they were: the new ones are above the view.
+            self.scroll_to(y=self.scroll_y + len(fresh), animate=False, force=True)
+            self._place_cursor(keep, self._cursor)
 
     def _near_bottom(self) -> bool:
         bottom_row = self.scroll_y + self.size.height
-        return max(self.cursor_row, bottom_row) >= len(self.order) - EDGE
+        return max(self._cursor, bottom_row) >= len(self.order) - EDGE
 
     def _near_top(self) -> bool:
         # The cursor alone: right after G the view has not scrolled down yet, and its
         # scroll_y of 0 would read a page nobody asked for.
-        return self.cursor_row < EDGE
+        return self._cursor < EDGE
 
     def wants_more(self) -> bool:
         return ((self._near_bottom() and self.base + len(self.order) < self.total)
@@ -229,20 +477,20 @@ class JobTable(DataTable):
                 self.total = total
 
     def _apply(self, jobs: list[Job]) -> None:
-        keep, row = self.current_id, self.cursor_row
+        keep, row = self.current_id, self._cursor
         now = self.clock()
-        wanted = {job.id for job in jobs}
-        for job_id in [j for j in self.order if j not in wanted]:
-            self._drop(job_id)
         for job in jobs:
             if job.id in self.jobs:
-                self.jobs[job.id] = job
-                self._set_cells(job.id, row_cells(job, now, job.id in self.marked))
+                if self.jobs[job.id] != job:
+                    self.jobs[job.id] = job
+                    if job.id in self._cells:
+                        self._set_cells(job.id, row_cells(job, now, job.id in self.marked))
             else:
-                self._add(job, now)
-        self.order = [j for j in self.order if j in wanted] + [
-            j.id for j in jobs if j.id not in self.order]
-        self._reorder([job.id for job in jobs])
+                self.jobs[job.id] = job
+        wanted = {job.id for job in jobs}
+        for job_id in [j for j in self.jobs if j not in wanted]:
+            del self.jobs[job_id]
+        self._set_order([job.id for job in jobs])
         self._place_cursor(keep, row)
 
     # ------------------------------------------------------------ live patches
@@ -254,18 +502,26 @@ class JobTable(DataTable):
             return transition and self.flt.admits(job)
         old = self.jobs[job.id]
         self.jobs[job.id] = job
-        self._set_cells(job.id, row_cells(job, self.clock(), job.id in self.marked))
+        if job.id in self._cells:  # rows never drawn are made from the Job when they are
+            self._set_cells(job.id, row_cells(job, self.clock(), job.id in self.marked))
         field = ORDER_FIELDS.get(self.sort_by)
         moved = field is not None and getattr(old, field) != getattr(job, field)
         return moved or not self.flt.admits(job)
 
     def tick(self, now: float) -> None:
-        """Progress, ETA and elapsed move with the clock for jobs still running."""
-        for job_id in self.order:
+        """Progress, ETA and elapsed move with the clock for jobs still running: for the
+        rows on screen (the others are made afresh when they come into view)."""
+        top = int(self.scroll_y)
+        height = self.scrollable_content_region.height
+        for job_id in self.order[top:top + height]:
             job = self.jobs[job_id]
-            if job.state.active:
+            if job.state.active and job_id in self._cells:
                 cells = clock_cells(job, now)
                 self._set_cells(job_id, {k: cells[k] for k in CLOCK_COLUMNS})
+        # Rows off screen keep no clock cells: they would be stale when scrolled back to.
+        for job_id in self.order[:top] + self.order[top + height:]:
+            if job_id in self._cells and self.jobs[job_id].state.active:
+                self._forget(job_id)
 
     # ------------------------------------------------------------ marks and movement
 
@@ -287,6 +543,18 @@ class JobTable(DataTable):
             return
         self.set_mark(job_id, job_id not in self.marked)
         self.action_cursor_down()
+
+    def action_cursor_down(self) -> None:
+        self._set_cursor(self._cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self._set_cursor(self._cursor - 1)
+
+    def action_page_down(self) -> None:
+        self._set_cursor(self._cursor + max(1, self.scrollable_content_region.height - 1))
+
+    def action_page_up(self) -> None:
+        self._set_cursor(self._cursor - max(1, self.scrollable_content_region.height - 1))
 
     async def action_top(self) -> None:
         await self.jump_top()
