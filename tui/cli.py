@@ -231,6 +231,9 @@ async def _validate(session, req, *, check_prompt: bool = True):
 
     from tui.jobs import ValidationError
 
+    provider = session.providers.get(req.provider)
+    if provider is not None and not provider.configured:
+        raise UsageError(getattr(provider, "not_configured", f"{req.provider}: no API key"))
     try:
         if check_prompt:
             return await session.engine.catalog.prepare(req)

@@ -52,6 +52,11 @@ def raise_for_transport(exc: httpx.TransportError, what: str) -> ProviderError:
         reason = "could not connect"
     else:
         reason = "connection broke"
+    try:  # name the host (never the path or query: they may carry ids or tokens)
+        url = exc.request.url
+        reason += f" to {url.scheme}://{url.netloc.decode()}"
+    except (RuntimeError, AttributeError):
+        pass
     return NetworkError(f"{what}: {reason} ({type(exc).__name__})", sent=not certainly_not_sent)
 
 
