@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,31 @@ async def _quote_all(session, requests) -> list:
     return [await session.engine.quote(req) for req in requests]
 
 
+@asynccontextmanager
+async def _engine_session(config, *, follow: bool = True, busy_hint: str | None = None,
+                          record_when_busy: bool = False):
+    """Open a session that owns the engine. If another process owns it: with
+    `record_when_busy`, open without the lock (jobs are only recorded, the running engine
+    submits them) and yield busy=True; otherwise refuse with one line."""
+    from tui.engine.lock import EngineBusy
+    from tui.session import open_session
+
+    busy = False
+    try:
+        ctx = open_session(config, follow=follow)
+        session = await ctx.__aenter__()
+    except EngineBusy as err:
+        if not record_when_busy:
+            raise UsageError(f"{err}{busy_hint or ''}") from None
+        busy = True
+        ctx = open_session(config, lock=False, follow=follow)
+        session = await ctx.__aenter__()
+    try:
+        yield session, busy
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
 def _provider_failure(err) -> Exception:
     from tui.providers.base import AuthError, InsufficientBalance, InvalidRequest, NotConfigured
 
@@ -278,25 +304,15 @@ async def cmd_submit(args) -> int:
 
 async def cmd_batch(args) -> int:
     from tui.batchfile import BatchError, read_batch
-    from tui.engine.lock import EngineBusy
     from tui.format import money
-    from tui.session import open_session
 
     try:
         lines = read_batch(args.file)
     except BatchError as err:
         raise UsageError(str(err)) from None
-    config = _load_config()
-    busy = False
-    try:
-        ctx = open_session(config, follow=False)
-        s = await ctx.__aenter__()
-    except EngineBusy:
-        # The dashboard (or a watch) is running: record the jobs; it picks them up.
-        busy = True
-        ctx = open_session(config, lock=False, follow=False)
-        s = await ctx.__aenter__()
-    try:
+    # When the dashboard (or a watch) runs, the jobs are recorded and it submits them.
+    async with _engine_session(_load_config(), follow=False, record_when_busy=True) as (
+            s, busy):
         requests = []
         for line in lines:
             try:
@@ -320,13 +336,11 @@ async def cmd_batch(args) -> int:
             print(f"recorded {len(jobs)} jobs; the running wan-tui submits them")
             return EXIT_OK
         await s.engine.start(only=[])
-        jobs = await s.engine.add(requests, quotes)
         printer = _Printer(s.engine)
+        jobs = await s.engine.add(requests, quotes)
         await s.engine.wait_idle()
         printer.close()
         states = [((await s.store.get(j.id)) or j).state.value for j in jobs]
-    finally:
-        await ctx.__aexit__(None, None, None)
     queued = sum(st not in ("pending", "failed", "unknown") for st in states)
     print(f"{queued} of {len(states)} submitted; `wan-tui watch` follows them to disk")
     if queued != len(states):
@@ -339,7 +353,7 @@ async def cmd_batch(args) -> int:
 class _Printer:
     """Prints a line per state change (the CLI's view of engine events)."""
 
-    def __init__(self, engine, quiet_progress: bool = True) -> None:
+    def __init__(self, engine) -> None:
         from tui.engine import JobChanged, Notice
 
         self._job_changed, self._notice = JobChanged, Notice
@@ -361,55 +375,54 @@ class _Printer:
 async def cmd_watch(args) -> int:
     import signal
 
-    from tui.engine.lock import EngineBusy
-    from tui.format import job_line
     from tui.jobs import JobState
-    from tui.session import open_session
 
-    config = _load_config()
-    try:
-        ctx = open_session(config)
-        s = await ctx.__aenter__()
-    except EngineBusy as err:
-        raise UsageError(str(err)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        followed = [j.id for j in await s.store.active_jobs()]
-        printer = _Printer(s.engine)
-        await s.engine.start()  # also finishes remote deletes a crash interrupted
-        if not followed:
-            await s.engine.wait_idle()
-            printer.close()
-            print("no active jobs")
-            return EXIT_OK
-        print(f"following {len(followed)} active jobs")
-        idle = asyncio.ensure_future(s.engine.wait_idle())
-        halt = asyncio.ensure_future(stop.wait())
-        while not idle.done() and not halt.done():
-            await asyncio.wait({idle, halt}, timeout=args.progress_every,
-                               return_when=asyncio.FIRST_COMPLETED)
-            if not idle.done() and not halt.done():
-                for job in await s.store.active_jobs():
-                    print("  " + job_line(job, s.engine.clock.now()), flush=True)
-        halt.cancel()
-        printer.close()
-        if stop.is_set():
-            print("stopped; `wan-tui watch` resumes where this left off")
-            return 130
-        finals = [await s.store.get(i) for i in followed]
-    finally:
+    async with _engine_session(_load_config()) as (s, _):
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await ctx.__aexit__(None, None, None)
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            finals = await _watch_until_idle(s, stop, args.progress_every)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    if finals is None:
+        print("stopped; `wan-tui watch` resumes where this left off")
+        return 130
     bad = [j for j in finals if j is not None and j.state != JobState.DONE]
     for reason in s.engine.halted.values():
         _err(reason)
-    done = len(followed) - len(bad)
-    print(f"{done} done, {len(bad)} not done")
+    if finals:
+        print(f"{len(finals) - len(bad)} done, {len(bad)} not done")
     return EXIT_OK if not bad else EXIT_FAIL
+
+
+async def _watch_until_idle(s, stop: asyncio.Event, every: float) -> list | None:
+    """Follow every active job until none is; their final rows, or None if stopped."""
+    from tui.format import job_line
+
+    followed = [j.id for j in await s.store.active_jobs()]
+    printer = _Printer(s.engine)
+    await s.engine.start()  # also finishes remote deletes a crash interrupted
+    if not followed:
+        await s.engine.wait_idle()
+        printer.close()
+        print("no active jobs")
+        return []
+    print(f"following {len(followed)} active jobs")
+    idle = asyncio.ensure_future(s.engine.wait_idle())
+    halt = asyncio.ensure_future(stop.wait())
+    while not idle.done() and not halt.done():
+        await asyncio.wait({idle, halt}, timeout=every, return_when=asyncio.FIRST_COMPLETED)
+        if not idle.done() and not halt.done():
+            for job in await s.store.active_jobs():
+                print("  " + job_line(job, s.engine.clock.now()), flush=True)
+    halt.cancel()
+    printer.close()
+    if stop.is_set():
+        return None
+    return [await s.store.get(i) for i in followed]
 
 
 def _job_dict(job) -> dict[str, Any]:
@@ -483,50 +496,51 @@ async def cmd_show(args) -> int:
 
 
 async def _one_job_action(args, action: str) -> int:
-    from tui.engine import EngineError
-    from tui.engine.lock import EngineBusy
-    from tui.format import job_line, money
-    from tui.providers.base import ProviderError
-    from tui.session import open_session
-
-    config = _load_config()
-    try:
-        ctx = open_session(config, follow=False)
-        s = await ctx.__aenter__()
-    except EngineBusy as err:
-        raise UsageError(f"{err} (use the dashboard's keys for this job)") from None
-    try:
-        job = await s.engine._get(args.id)
-        if action == "cancel":
-            job = await s.engine.cancel(job.id)
-        elif action == "delete":
-            warn = "" if job.file else " It has no local copy: the video will be lost."
-            if not _confirm(f"Delete job {job.id}'s remote media?{warn}", args.yes):
-                print("nothing deleted")
-                return EXIT_OK
-            job = await s.engine.delete_remote(job.id)
-        else:
-            if job.state.active:
-                raise UsageError(f"job {job.id} is still {job.state}; cancel it first")
-            (quote,) = await _quote_all(s, [job.request])
-            if not _confirm(f"Re-queue job {job.id} as a new paid job for "
-                            f"{money(quote.usd, quote.estimate)}?", args.yes):
-                print("nothing submitted")
-                return EXIT_OK
-            await s.engine.start(only=[])
-            job = await s.engine.requeue(job.id, quote)
-            await s.engine.wait_idle()
-            job = await s.store.get(job.id)
-    except EngineError as err:
-        raise UsageError(str(err)) from None
-    except ProviderError as err:
-        raise _provider_failure(err) from None
-    finally:
-        await ctx.__aexit__(None, None, None)
     import time
 
-    print(job_line(job, time.time()))
+    from tui.engine import EngineError
+    from tui.format import job_line
+    from tui.providers.base import ProviderError
+
+    async with _engine_session(_load_config(), follow=False,
+                               busy_hint=" (use the dashboard's keys for this job)") as (s, _):
+        try:
+            job = await _act_on_job(s, args, action)
+        except EngineError as err:
+            raise UsageError(str(err)) from None
+        except ProviderError as err:
+            raise _provider_failure(err) from None
+    if job is not None:
+        print(job_line(job, time.time()))
     return EXIT_OK
+
+
+async def _act_on_job(s, args, action: str):
+    """cancel / delete / requeue one job; None when the user said no."""
+    from tui.format import money
+
+    job = await s.engine.get(args.id)
+    if action == "cancel":
+        job = await s.engine.cancel(job.id)
+    elif action == "delete":
+        warn = "" if job.file else " It has no local copy: the video will be lost."
+        if not _confirm(f"Delete job {job.id}'s remote media?{warn}", args.yes):
+            print("nothing deleted")
+            return None
+        job = await s.engine.delete_remote(job.id)
+    else:
+        if job.state.active:
+            raise UsageError(f"job {job.id} is still {job.state}; cancel it first")
+        (quote,) = await _quote_all(s, [job.request])
+        if not _confirm(f"Re-queue job {job.id} as a new paid job for "
+                        f"{money(quote.usd, quote.estimate)}?", args.yes):
+            print("nothing submitted")
+            return None
+        await s.engine.start(only=[])
+        job = await s.engine.requeue(job.id, quote)
+        await s.engine.wait_idle()
+        job = await s.store.get(job.id)
+    return job
 
 
 def cmd_config(args) -> int:

@@ -282,7 +282,7 @@ class Engine:
 
     async def cancel(self, job_id: int) -> Job:
         """Stop tracking a job. Refused while its paid submit is on the wire."""
-        job = await self._get(job_id)
+        job = await self.get(job_id)
         if job.state == JobState.SUBMITTING:
             raise EngineError(f"job {job_id} is being submitted right now; try again in a moment")
         if job.state.final and job.state != JobState.UNKNOWN:
@@ -291,7 +291,7 @@ class Engine:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            job = await self._get(job_id)
+            job = await self.get(job_id)
         detail = "cancelled by you: no longer tracked"
         if job.remote_id and job.state != JobState.PENDING:
             detail += " (the provider may still finish and charge for it)"
@@ -302,7 +302,7 @@ class Engine:
 
     async def delete_remote(self, job_id: int) -> Job:
         """Delete the provider's copy. Callers confirm first when no local copy exists."""
-        job = await self._get(job_id)
+        job = await self.get(job_id)
         if not job.remote_id:
             raise EngineError(f"job {job_id} has no remote id: nothing to delete")
         if job.remote_deleted:
@@ -326,14 +326,14 @@ class Engine:
 
     async def requeue(self, job_id: int, quote: Quote | float | None = None) -> Job:
         """A new paid job with the same request (the caller showed the price first)."""
-        job = await self._get(job_id)
+        job = await self.get(job_id)
         if job.state.active:
             raise EngineError(f"job {job_id} is still {job.state}; cancel it before re-queueing")
         new = await self.add([job.request], [quote])
         await self.store.update(job.id, event=f"re-queued as job {new[0].id}")
         return new[0]
 
-    async def _get(self, job_id: int) -> Job:
+    async def get(self, job_id: int) -> Job:
         job = await self.store.get(job_id)
         if job is None:
             raise EngineError(f"no job {job_id}; `wan-tui list` shows the ids")
@@ -577,7 +577,7 @@ class Engine:
         if job.state == JobState.QUEUED and not outcome.queued:
             moved = await self._transition(job, JobState.PROCESSING, "the provider started it",
                                            started_at=self.clock.now(), **fields)
-            return moved or await self._get(job.id)
+            return moved or await self.get(job.id)
         if fields:
             job = await self.store.update(job.id, **fields)
             self.emit(JobChanged(job))
