@@ -20,7 +20,7 @@ from functools import partial
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker
 
 from tui import format as fmt
@@ -30,6 +30,7 @@ from tui.app.notify import Terminal
 from tui.app.screens.help import HelpScreen, KeyRow
 from tui.app.widgets.detail import DetailPane
 from tui.app.widgets.filter_bar import FilterBar
+from tui.app.widgets.footer import LazyFooter
 from tui.app.widgets.job_table import JobTable
 from tui.app.widgets.status import StatusData, StatusLine
 from tui.engine.events import AllSettled, BudgetChanged, EngineEvent, JobChanged, Notice
@@ -120,7 +121,7 @@ class WanApp(App[int]):
         yield self._table
         yield self._detail
         yield FilterBar(id="filter")
-        yield Footer()
+        yield LazyFooter()
 
     @property
     def table(self) -> JobTable:
@@ -392,39 +393,68 @@ class WanApp(App[int]):
             self._filter_timer.stop()
         if event.restore is not None:
             bar.value = event.restore
-        self.apply_filter(bar.value)
+        # The filtered rows come first, in one frame with the bar gone (hiding it lays the
+        # screen out again: once, not twice); the footer's new keys (focus is back on the
+        # table) follow them.
+        footer = self.query_one(LazyFooter)
+        footer.hold()
+
+        def hide() -> None:
+            bar.display = False
+
+        def done() -> None:
+            hide()
+            footer.release()
+
+        if not self.apply_filter(bar.value, after=done, before=hide):
+            done()
         self.table.focus()
 
-    def apply_filter(self, query: str) -> None:
+    def apply_filter(self, query: str, after: Callable[[], None] | None = None,
+                     before: Callable[[], None] | None = None) -> bool:
+        """True when a reload was scheduled (`before` runs with its new rows, `after` once
+        it is done)."""
         bar = self.query_one(FilterBar)
         if any(word.endswith(":") for word in query.split()):
-            return  # "state:" half typed: not a search for the word "state"
+            return False  # "state:" half typed: not a search for the word "state"
         try:
             flt = JobFilter.parse(query)
         except ValidationError as err:
             bar.border_subtitle = str(err)
-            return
+            return False
         bar.border_subtitle = ""
         table = self.table
         if flt == table.flt:
-            return
+            return False
         table.flt = flt
-        self.schedule_reload()
+        self.schedule_reload(after, before)
+        return True
 
-    def schedule_reload(self) -> None:
+    def schedule_reload(self, after: Callable[[], None] | None = None,
+                        before: Callable[[], None] | None = None) -> None:
         table = self.table
         keep, row = table.current_id, table.cursor_row
-        self.run_worker(self._guarded(self._reload(keep, row), "reading history"),
+        self.run_worker(self._guarded(self._reload(keep, row, after, before),
+                                      "reading history"),
                         group="window", exit_on_error=False)
 
-    async def _reload(self, keep: int | None, row: int) -> None:
-        await self.table.reload(keep, fallback=row)
+    async def _reload(self, keep: int | None, row: int,
+                      after: Callable[[], None] | None = None,
+                      before: Callable[[], None] | None = None) -> None:
+        try:
+            await self.table.reload(keep, fallback=row, before=before)
+        finally:
+            if after is not None:
+                after()
         self._update_titles()
-        if self.table.current_id is not None:
-            self.load_detail(self.table.current_id)
-        else:
+        current = self.table.current_id
+        if current is None:
             self._detail_id = None
             self.detail.show(None, [], self.clock())
+        elif current != self._detail_id:
+            self.load_detail(current)
+        # else: the same job as before; a new one is read once the cursor rests there
+        # (RowHighlighted), not in the frame that shows the new rows.
 
     def action_cycle_sort(self) -> None:
         table = self.table

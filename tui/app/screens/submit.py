@@ -159,14 +159,14 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         width: 100; max-width: 95%; height: 92%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
-    SubmitScreen #title { text-style: bold; padding: 0 0 1 0; }
+    SubmitScreen #title { text-style: bold; }
     SubmitScreen #form { height: 1fr; }
     SubmitScreen .heading { text-style: bold; margin-top: 1; }
     SubmitScreen #providers { height: auto; max-height: 5; }
-    SubmitScreen #models { height: auto; max-height: 10; }
+    SubmitScreen #models { height: auto; max-height: 7; }
     SubmitScreen #model-info { color: $text-muted; }
     SubmitScreen #model-info.deprecated { color: $warning; }
-    SubmitScreen #prompt { height: 7; }
+    SubmitScreen #prompt { height: 6; }  /* four lines: the form fits 45 rows */
     SubmitScreen #prompt-count { color: $text-muted; text-align: right; }
     SubmitScreen #prompt-count.over { color: $error; text-style: bold; }
     SubmitScreen #model-fields { height: auto; }
@@ -230,8 +230,9 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
             yield Static("", id="price")
             yield Static("", id="error")
             with Horizontal(id="buttons"):
-                yield Button("Submit", id="submit", variant="primary", disabled=True)
-                yield Button("Cancel", id="cancel")
+                yield Button("Submit", id="submit", variant="primary", disabled=True,
+                             compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     async def on_mount(self) -> None:
         providers = self.query_one("#providers", OptionList)

@@ -95,7 +95,8 @@ def render_job(job: Job, events: list[Event], now: float, notice: str | None) ->
         ("parameters", Text(parameters(job))),
         ("remote id", Text(job.remote_id or "– (not submitted yet)")),
         ("progress", progress_cell(job, now)),
-        ("cost", Text(f"{fmt.cost_of(job)}   quoted {fmt.money(job.quote_usd)}")),
+        ("cost", Text(f"{fmt.cost_of(job)}   "
+                      f"quoted {fmt.money(job.quote_usd, job.cost_is_estimate)}")),
         ("file", file_text(job)),
         *([("sha256", Text(job.sha256, style="grey62"))] if job.sha256 else []),
         ("times", times(job, now)),

@@ -33,7 +33,7 @@ class FilterBar(Input):
         self.focus()
 
     def close(self, restore: str | None) -> None:
-        self.display = False
+        # The app hides the bar: with the filtered rows, in one frame, when it reads them.
         self.post_message(self.Closed(restore))
 
     def action_cancel(self) -> None:

@@ -15,7 +15,7 @@ row's cells are only made (from the Job, through rich) once the row is on screen
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rich.console import Console
 from rich.segment import Segment
@@ -394,8 +394,10 @@ class JobTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ reading windows
 
-    async def reload(self, keep: int | None = None, *, fallback: int = 0) -> None:
-        """Read the window that holds job `keep` (or the top) under the current filter/sort."""
+    async def reload(self, keep: int | None = None, *, fallback: int = 0,
+                     before: Callable[[], None] | None = None) -> None:
+        """Read the window that holds job `keep` (or the top) under the current filter/sort.
+        `before` runs in the same batch as the new rows (a layout change, one frame)."""
         assert self.facade is not None
         async with self._lock:
             flt, sort = self.flt, self.sort_by
@@ -404,6 +406,8 @@ class JobTable(ScrollView, can_focus=True):
             base = 0 if pos is None or pos < PAGE else pos - PAGE // 2
             jobs = await self.facade.page(flt, sort, base, PAGE)
             with self.app.batch_update():
+                if before is not None:
+                    before()
                 self._rebuild(jobs, base, total, keep, fallback)
         self.loaded.set()
 
