@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, ExitStack
 from functools import partial
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -393,22 +393,29 @@ class WanApp(App[int]):
             self._filter_timer.stop()
         if event.restore is not None:
             bar.value = event.restore
-        # The filtered rows come first, in one frame with the bar gone (hiding it lays the
-        # screen out again: once, not twice); the footer's new keys (focus is back on the
-        # table) follow them.
+        # The filtered rows come first, in one frame with the bar gone and the table
+        # focused; the footer's new keys follow them. No frame is drawn until then: the
+        # bar floats on its own layer (hiding it resizes nothing), and a frame of the old
+        # rows restyled for focus would only hold the event loop up while the rows are
+        # read (with 1 000 active jobs that made ⏎ 55-70 ms instead of 20-30).
         footer = self.query_one(LazyFooter)
         footer.hold()
+        frames = ExitStack()
+        frames.enter_context(self.batch_update())
+        # A read that never ran must not freeze the screen: frames resume after 0.5 s.
+        self.set_timer(0.5, frames.close)
+        self.table.focus()
 
         def hide() -> None:
             bar.display = False
 
         def done() -> None:
             hide()
+            frames.close()  # once: closing again does nothing
             footer.release()
 
         if not self.apply_filter(bar.value, after=done, before=hide):
             done()
-        self.table.focus()
 
     def apply_filter(self, query: str, after: Callable[[], None] | None = None,
                      before: Callable[[], None] | None = None) -> bool:
