@@ -34,6 +34,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WAN_TUI_HOME", str(tmp_path / "home"))
 
 
+class FakeClock:
+    """The simulator's job clock: tests move it instead of waiting for jobs to run."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def roomy(faults: Faults | None = None) -> Faults:
     """Rate limits are per real minute while test jobs run at 1/50 pace: unless a test is
     about rate limits, give the simulator (and so, via its headers, our budget) room."""

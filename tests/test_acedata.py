@@ -8,6 +8,7 @@ import json
 
 import httpx
 import pytest
+from conftest import FakeClock
 
 from tui.jobs import Job, JobRequest, JobState, ValidationError
 from tui.providers import acedata
@@ -341,19 +342,6 @@ async def test_delete_is_unsupported():
 # ---------------------------------------------------------------- against the simulator
 
 SIM_KEY = "sim-acedata-token"
-
-
-class FakeClock:
-    """The simulator's job clock: tests move it instead of waiting for jobs to run."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

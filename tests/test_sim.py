@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import httpx
 import pytest
+from conftest import FakeClock
 
 from tui.sim import Faults, SimConfig, SimServer, parse_triggers
 from tui.sim.server import run_cli
@@ -25,17 +26,6 @@ from tui.sim.server import run_cli
 KEY = "sim-venice-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 WAN = "wan-2.5-preview-text-to-video"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
