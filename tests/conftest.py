@@ -72,6 +72,27 @@ def make_sim() -> Iterator[Callable[..., SimServer]]:
 
 
 @pytest.fixture
+async def make_clocked_sim():
+    """Simulators on the test's own loop whose job time a FakeClock moves (`server.clock`):
+    adapter tests step through a job's states without waiting for it to run."""
+    servers = []
+
+    async def make(balance_usd: float = 100.0, **faults) -> SimServer:
+        clock = FakeClock()
+        config = SimConfig(mean_s=10.0, spread=0.2, seed=5, video_seconds=0.5,
+                           balance_usd=balance_usd, faults=Faults(**faults))
+        server = SimServer(config, clock=clock)
+        server.clock = clock  # the test's handle on job time
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
 def sim(make_sim) -> SimServer:
     return make_sim(seed=7)
 

@@ -7,7 +7,6 @@ import json
 
 import httpx
 import pytest
-from conftest import FakeClock
 
 from tui.jobs import Job, JobRequest, JobState, ValidationError
 from tui.providers import apixo
@@ -28,7 +27,7 @@ from tui.providers.base import (
     ServerError,
     Unsupported,
 )
-from tui.sim import Faults, SimConfig, SimServer
+from tui.sim import SimServer
 
 KEY = "sk-apixo-secret-123"
 BASE = "https://api.apixo.test/api/v1"
@@ -305,22 +304,9 @@ SIM_KEY = "sim-apixo-key"
 
 
 @pytest.fixture
-async def make_sim():
-    servers = []
-
-    async def make(balance_usd: float = 100.0, **faults) -> SimServer:
-        clock = FakeClock()
-        config = SimConfig(mean_s=10.0, spread=0.2, seed=5, video_seconds=0.5,
-                           balance_usd=balance_usd, faults=Faults(**faults))
-        server = SimServer(config, clock=clock)
-        server.clock = clock  # the test's handle on job time
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        await server.stop()
+def make_sim(make_clocked_sim):
+    """In this file a simulator runs on the test's loop, its job time moved by hand."""
+    return make_clocked_sim
 
 
 @pytest.fixture
