@@ -103,7 +103,7 @@ async def test_thirty_acedata_jobs_cost_one_task_request_per_round(make_sim, tmp
         await provider.aclose()
         await store.close()
     assert states == [JobState.DONE] * 30
-    rounds = engine._batch["acedata"].rounds
+    rounds = engine.batch_pollers["acedata"].rounds
     task_requests = sim.state.counter("acedata", "/wan/tasks")
     assert task_requests == rounds  # one request per poll round, never one per job
     per_job_polls = sum(engine.polls.values()) / 30

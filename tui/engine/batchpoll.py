@@ -9,17 +9,29 @@ it without a request of its own, a running one restarts its timer from this roun
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from tui.engine.clock import Clock
+from tui.engine.schedule import PollPolicy
 from tui.jobs import Job
 from tui.providers.base import Outcome, Processing, Provider, ProviderError
 
-if TYPE_CHECKING:
-    from tui.engine.engine import Engine
+
+class BatchHost(Protocol):
+    """What a batch poller needs from the engine, and nothing more."""
+
+    clock: Clock
+    policy: PollPolicy
+
+    async def spend(self, provider: str, rate_class: str, priority: float) -> None: ...
+
+    def followed_jobs(self, provider: str) -> list[Job]: ...
+
+    def deliver_news(self, job_id: int, outcome: Outcome | ProviderError) -> None: ...
 
 
 class BatchPoller:
-    def __init__(self, engine: Engine, provider: Provider) -> None:
+    def __init__(self, engine: BatchHost, provider: Provider) -> None:
         self.engine = engine
         self.provider = provider
         self.rounds = 0  # status requests sent (one per round)
@@ -49,7 +61,7 @@ class BatchPoller:
         jobs = {job.id: job for job, _ in waiting.values()}
         for job in self.engine.followed_jobs(self.provider.name):
             jobs.setdefault(job.id, job)
-        await self.engine._spend(self.provider.name, "retrieve", priority)
+        await self.engine.spend(self.provider.name, "retrieve", priority)
         self.rounds += 1
         try:
             results: dict[int, Outcome | ProviderError] = await self.provider.poll_many(
@@ -68,3 +80,6 @@ class BatchPoller:
     async def aclose(self) -> None:
         if self._round is not None:
             self._round.cancel()
+            await asyncio.gather(self._round, return_exceptions=True)
+        for _, fut in self._waiting.values():
+            fut.cancel()

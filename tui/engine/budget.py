@@ -119,6 +119,15 @@ class RequestBudget:
             fut.set_result(None)
             await asyncio.sleep(0)
 
+    async def aclose(self) -> None:
+        """Stop handing out slots (the engine's stop): the pump and every waiter end."""
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            await asyncio.gather(self._pump_task, return_exceptions=True)
+        for _, _, fut in self._waiters:
+            fut.cancel()
+        self._waiters.clear()
+
     @property
     def waiting(self) -> int:
         return sum(1 for _, _, f in self._waiters if not f.done())

@@ -1,0 +1,99 @@
+"""Bringing a finished video to disk, whole, and only then deleting the remote copy."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui.engine.events import JobChanged
+from tui.engine.files import TINY_VIDEO_BYTES, DownloadError, output_name, save_stream
+from tui.engine.schedule import backoff_delay
+from tui.engine.steps import STOP, Step
+from tui.jobs import Job, JobState
+from tui.providers.base import NotFound, Provider, ProviderError, Ready
+
+if TYPE_CHECKING:
+    from tui.engine.engine import Engine
+
+
+class Downloader:
+    def __init__(self, engine: Engine, *, slots: int = 4) -> None:
+        self.engine = engine
+        self._slots = asyncio.Semaphore(slots)
+
+    def destination(self, job: Job) -> Path:
+        return self.engine.output_dir / output_name(job.id, job.model, job.prompt,
+                                                    job.created_at)
+
+    async def download(self, job: Job, ready: Ready | None) -> Step:
+        engine = self.engine
+        policy = engine.policy
+        provider = engine.providers[job.provider]
+        stream = ready.stream if ready else None
+        dest = self.destination(job)
+        last_error = ""
+        async with self._slots:
+            for attempt in range(1, policy.download_attempts + 1):
+                try:
+                    if stream is None:
+                        if not job.result_url:  # fetched through the API, not a result URL
+                            await engine.spend(job.provider, "retrieve", 2.0)
+                        stream = await provider.open_download(job)
+                    saved = await save_stream(stream, dest)
+                    break
+                except NotFound:
+                    await engine.transition(job, JobState.EXPIRED,
+                                            "the video expired before it could be downloaded",
+                                            error="expired before download",
+                                            finished_at=engine.clock.now())
+                    return STOP
+                except (DownloadError, ProviderError) as err:
+                    stream = None
+                    last_error = str(err)
+                    await engine.store.update(
+                        job.id, event=f"download attempt {attempt} failed: {err}; fetching again")
+                    retry_after = err.retry_after if isinstance(err, ProviderError) else None
+                    await engine.clock.sleep(backoff_delay(policy, attempt, retry_after,
+                                                           engine.rng))
+            else:
+                # Never give up on a paid video: go back to polling, which finds it again.
+                await engine.transition(job, JobState.QUEUED,
+                                        f"download failed {policy.download_attempts} times "
+                                        f"({last_error}); will try again later")
+                await engine.clock.sleep(policy.max_interval_s)
+                return None
+        detail = f"saved {saved.size} bytes to {saved.path}"
+        if saved.size < TINY_VIDEO_BYTES:
+            detail += " -- suspiciously small: the provider may have moderated it"
+        delete = engine.delete_after_download and provider.can_delete
+        done = await engine.transition(job, JobState.DONE, detail, file=str(saved.path),
+                                       bytes=saved.size, sha256=saved.sha256,
+                                       finished_at=engine.clock.now(), progress=1.0,
+                                       delete_pending=delete)
+        if done is not None and delete:
+            await self.delete_after_download(done, provider)
+        return STOP
+
+    async def delete_after_download(self, job: Job, provider: Provider) -> None:
+        # Only reached with a DONE row: the file is renamed, fsynced and checked.
+        engine = self.engine
+        policy = engine.policy
+        for attempt in range(1, policy.download_attempts + 1):
+            try:
+                await engine.spend(job.provider, "retrieve", 1.0)
+                await provider.delete(job)
+                break
+            except NotFound:
+                break  # already gone: what we wanted
+            except ProviderError as err:
+                if not err.retryable or attempt == policy.download_attempts:
+                    # delete_pending stays set: the next start tries again.
+                    engine.notice("warning", f"job {job.id}: could not delete the remote copy "
+                                  f"({err}); will retry on the next start", job.id)
+                    return
+                await engine.clock.sleep(backoff_delay(policy, attempt, err.retry_after,
+                                                       engine.rng))
+        updated = await engine.store.update(job.id, event="remote copy deleted after download",
+                                            remote_deleted=True, delete_pending=False)
+        engine.emit(JobChanged(updated))
