@@ -30,6 +30,7 @@ from tui.providers.base import (
     ServerError,
     Unsupported,
 )
+from tui.providers.http import HttpPolicy
 from tui.sim import SimServer
 
 KEY = "acedata-token-secret-456"
@@ -46,8 +47,7 @@ def job(remote_id: str = "t-1", job_id: int = 1, **kw) -> Job:
 
 
 def mock_provider(handler, key: str | None = KEY) -> AceDataProvider:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return AceDataProvider(BASE, key, client=client)
+    return AceDataProvider(BASE, key, transport=httpx.MockTransport(handler))
 
 
 def record(task_id: str, response: dict | None = None, **kw) -> dict:
@@ -505,7 +505,7 @@ async def test_sim_short_balance(make_sim, connect):
 async def test_sim_slow_submit_times_out_as_maybe_charged(make_sim, connect):
     sim = await make_sim(slow_s=0.5)
     with pytest.raises(NetworkError) as info:
-        await connect(sim, timeout=0.1).submit(req())
+        await connect(sim, policy=HttpPolicy(deadline_s=0.1)).submit(req())
     assert info.value.sent is True
     assert [charged for _, charged, _ in sim.state.queue_calls] == [True]
 

@@ -27,6 +27,7 @@ from tui.providers.base import (
     ServerError,
     Unsupported,
 )
+from tui.providers.http import HttpPolicy
 from tui.sim import SimServer
 
 KEY = "sk-apixo-secret-123"
@@ -46,8 +47,7 @@ def envelope(data, code: int = 200, message: str = "success") -> dict:
 
 
 def mock_provider(handler, key: str | None = KEY) -> ApixoProvider:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return ApixoProvider(BASE, key, client=client)
+    return ApixoProvider(BASE, key, transport=httpx.MockTransport(handler))
 
 
 # ---------------------------------------------------------------- caps and mapping
@@ -468,7 +468,7 @@ async def test_sim_status_faults_are_server_errors(make_sim, connect, fault):
 async def test_sim_slow_submit_times_out_as_maybe_charged(make_sim, connect):
     sim = await make_sim(slow_s=0.5)
     with pytest.raises(NetworkError) as info:
-        await connect(sim, timeout=0.1).submit(req())
+        await connect(sim, policy=HttpPolicy(deadline_s=0.1)).submit(req())
     assert info.value.sent is True
     assert [charged for _, charged, _ in sim.state.queue_calls] == [True]
 

@@ -16,8 +16,6 @@ import re
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
 from tui.jobs import Job, JobRequest, ModelCaps, ValidationError, validate_request
 from tui.providers.base import (
     AuthError,
@@ -40,10 +38,9 @@ from tui.providers.base import (
     VideoStream,
 )
 from tui.providers.http import (
+    Answer,
     HttpProvider,
     error_for_status,
-    open_url_stream,
-    raise_for_transport,
     rate_info_from_headers,
 )
 
@@ -249,7 +246,7 @@ def raise_for_answer(status: int, payload: Any, headers: Any, what: str) -> None
     if isinstance(payload, dict) and payload.get("trace_id"):
         detail["trace_id"] = payload["trace_id"]
     suffix = f"{code}, HTTP {status}" if code else f"HTTP {status}"
-    message = f"AceData {what}: {text} ({suffix})".replace("\n", " ")
+    message = f"{what}: {text} ({suffix})".replace("\n", " ")
     retry_after = rate_info_from_headers(headers).retry_after
     raise error_for(code, message, status, detail, retry_after)
 
@@ -331,25 +328,22 @@ class AceDataProvider(HttpProvider):
         """Our caps are static and authoritative, so `caps` is not needed (kept for the base)."""
         validate(req)
 
+    def answer_error(self, answer: Answer, what: str) -> ProviderError | None:
+        """An error by HTTP status or by `success: false`; a 2xx that is not JSON is bad."""
+        payload = answer.payload()
+        try:
+            raise_for_answer(answer.status, payload, answer.headers, what)
+        except ProviderError as err:
+            return err
+        if payload is None:
+            return BadAnswer(f"{what}: the answer is {answer.content_type or 'empty'}, not JSON")
+        return None
+
     async def _post(self, path: str, body: dict[str, Any], *, what: str,
                     rate_class: str) -> Any:
-        """One API request → the parsed JSON answer, or a taxonomy error."""
-        headers = self._headers()
-        try:
-            response = await self._client.post(
-                f"{self.base_url}{path}", json=body, headers=headers
-            )
-        except httpx.TransportError as exc:
-            raise raise_for_transport(exc, f"AceData {what}") from exc
-        self.observe_rate(rate_class, rate_info_from_headers(response.headers))
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        raise_for_answer(response.status_code, payload, response.headers, what)
-        if payload is None:
-            raise BadAnswer(f"AceData {what}: the answer is not JSON")
-        return payload
+        """One API request → the parsed JSON answer (answer_error raised the errors)."""
+        answer = await self.request("POST", path, body=body, what=what, rate_class=rate_class)
+        return answer.payload()
 
     # ------------------------------------------------------------ the interface
 
@@ -357,12 +351,12 @@ class AceDataProvider(HttpProvider):
         return list(MODELS)  # no model endpoint is documented
 
     async def quote(self, req: JobRequest) -> Quote:
-        self._headers()
+        self.require_key()
         checked(req)
         return estimate(req)
 
     async def submit(self, req: JobRequest) -> Submitted:
-        self._headers()
+        self.require_key()
         checked(req)  # nothing invalid ever goes on the wire
         payload = await self._post("/wan/videos", submit_body(req), what="submit",
                                    rate_class="queue")
@@ -428,10 +422,10 @@ class AceDataProvider(HttpProvider):
             if not isinstance(outcome, Ready) or not outcome.url:
                 raise BadAnswer("AceData download: the task has no finished video yet")
             url = outcome.url
-        self._headers()
+        self.require_key()
         try:
             # No auth header: the video lives on a CDN, not the API.
-            return await open_url_stream(self._client, url, "AceData download")
+            return await self.open_url(url, "download")
         except Forbidden as err:  # CDNs answer 403 for objects that are gone
             raise NotFound(err.message, status=err.status) from None
 

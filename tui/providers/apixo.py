@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from tui.jobs import Job, JobRequest, ModelCaps, ValidationError, validate_request
 from tui.providers.base import (
     BadAnswer,
@@ -30,6 +28,7 @@ from tui.providers.base import (
     NotFound,
     Outcome,
     Processing,
+    ProviderError,
     Quote,
     Ready,
     Submitted,
@@ -37,10 +36,9 @@ from tui.providers.base import (
     VideoStream,
 )
 from tui.providers.http import (
+    Answer,
     HttpProvider,
     error_for_status,
-    open_url_stream,
-    raise_for_transport,
     rate_info_from_headers,
 )
 
@@ -240,7 +238,9 @@ def _error_text(payload: Any) -> str:
 
 
 def check_envelope(status: int, payload: Any, headers: Any, what: str) -> dict[str, Any]:
-    """Raise the taxonomy error an answer carries, else return its `data` object."""
+    """Raise the taxonomy error an answer carries, else return its `data` object.
+
+    `what` opens every message ("APIXO submit")."""
     code = _error_code(status, payload)
     if code is not None:
         hint = _STATUS_HINTS.get(code, f"APIXO answered code {code}")
@@ -248,15 +248,15 @@ def check_envelope(status: int, payload: Any, headers: Any, what: str) -> dict[s
         message = f"{hint}: {text}" if text and text.lower() not in hint.lower() else hint
         raise error_for_status(
             code,
-            f"APIXO {what}: {message} (code {code})".replace("\n", " "),
+            f"{what}: {message} (code {code})".replace("\n", " "),
             retry_after=rate_info_from_headers(headers).retry_after,
             detail={"http_status": status},
         )
     if not isinstance(payload, dict):
-        raise BadAnswer(f"APIXO {what}: the answer is not a JSON envelope")
+        raise BadAnswer(f"{what}: the answer is not a JSON envelope")
     data = payload.get("data")
     if not isinstance(data, dict):
-        raise BadAnswer(f"APIXO {what}: the answer envelope has no data object")
+        raise BadAnswer(f"{what}: the answer envelope has no data object")
     return data
 
 
@@ -324,22 +324,18 @@ class ApixoProvider(HttpProvider):
         """Our caps are static and authoritative, so `caps` is not needed (kept for the base)."""
         validate(req)
 
-    async def _call(self, method: str, path: str, *, what: str, rate_class: str,
-                    **kwargs: Any) -> dict[str, Any]:
-        """One API request → the envelope's `data`, or a taxonomy error."""
-        headers = self._headers()
+    def answer_error(self, answer: Answer, what: str) -> ProviderError | None:
+        """HTTP status first, then the envelope's `code` (an error may come with HTTP 200)."""
         try:
-            response = await self._client.request(
-                method, f"{self.base_url}{path}", headers=headers, **kwargs
-            )
-        except httpx.TransportError as exc:
-            raise raise_for_transport(exc, f"APIXO {what}") from exc
-        self.observe_rate(rate_class, rate_info_from_headers(response.headers))
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        return check_envelope(response.status_code, payload, response.headers, what)
+            check_envelope(answer.status, answer.payload(), answer.headers, what)
+        except ProviderError as err:
+            return err
+        return None
+
+    async def _data(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
+        """One API request → the envelope's `data` (answer_error already checked it)."""
+        answer = await self.request(method, path, what=what, **kwargs)
+        return answer.payload()["data"]
 
     # ------------------------------------------------------------ the interface
 
@@ -347,16 +343,16 @@ class ApixoProvider(HttpProvider):
         return list(MODELS)  # APIXO has no model endpoint
 
     async def quote(self, req: JobRequest) -> Quote:
-        self._headers()
+        self.require_key()
         checked(req)
         return estimate(req)
 
     async def submit(self, req: JobRequest) -> Submitted:
-        self._headers()
+        self.require_key()
         checked(req)  # nothing invalid ever goes on the wire: a refusal is a wasted round
         wire_model = VARIANTS[req.model].wire_model
-        data = await self._call(
-            "POST", f"/generateTask/{wire_model}", json=submit_body(req),
+        data = await self._data(
+            "POST", f"/generateTask/{wire_model}", body=submit_body(req),
             what="submit", rate_class="queue",
         )
         return Submitted(remote_id=task_id_from(data))
@@ -366,7 +362,7 @@ class ApixoProvider(HttpProvider):
         if variant is None or not job.remote_id:
             raise BadAnswer(f"APIXO status: job {job.id} has no APIXO task to ask about")
         try:
-            data = await self._call(
+            data = await self._data(
                 "GET", f"/statusTask/{variant.wire_model}", params={"taskId": job.remote_id},
                 what="status", rate_class="retrieve",
             )
@@ -383,10 +379,10 @@ class ApixoProvider(HttpProvider):
             if not isinstance(outcome, Ready) or not outcome.url:
                 raise BadAnswer("APIXO download: the task has no finished video yet")
             url = outcome.url
-        self._headers()
+        self.require_key()
         try:
             # No auth header: result URLs live on a third-party CDN.
-            return await open_url_stream(self._client, url, "APIXO download")
+            return await self.open_url(url, "download")
         except Forbidden as err:  # signed CDN URLs answer 403 once they expire
             raise NotFound(err.message, status=err.status) from None
 

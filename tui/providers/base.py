@@ -170,6 +170,23 @@ class NetworkError(ProviderError):
     retryable = True
 
 
+class TooSlow(NetworkError):
+    """A video body crawled (under the policy's minimum rate): abandoned, fetched again."""
+
+    kind = "too_slow"
+
+
+class Redirected(ProviderError):
+    """The server answered with a redirect we do not follow (any POST), or too many of them.
+
+    `sent` stays True: a redirected paid submit may have reached the server, so it becomes
+    `unknown`, never resent. Never a NotFound: a redirect must not mark a paid job expired.
+    """
+
+    kind = "redirected"
+    retryable = True  # a poll may be asked again later; a submit is never resent (sent)
+
+
 class BadAnswer(ProviderError):
     """The provider answered something we cannot read (malformed JSON, missing fields)."""
 

@@ -10,10 +10,7 @@ Quirks handled here so nothing above has to know them:
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import httpx
 
 from tui.jobs import Deprecation, Job, JobRequest, ModelCaps, ValidationError, normalize_duration
 from tui.providers.base import (
@@ -30,12 +27,11 @@ from tui.providers.base import (
     VideoStream,
 )
 from tui.providers.http import (
+    Answer,
+    HttpPolicy,
     HttpProvider,
-    HttpVideoStream,
     error_for_status,
     is_video,
-    open_url_stream,
-    raise_for_transport,
     rate_info_from_headers,
 )
 
@@ -141,72 +137,35 @@ class VeniceProvider(HttpProvider):
     default_limits_per_minute = {"queue": 40, "retrieve": 120}
 
     not_configured = "Venice is not configured: set VENICE_API_KEY"
-    default_timeout = 60.0  # a queue body with a data-URL image can be tens of MB
+    # A queue body with a data-URL image can be tens of MB: room to upload it.
+    default_policy = HttpPolicy(deadline_s=120.0)
 
     def __init__(self, base_url: str, api_key: str | None, **kwargs: Any) -> None:
         super().__init__(base_url, api_key, **kwargs)
         self._completed_without_bytes: dict[str, int] = {}
 
-    # ------------------------------------------------------------ low level
-
-    async def _post(self, path: str, body: dict, *, rate_class: str, stream: bool = False,
-                    what: str) -> httpx.Response:
-        headers = self._headers()
-        request = self._client.build_request(
-            "POST", f"{self.base_url}{path}", json=body, headers=headers
-        )
-        try:
-            response = await self._client.send(request, stream=stream)
-        except httpx.TransportError as exc:
-            raise raise_for_transport(exc, f"Venice {what}") from exc
-        self.observe_rate(rate_class, rate_info_from_headers(response.headers))
-        if response.status_code >= 400:
-            await self._raise_for_status(response, what)
-        return response
-
-    async def _raise_for_status(self, response: httpx.Response, what: str) -> None:
-        try:
-            raw = await response.aread()
-        except httpx.TransportError:
-            raw = b""
-        finally:
-            await response.aclose()
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError:
-            payload = None
-        message, detail = error_message(response.status_code, payload)
-        raise error_for_status(
-            response.status_code,
-            f"{what}: {message}",
-            retry_after=rate_info_from_headers(response.headers).retry_after,
-            detail=detail,
+    def answer_error(self, answer: Answer, what: str) -> ProviderError | None:
+        if answer.status < 400:
+            return None
+        message, detail = error_message(answer.status, answer.payload())
+        return error_for_status(
+            answer.status, f"{what}: {message}",
+            retry_after=rate_info_from_headers(answer.headers).retry_after, detail=detail,
         )
 
-    @staticmethod
-    def _json(response: httpx.Response, what: str) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            raise BadAnswer(f"{what}: Venice answered something that is not JSON") from None
-        if not isinstance(payload, dict):
-            raise BadAnswer(f"{what}: Venice answered an unexpected JSON shape")
-        return payload
+    async def _post(self, path: str, body: dict, *, what: str, rate_class: str = "retrieve",
+                    video: bool = False) -> Answer:
+        return await self.request("POST", path, body=body, what=what, rate_class=rate_class,
+                                  keep_streaming=(lambda r: is_video(r.headers)) if video
+                                  else None)
 
     # ------------------------------------------------------------ the interface
 
     async def list_models(self) -> list[ModelCaps]:
-        try:
-            # /models works without a key; send it when we have one.
-            headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-            response = await self._client.get(
-                f"{self.base_url}/models", params={"type": "video"}, headers=headers
-            )
-        except httpx.TransportError as exc:
-            raise raise_for_transport(exc, "Venice models") from exc
-        if response.status_code >= 400:
-            await self._raise_for_status(response, "models")
-        payload = self._json(response, "models")
+        # /models works without a key; ApiAuth sends it when we have one.
+        answer = await self.request("GET", "/models", params={"type": "video"}, what="models",
+                                    need_key=False)
+        payload = answer.json_object("Venice models")
         out = []
         for entry in payload.get("data") or []:
             if not isinstance(entry, dict) or not entry.get("id"):
@@ -217,39 +176,33 @@ class VeniceProvider(HttpProvider):
                 except (TypeError, ValueError, ValidationError):
                     continue  # one odd entry must not hide the other hundred
         if not out:
-            raise BadAnswer("models: Venice listed no video models")
+            raise BadAnswer("Venice models: Venice listed no video models")
         return out
 
     async def quote(self, req: JobRequest) -> Quote:
-        response = await self._post(
-            "/video/quote", quote_body(req), rate_class="queue", what="quote"
-        )
-        payload = self._json(response, "quote")
-        value = payload.get("quote")
+        answer = await self._post("/video/quote", quote_body(req), what="quote",
+                                  rate_class="queue")
+        value = answer.json_object("Venice quote").get("quote")
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise BadAnswer("quote: Venice answered without a price")
+            raise BadAnswer("Venice quote: Venice answered without a price")
         return Quote(float(value))
 
     async def submit(self, req: JobRequest) -> Submitted:
-        response = await self._post("/video/queue", queue_body(req), rate_class="queue",
-                                    what="submit")
-        try:
-            payload = self._json(response, "submit")
-        except BadAnswer as err:
-            err.sent = True  # accepted (200) but unreadable: maybe charged
-            raise
+        answer = await self._post("/video/queue", queue_body(req), what="submit",
+                                  rate_class="queue")
+        # Accepted (2xx) but unreadable: BadAnswer keeps sent=True, maybe charged.
+        payload = answer.json_object("Venice submit")
         queue_id = payload.get("queue_id")
         if not isinstance(queue_id, str) or not queue_id:
-            raise BadAnswer("submit: Venice accepted the job but sent no queue_id", sent=True)
+            raise BadAnswer("Venice submit: Venice accepted the job but sent no queue_id",
+                            sent=True)
         url = payload.get("download_url")
         return Submitted(queue_id, url if isinstance(url, str) and url else None)
 
     async def poll(self, job: Job) -> Outcome:
         body = {"model": job.model, "queue_id": job.remote_id}
         try:
-            response = await self._post(
-                "/video/retrieve", body, rate_class="retrieve", stream=True, what="status"
-            )
+            answer = await self._post("/video/retrieve", body, what="status", video=True)
         except NotFound:
             return Gone()
         except ProviderError as err:
@@ -257,17 +210,10 @@ class VeniceProvider(HttpProvider):
                 return Failed("content_policy", err.message, refunded=err.detail.get(
                     "credits_refunded"))
             raise
-        if is_video(response):
+        if answer.stream is not None:
             self._completed_without_bytes.pop(job.remote_id or "", None)
-            return Ready(stream=HttpVideoStream(response))
-        try:
-            await response.aread()
-        except httpx.TransportError as exc:
-            raise raise_for_transport(exc, "Venice status") from exc
-        finally:
-            await response.aclose()
-        payload = self._json(response, "status")
-        return self._outcome_from_status(job, payload)
+            return Ready(stream=answer.stream)
+        return self._outcome_from_status(job, answer.json_object("Venice status"))
 
     def _outcome_from_status(self, job: Job, payload: dict[str, Any]) -> Outcome:
         status = str(payload.get("status") or "").upper()
@@ -295,27 +241,18 @@ class VeniceProvider(HttpProvider):
 
     async def open_download(self, job: Job) -> VideoStream:
         if job.result_url:
-            return await open_url_stream(self._client, job.result_url, "Venice download")
-        response = await self._post(
-            "/video/retrieve",
-            {"model": job.model, "queue_id": job.remote_id},
-            rate_class="retrieve",
-            stream=True,
-            what="download",
-        )
-        if not is_video(response):
-            await response.aread()
-            await response.aclose()
-            raise BadAnswer("download: Venice answered without the video; will poll again")
-        return HttpVideoStream(response)
+            self.require_key()
+            return await self.open_url(job.result_url, "download")
+        answer = await self._post("/video/retrieve",
+                                  {"model": job.model, "queue_id": job.remote_id},
+                                  what="download", video=True)
+        if answer.stream is None:
+            raise BadAnswer("Venice download: Venice answered without the video; will poll again")
+        return answer.stream
 
     async def delete(self, job: Job) -> None:
-        response = await self._post(
-            "/video/complete",
-            {"model": job.model, "queue_id": job.remote_id},
-            rate_class="retrieve",
-            what="delete",
-        )
-        payload = self._json(response, "delete")
-        if payload.get("success") is not True:
-            raise BadAnswer("delete: Venice did not confirm the deletion")
+        answer = await self._post("/video/complete",
+                                  {"model": job.model, "queue_id": job.remote_id},
+                                  what="delete")
+        if answer.json_object("Venice delete").get("success") is not True:
+            raise BadAnswer("Venice delete: Venice did not confirm the deletion")
