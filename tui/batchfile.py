@@ -6,12 +6,15 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tui.errors import EXIT_USAGE, WanError
 from tui.images import image_argument
 from tui.jobs import JobRequest, ValidationError
 
 
-class BatchError(ValueError):
+class BatchError(WanError, ValueError):
     """`line N: reason` -- nothing from the file is submitted."""
+
+    exit_status = EXIT_USAGE
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,25 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from tui import __version__
+from tui.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failure, UsageError
+
 PROVIDER_CHOICES = ("venice", "apixo", "acedata")
+__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Failure", "UsageError", "build_parser", "main"]
 
+EPILOG = """\
+environment (it wins over the config file):
+  VENICE_API_KEY, APIXO_API_KEY, ACEDATA_API_TOKEN   the providers' keys
+  VENICE_BASE_URL, APIXO_BASE_URL, ACEDATA_BASE_URL  other API addresses (a proxy, the simulator)
+  WAN_TUI_HOME          one folder for config, history, logs and videos
+  WAN_TUI_OUTPUT_DIR    where finished videos are saved
+  WAN_TUI_DELETE_REMOTE delete the provider's copy once ours is whole (true/false)
+  WAN_TUI_TIME_SCALE    shrink every poll interval (for the simulator)
 
-class UsageError(Exception):
-    """Bad input or configuration: exit 2."""
-
-
-class Failure(Exception):
-    """An operation failed (provider refused, job failed): exit 1."""
+config file: config.toml in the platform config folder (or WAN_TUI_HOME);
+`wan-tui config` prints its path, the history, videos and log file.
+shell completion: `wan-tui completion bash|zsh|fish`.
+"""
 
 
 def _err(message: str) -> None:
@@ -41,25 +50,35 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _request_args(p: argparse.ArgumentParser, *, prompt: bool) -> None:
-    p.add_argument("--provider", choices=PROVIDER_CHOICES, default="venice")
+    p.add_argument("--provider", choices=PROVIDER_CHOICES, default="venice",
+                   help="which service (default: venice)")
     p.add_argument("--model", "-m", required=True, help="model id (`wan-tui models` lists them)")
     if prompt:
-        p.add_argument("--prompt", "-p", required=True)
-        p.add_argument("--negative-prompt")
+        p.add_argument("--prompt", "-p", required=True, help="what the video shows")
+        p.add_argument("--negative-prompt", help="what it must not show (where the model takes it)")
         p.add_argument("--image", help="image-to-video: a local file or an http(s) URL")
-        p.add_argument("--seed", type=int)
+        p.add_argument("--seed", type=int, help="the same seed and prompt give a similar video")
     p.add_argument("--duration", "-d", default="5s", help='e.g. "5s" (default) or "10s"')
-    p.add_argument("--resolution", "-r")
-    p.add_argument("--aspect-ratio", "-a")
-    p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--resolution", "-r", help="e.g. 720p or 1080p (default: the model's)")
+    p.add_argument("--aspect-ratio", "-a", help="e.g. 16:9 or 9:16 (default: the model's)")
+    p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=None,
+                   help="generate sound (default: the model's)")
     p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                    help="provider-specific option (JSON value), e.g. -o shot_type=multi")
 
 
+JOB_ID_HELP = "the job's number (`wan-tui list` shows them)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wan-tui", description="Terminal dashboard and CLI for hosted AI "
-                     "video generation (Venice, APIXO, AceData Cloud).")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+                     "video generation (Venice, APIXO, AceData Cloud).", epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"wan-tui {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="write everything to the log file (see `wan-tui config`)")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND",
+                                help="one of these (default: dashboard)")
 
     sub.add_parser("dashboard", help="open the dashboard (the default)")
     demo = sub.add_parser("demo", help="the dashboard on a built-in simulator (no key needed)")
@@ -68,11 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run the simulator alone (prints its base URLs)",
                          add_help=False)
-    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    sim.add_argument("rest", nargs=argparse.REMAINDER, help="`wan-tui sim --help` lists them")
 
     models = sub.add_parser("models", help="list a provider's video models")
-    models.add_argument("--provider", choices=PROVIDER_CHOICES, default="venice")
-    models.add_argument("--json", action="store_true")
+    models.add_argument("--provider", choices=PROVIDER_CHOICES, default="venice",
+                        help="which service (default: venice)")
+    models.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     models.add_argument("--refresh", action="store_true", help="ignore the daily cache")
 
     quote = sub.add_parser("quote", help="price one request without spending")
@@ -82,35 +102,43 @@ def build_parser() -> argparse.ArgumentParser:
     _request_args(submit, prompt=True)
     submit.add_argument("--wait", action="store_true", help="follow it until the file is saved")
     submit.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
-    submit.add_argument("--max-cost", type=float, metavar="USD")
+    submit.add_argument("--max-cost", type=float, metavar="USD", help="refuse above this price")
 
     batch = sub.add_parser("batch", help="submit a JSON Lines file of requests")
-    batch.add_argument("file", type=Path)
+    batch.add_argument("file", type=Path, help="JSON Lines: one request object per line")
     batch.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
     batch.add_argument("--max-cost", type=float, metavar="USD", help="refuse above this total")
 
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
-    watch.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS")
+    watch.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                       help="print the active jobs this often (default: 30)")
 
     lst = sub.add_parser("list", help="list jobs from history")
-    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     lst.add_argument("--state", action="append", help="only this state (repeatable)")
     lst.add_argument("-q", "--query", help="prompt text search")
-    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--limit", type=int, default=None, help="at most this many, newest first")
 
     show = sub.add_parser("show", help="one job with its event timeline")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=int, help=JOB_ID_HELP)
 
     cancel = sub.add_parser("cancel", help="stop tracking a job")
-    cancel.add_argument("id", type=int)
+    cancel.add_argument("id", type=int, help=JOB_ID_HELP)
     delete = sub.add_parser("delete", help="delete a job's remote media")
-    delete.add_argument("id", type=int)
-    delete.add_argument("--yes", "-y", action="store_true")
+    delete.add_argument("id", type=int, help=JOB_ID_HELP)
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask first")
     requeue = sub.add_parser("requeue", help="submit a job's request again (a new paid job)")
-    requeue.add_argument("id", type=int)
-    requeue.add_argument("--yes", "-y", action="store_true")
+    requeue.add_argument("id", type=int, help=JOB_ID_HELP)
+    requeue.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
 
     sub.add_parser("config", help="show where things are and which providers are configured")
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"),
+                            help='e.g. `eval "$(wan-tui completion bash)"` in ~/.bashrc')
+    for command in sub.choices.values():
+        # `wan-tui list --debug` works too; SUPPRESS keeps it from undoing `wan-tui --debug list`.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
     return parser
 
 
@@ -551,6 +579,7 @@ def cmd_config(args) -> int:
     print(f"config file  {path}")
     print(f"history      {config.db_path}")
     print(f"videos       {config.output_dir}")
+    print(f"log file     {config.log_file}")
     for name, pc in config.providers.items():
         state = "configured" if pc.configured else "not configured (no key)"
         print(f"{name:12} {pc.base_url}  {state}")
@@ -581,6 +610,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_cli(argv[1:])
     args = build_parser().parse_args(argv)
     command = args.command or "dashboard"
+    if command == "completion":
+        from tui.completion import script
+
+        print(script(build_parser(), args.shell), end="")
+        return EXIT_OK
+    from tui.logs import setup_logging
+
+    # Before any command: the dashboard must never log over its own screen.
+    setup_logging(debug=args.debug)
+    if command == "sim":  # `wan-tui --debug sim ...`
+        from tui.sim.server import run_cli
+
+        return run_cli(args.rest)
     if command == "config":
         return cmd_config(args)
     if command in ("dashboard", "demo"):
@@ -591,33 +633,35 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tui.config import ConfigError
-    from tui.engine.lock import EngineBusy
-    from tui.jobs import ValidationError
-    from tui.providers.base import ProviderError
+    """Run a command; every failure ends as one line on stderr and an exit status."""
+    import logging
 
+    from tui.errors import WanError
+
+    log = logging.getLogger("wan_tui.cli")
     try:
-        code = run(argv)
-    except UsageError as err:
+        return run(argv)
+    except WanError as err:
+        log.info("exit %d: %s", err.exit_status, err)
         _err(str(err))
-        code = EXIT_USAGE
-    except (ConfigError, ValidationError, EngineBusy) as err:
-        _err(str(err))
-        code = EXIT_USAGE
-    except ProviderError as err:
-        mapped = _provider_failure(err)
-        _err(str(mapped))
-        code = EXIT_USAGE if isinstance(mapped, UsageError) else EXIT_FAIL
-    except Failure as err:
-        _err(str(err))
-        code = EXIT_FAIL
+        return err.exit_status
     except KeyboardInterrupt:
         _err("interrupted; active jobs resume with `wan-tui watch`")
-        code = 130
-    except OSError as err:
+        return EXIT_INTERRUPTED
+    except OSError as err:  # a file or folder the user named or owns: say which
         _err(f"{err.strerror or err}: {getattr(err, 'filename', '') or ''}".rstrip(": "))
-        code = EXIT_FAIL
-    return code
+        return EXIT_FAIL
+    except Exception as err:  # a bug: the traceback goes to the log file, not to the user
+        log.exception("unexpected error")
+        _err(f"unexpected error ({type(err).__name__}: {err}); "
+             f"the details are in {_log_file()}")
+        return EXIT_FAIL
+
+
+def _log_file() -> str:
+    from tui.config import default_log_file
+
+    return str(default_log_file())
 
 
 if __name__ == "__main__":

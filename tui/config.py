@@ -1,7 +1,7 @@
 """Where wan-tui keeps things, and what the user configured.
 
 One TOML file under the platform config dir; environment variables win over it;
-`WAN_TUI_HOME` relocates everything (config, database, default output folder).
+`WAN_TUI_HOME` relocates everything (config, database, logs, default output folder).
 API keys come from the environment or the config file (created 0600), never from a
 command-line flag that `ps` would show, and never reach the database or logs.
 """
@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tui.errors import EXIT_USAGE, WanError
 
 PROVIDERS = ("venice", "apixo", "acedata")
 
@@ -50,8 +52,10 @@ CONFIG_TEMPLATE = """\
 """
 
 
-class ConfigError(ValueError):
+class ConfigError(WanError, ValueError):
     """A configuration problem, described in one line."""
+
+    exit_status = EXIT_USAGE
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Config:
     db_path: Path
     output_dir: Path
     providers: dict[str, ProviderConfig]
+    log_file: Path
     delete_remote_after_download: bool = False
     max_concurrent_jobs: int = 200
     notify_when_batch_ends: bool = True
@@ -99,6 +104,16 @@ def _dirs() -> tuple[Path, Path, Path]:
         Path(platformdirs.user_data_dir("wan-tui")),
         Path(platformdirs.user_videos_dir()) / "wan-tui",
     )
+
+
+def default_log_file() -> Path:
+    """WAN_TUI_HOME/logs, or the platform's log folder (~/.local/state/wan-tui/log on Linux)."""
+    home = os.environ.get("WAN_TUI_HOME")
+    if home:
+        return Path(home).expanduser() / "logs" / "wan-tui.log"
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("wan-tui")) / "wan-tui.log"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -163,6 +178,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         db_path=data_dir / "history.db",
         output_dir=output_dir,
         providers=providers,
+        log_file=default_log_file(),
         delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
         max_concurrent_jobs=max_jobs,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),

@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from tui.errors import EXIT_USAGE, WanError
+
 
 class JobState(enum.StrEnum):
     PENDING = "pending"  # recorded, not yet sent (no money spent)
@@ -81,8 +83,8 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
 }
 
 
-class TransitionError(ValueError):
-    pass
+class TransitionError(WanError, ValueError):
+    """A state change the job's life does not allow (a bug, not the user's input)."""
 
 
 def check_transition(old: JobState, new: JobState) -> None:
@@ -92,8 +94,10 @@ def check_transition(old: JobState, new: JobState) -> None:
         raise TransitionError(f"a job cannot go from {old} to {new}")
 
 
-class ValidationError(ValueError):
+class ValidationError(WanError, ValueError):
     """A request the provider would refuse. The message is one line for a human."""
+
+    exit_status = EXIT_USAGE
 
 
 @dataclass(frozen=True)

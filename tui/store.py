@@ -23,10 +23,11 @@ from typing import Any
 
 import aiosqlite
 
+from tui.errors import WanError
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_transition
 
 
-class StoreError(Exception):
+class StoreError(WanError):
     """The database cannot do what was asked. The message is one line for a human."""
 
 

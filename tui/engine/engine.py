@@ -35,6 +35,7 @@ from tui.engine.following import Follower
 from tui.engine.schedule import PollPolicy
 from tui.engine.steps import FOLLOWED, STOP, Step
 from tui.engine.submitting import Submitter
+from tui.errors import EXIT_USAGE, WanError
 from tui.jobs import Job, JobRequest, JobState
 from tui.providers.base import (
     NotFound,
@@ -50,8 +51,10 @@ from tui.store import Store
 log = logging.getLogger("wan_tui.engine")
 
 
-class EngineError(Exception):
+class EngineError(WanError):
     """A request to the engine that cannot be carried out (one line for a human)."""
+
+    exit_status = EXIT_USAGE  # no such job, wrong state: the user asked for something else
 
 
 def quote_key(req: JobRequest) -> tuple[object, ...]:

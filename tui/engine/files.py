@@ -16,12 +16,13 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui.errors import WanError
 from tui.providers.base import VideoStream
 
 TINY_VIDEO_BYTES = 100 * 1024  # moderated jobs "succeed" with clips smaller than this
 
 
-class DownloadError(Exception):
+class DownloadError(WanError):
     """The bytes that arrived are not a whole video; fetching again may fix it."""
 
 

@@ -6,9 +6,13 @@ import fcntl
 import os
 from pathlib import Path
 
+from tui.errors import EXIT_USAGE, WanError
 
-class EngineBusy(RuntimeError):
-    pass
+
+class EngineBusy(WanError, RuntimeError):
+    """Another process owns this history's engine: the user can stop it or wait."""
+
+    exit_status = EXIT_USAGE
 
 
 class EngineLock:

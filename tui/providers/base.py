@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui.errors import EXIT_USAGE, WanError
 from tui.jobs import Job, JobRequest, ModelCaps, validate_request
 
 # ---------------------------------------------------------------- outcomes of a poll
@@ -94,7 +95,7 @@ class VideoStream(abc.ABC):
 # ---------------------------------------------------------------- the error taxonomy
 
 
-class ProviderError(Exception):
+class ProviderError(WanError):
     """Base of every error an adapter raises. `str(err)` is one line for a human.
 
     `sent` says whether the request may have reached the server: it decides whether a
@@ -126,16 +127,19 @@ class ProviderError(Exception):
 class InvalidRequest(ProviderError):  # 400, 413
     kind = "invalid_request"
     sent = False  # refused: nothing charged
+    exit_status = EXIT_USAGE  # the user can fix it (key, balance, request)
 
 
 class AuthError(ProviderError):  # 401
     kind = "auth"
     sent = False
+    exit_status = EXIT_USAGE  # the user can fix it (key, balance, request)
 
 
 class InsufficientBalance(ProviderError):  # 402
     kind = "insufficient_balance"
     sent = False
+    exit_status = EXIT_USAGE  # the user can fix it (key, balance, request)
 
 
 class Forbidden(ProviderError):  # 403, 409 consent
@@ -197,6 +201,7 @@ class BadAnswer(ProviderError):
 class NotConfigured(ProviderError):
     kind = "not_configured"
     sent = False
+    exit_status = EXIT_USAGE  # the user can fix it (key, balance, request)
 
 
 class Unsupported(ProviderError):
