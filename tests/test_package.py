@@ -20,12 +20,13 @@ from tui.completion import script
 from tui.errors import EXIT_FAIL, EXIT_USAGE, WanError
 
 
-def run_module(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_module(*args: str) -> subprocess.CompletedProcess:
     # Textual blocked: `--help`, `--version` and completion stay headless.
-    code = ("import sys, runpy; sys.modules['textual'] = None; sys.argv = ['wan-tui', *sys.argv[1:]]\n"
+    code = ("import sys, runpy; sys.modules['textual'] = None\n"
+            "sys.argv = ['wan-tui', *sys.argv[1:]]\n"
             "runpy.run_module('tui', run_name='__main__')")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+                          timeout=60)
 
 
 def test_version_is_one_source_for_the_package_and_the_command():
