@@ -65,14 +65,14 @@ def history() -> list[Job]:
     ]
 
 
-def seeded_app(config, clock: float = NOW) -> WanApp:
+def seeded_app(config, clock: float = NOW, cls: type[WanApp] = WanApp) -> WanApp:
     @asynccontextmanager
     async def opener():
         async with open_session(config, lock=False) as session:
             await session.store.bulk_insert_for_benchmark(history())
             yield Facade(session)
 
-    return WanApp(opener=opener, start_engine=False, clock=lambda: clock)
+    return cls(opener=opener, start_engine=False, clock=lambda: clock)
 
 
 @pytest.fixture

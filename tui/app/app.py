@@ -19,12 +19,14 @@ from functools import partial
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker
 
 from tui import format as fmt
 from tui.app import actions, commands
+from tui.app.diff_driver import diff_driver_class
 from tui.app.facade import SORTS, Facade, JobFilter
 from tui.app.notify import Terminal
 from tui.app.screens.help import HelpScreen, KeyRow
@@ -122,6 +124,10 @@ class WanApp(App[int]):
         yield self._detail
         yield FilterBar(id="filter")
         yield LazyFooter()
+
+    def get_driver_class(self) -> type[Driver]:
+        # Over SSH every byte counts: the terminal gets only the cells that changed.
+        return diff_driver_class(super().get_driver_class())
 
     @property
     def table(self) -> JobTable:

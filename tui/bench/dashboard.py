@@ -13,7 +13,8 @@ What the figures mean
   the app, to the first frame whose job table holds rows (with no jobs at all: the first
   frame after the table's first read). A *frame* is a screen update from Textual's
   compositor, which this benchmark also encodes to the escape sequences a terminal would
-  receive: headless Textual skips that step, so we do it to count its cost. The write to
+  receive (and, as the app's driver does, reduces to the cells that changed): headless
+  Textual skips that step, so we do it to count its cost. The write to
   a tty and the terminal's own drawing are not included; neither is Python's start-up.
 - key latency: from handing the key event to the app (where a real terminal's parsed keys
   enter) to the first frame in which its effect is visible: j/k the cursor one row on and
@@ -114,6 +115,7 @@ def bench_app_class(probe: Probe, size: tuple[int, int]) -> type:
 
     from tui.app import app as app_module
     from tui.app.app import WanApp
+    from tui.app.screen_diff import ScreenDiff
     from tui.app.widgets.job_table import JobTable
 
     original_rebuild = JobTable._rebuild
@@ -134,6 +136,7 @@ def bench_app_class(probe: Probe, size: tuple[int, int]) -> type:
             self._terminal = Console(width=size[0], height=size[1], file=io.StringIO(),
                                      force_terminal=True, color_system="truecolor",
                                      legacy_windows=False, safe_box=False)
+            self._diff = ScreenDiff(*size)
 
         def _display(self, screen: Any, renderable: Any) -> None:
             # Textual's own method returns early when headless, before encoding the update.
@@ -144,7 +147,8 @@ def bench_app_class(probe: Probe, size: tuple[int, int]) -> type:
                 data = renderable.render_segments(self._terminal)
             else:
                 data = self._terminal._render_buffer(self._terminal.render(renderable))
-            probe.frame(len(data))
+            # What the app's driver does next: keep only the changed cells (its cost counts).
+            probe.frame(len(self._diff.feed(data)))
 
     return BenchApp
 

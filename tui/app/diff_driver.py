@@ -1,0 +1,55 @@
+"""The terminal driver the dashboard runs with: Textual's own, writing through ScreenDiff.
+
+`App(driver_class=...)` is Textual's public way to choose a driver and `Driver.write` the
+one place a frame passes on its way out; nothing else of the driver changes. Windows keeps
+Textual's driver unchanged (its console is not reached over SSH the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from textual.driver import Driver
+
+from tui.app.screen_diff import ScreenDiff
+
+
+def diff_driver_class(base: type[Driver]) -> type[Driver]:
+    """`base` (Textual's driver for this platform) sending only the changed cells."""
+    if sys.platform.startswith("win"):
+        return base
+
+    class DiffDriver(base):  # type: ignore[valid-type, misc]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.screen_diff = ScreenDiff()
+
+        def start_application_mode(self) -> None:
+            self.screen_diff.resize(0, 0)  # after a suspend the terminal shows the shell
+            super().start_application_mode()
+
+        def _diff_size(self) -> tuple[int, int]:
+            try:
+                size = os.get_terminal_size(self.fileno)
+            except (OSError, ValueError):
+                return self.screen_diff.width, self.screen_diff.height
+            return size.columns, size.lines
+
+        def write(self, data: str) -> None:
+            diff = self.screen_diff
+            # A resize may have reflowed or cleared the terminal: start from nothing
+            # (Textual repaints the whole screen after a resize anyway).
+            size = self._diff_size()
+            if size != (diff.width, diff.height):
+                diff.resize(*size)
+            out = diff.feed(data)
+            if out:
+                super().write(out)
+
+        def redraw(self) -> None:
+            """Forget what the terminal shows: the next frames send every cell."""
+            self.screen_diff.forget()
+
+    DiffDriver.__name__ = f"Diff{base.__name__}"
+    return DiffDriver

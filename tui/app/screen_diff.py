@@ -1,0 +1,270 @@
+"""Send the terminal only the cells that changed, as curses does.
+
+Textual repaints by regions: a changed cell re-sends its line from the start of the widget
+it is in, and every run of text carries its full colour codes and a reset. Over SSH a
+dashboard whose clocks tick each second then costs tens of KB/s. `ScreenDiff` sits between
+Textual and the terminal: it keeps the screen Textual has drawn and the screen the
+terminal shows (cell by cell: text and SGR codes), reads each frame Textual writes, and
+writes only the cells whose text or style differ, with one SGR code per change of style.
+
+It understands what Textual's frames are made of -- cursor moves, SGR codes, text and line
+feeds. Anything else (mode switches, OSC sequences, the bell, a synchronized-update
+bracket) passes through untouched; a sequence that may change the screen behind our back
+(clearing, the alternate screen) makes every cell unknown, so the next frames send them.
+No Textual import: the driver in `diff_driver.py` feeds it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.cells import get_character_cell_size
+
+UNKNOWN = None  # a cell whose content on the terminal is not known (after a clear, at start)
+
+# One token of Textual's output: a cursor move, an SGR code, a line feed, plain text, or
+# another escape sequence (CSI, OSC terminated by BEL or ST, or a two-byte escape).
+_TOKEN = re.compile(
+    r"\x1b\[(\d*);(\d*)H"                    # 1, 2: cursor move (1-based row; column)
+    r"|\x1b\[([0-9;]*)m"                     # 3: SGR
+    r"|(\r?\n)"                              # 4: line feed
+    r"|([^\x00-\x1f\x7f]+)"                  # 5: text
+    r"|(\x1b\[[0-9;?$<=>]*[ -/]*[@-~]"       # 6: any other CSI ...
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"    # ... OSC
+    r"|\x1bP.*?\x1b\\"                       # ... DCS (tmux passthrough)
+    r"|\x1b[^\[\]P]"                         # ... two-byte escape
+    r"|[\x00-\x1f\x7f])",                    # ... a lone control character
+    re.DOTALL,
+)
+# Private modes that leave the screen's cells alone (cursor, mouse, focus, paste, sync).
+_HARMLESS_MODE = re.compile(r"\x1b\[\?[0-9;]*[hl]$")
+_SCREEN_MODES = {"47", "1047", "1049"}  # alternate screen: a different page of cells
+# Neither do OSC (titles, clipboard, notices, pointer shape), DCS, the bell, queries and
+# the keyboard protocol switches.
+_HARMLESS = re.compile(r"\x1b\]|\x1bP|\x07$|\x1b\[\?2026\$p$|\x1b\[[0-9]*n$|\x1b\[[0-9;]*c$"
+                       r"|\x1b\[[0-9 ]*q$|\x1b\[[<>=][0-9;]*[a-z]$")
+
+
+def _move(x: int, y: int) -> str:
+    return f"\x1b[{y + 1};{x + 1}H"
+
+
+# A cell's look: (attribute codes, foreground, background), as SGR parameter strings.
+Look = tuple[frozenset[str], str | None, str | None]
+PLAIN: Look = (frozenset(), None, None)
+_FLAG_OFF = {"22": ("1", "2"), "23": ("3",), "24": ("4",), "25": ("5",), "27": ("7",),
+             "28": ("8",), "29": ("9",)}
+
+
+def parse_sgr(codes: str, look: Look = PLAIN) -> Look:
+    """`look` after the SGR sequence with these parameters."""
+    flags, fg, bg = set(look[0]), look[1], look[2]
+    parts = codes.split(";") if codes else ["0"]
+    n = 0
+    while n < len(parts):
+        code = parts[n] or "0"
+        if code == "0":
+            flags, fg, bg = set(), None, None
+        elif code in ("38", "48") and n + 1 < len(parts):
+            width = 3 if parts[n + 1] == "5" else 5 if parts[n + 1] == "2" else 2
+            colour = ";".join(parts[n:n + width])
+            n += width - 1
+            if code == "38":
+                fg = colour
+            else:
+                bg = colour
+        elif code == "39":
+            fg = None
+        elif code == "49":
+            bg = None
+        elif code.isdigit() and (30 <= int(code) <= 37 or 90 <= int(code) <= 97):
+            fg = code
+        elif code.isdigit() and (40 <= int(code) <= 47 or 100 <= int(code) <= 107):
+            bg = code
+        elif code in _FLAG_OFF:
+            flags -= set(_FLAG_OFF[code])
+        else:
+            flags.add(code)
+        n += 1
+    return frozenset(flags), fg, bg
+
+
+def sgr_between(old: Look | None, new: Look) -> str:
+    """The shortest plain way from one look to the next: only what changed, or a reset
+    and the new look when an attribute has to go."""
+    if old == new:
+        return ""
+    if old is None or old[0] - new[0] or (old[1] and not new[1]) or (old[2] and not new[2]):
+        codes = [*sorted(new[0]), *(c for c in new[1:] if c)]
+        return f"\x1b[0;{';'.join(codes)}m" if codes else "\x1b[0m"
+    codes = sorted(new[0] - old[0])
+    if new[1] != old[1]:
+        codes.append(new[1])  # type: ignore[arg-type]
+    if new[2] != old[2]:
+        codes.append(new[2])  # type: ignore[arg-type]
+    return f"\x1b[{';'.join(codes)}m"
+
+
+class ScreenDiff:
+    """Two screens of (text, sgr) cells: `want` (Textual's) and `have` (the terminal's)."""
+
+    def __init__(self, width: int = 0, height: int = 0) -> None:
+        self.width = width
+        self.height = height
+        self.want: list[list[tuple[str, Look] | None]] = []
+        self.have: list[list[tuple[str, Look] | None]] = []
+        self._looks: dict[tuple[Look, str], Look] = {}
+        self.resize(width, height)
+
+    def resize(self, width: int, height: int) -> None:
+        """A new size (or a screen we know nothing about): every cell unknown."""
+        self.width, self.height = width, height
+        self.want = [[UNKNOWN] * width for _ in range(height)]
+        self.have = [[UNKNOWN] * width for _ in range(height)]
+
+    def forget(self) -> None:
+        """The terminal may show anything now (it was cleared, or resized): send all."""
+        self.have = [[UNKNOWN] * self.width for _ in range(self.height)]
+
+    # ------------------------------------------------------------ reading a frame
+
+    def feed(self, data: str) -> str:
+        """What to write instead of `data` (Textual's output) to show the same screen."""
+        out: list[str] = []
+        touched: dict[int, list[int]] = {}  # row -> [first, last + 1] columns written
+        x = y = 0
+        look = PLAIN
+        looks = self._looks
+        moved = False  # the output's cursor is wherever the frame's own moves put it
+        want = self.want
+        width, height = self.width, self.height
+
+        def flush_cells() -> None:
+            if touched:
+                out.append(self._emit(touched))
+                touched.clear()
+
+        for match in _TOKEN.finditer(data):
+            row, col, codes, newline, text, other = match.groups()
+            if text is not None:
+                if not 0 <= y < height:
+                    continue
+                line = want[y]
+                span = touched.get(y)
+                start = x
+                for ch in text:
+                    size = get_character_cell_size(ch) if not ch.isascii() else 1
+                    if size == 0:  # a combining mark joins the cell before it
+                        if 0 < x <= width and line[x - 1] is not None:
+                            prev = line[x - 1]
+                            line[x - 1] = (prev[0] + ch, prev[1])  # type: ignore[index]
+                        continue
+                    if x + size > width:
+                        break
+                    line[x] = (ch, look)
+                    if size == 2:
+                        line[x + 1] = ("", look)  # the right half of a wide character
+                    x += size
+                if span is None:
+                    touched[y] = [start, x]
+                else:
+                    span[0] = min(span[0], start)
+                    span[1] = max(span[1], x)
+                moved = True
+            elif row is not None:
+                y = int(row or 1) - 1
+                x = int(col or 1) - 1
+                moved = True
+            elif codes is not None:
+                key = (look, codes)
+                after = looks.get(key)
+                if after is None:
+                    after = looks[key] = parse_sgr(codes, look)
+                    if len(looks) > 4096:  # a theme change: the old looks are not coming back
+                        looks.clear()
+                look = after
+            elif newline is not None:
+                y, x = y + 1, 0
+            else:
+                assert other is not None
+                flush_cells()
+                out.append(other)
+                if self._may_change_cells(other):
+                    self.forget()
+        flush_cells()
+        if moved:
+            out.append(_move(min(x, max(0, width - 1)), max(0, min(y, height - 1))))
+        return "".join(out)
+
+    @staticmethod
+    def _may_change_cells(sequence: str) -> bool:
+        if _HARMLESS.match(sequence):
+            return False
+        if _HARMLESS_MODE.match(sequence):
+            return bool(set(sequence[3:-1].split(";")) & _SCREEN_MODES)
+        return True
+
+    # ------------------------------------------------------------ writing the difference
+
+    def _emit(self, touched: dict[int, list[int]]) -> str:
+        out: list[str] = []
+        current: Look | None = None  # the look the terminal writes with now (None: unknown)
+        want, have = self.want, self.have
+        for y in sorted(touched):
+            first, last = touched[y]
+            wline, hline = want[y], have[y]
+            cursor = -1  # where the terminal's cursor is on this line (-1: elsewhere)
+            cx = first
+            while cx < last:
+                cell = wline[cx]
+                if cell is None or cell == hline[cx]:
+                    cx += 1
+                    continue
+                if cell[0] == "" and cx > 0 and wline[cx - 1] is not None:
+                    cx -= 1  # the right half of a wide character: write the character
+                    cell = wline[cx]
+                    assert cell is not None
+                if cursor != cx:
+                    gap = self._gap(wline, cursor, cx, current)
+                    if gap is None:
+                        out.append(_move(cx, y))
+                    else:
+                        out.append(gap[0])
+                        current = gap[1]
+                        for gx in range(cursor, cx):
+                            hline[gx] = wline[gx]
+                text, look = cell
+                if look != current:
+                    out.append(sgr_between(current, look))
+                    current = look
+                out.append(text)
+                hline[cx] = cell
+                cursor = cx + 1
+                if cursor < len(wline) and wline[cursor] is not None \
+                        and wline[cursor][0] == "":  # type: ignore[index]
+                    hline[cursor] = wline[cursor]
+                    cursor += 1
+                cx = cursor
+        if current is not None and current != PLAIN:
+            out.append("\x1b[0m")  # what follows (pass-through, the next frame) starts plain
+        return "".join(out)
+
+    @staticmethod
+    def _gap(wline: list, cursor: int, target: int,
+             current: Look | None) -> tuple[str, Look | None] | None:
+        """The unchanged cells between the cursor and the next change, written out, when
+        that is shorter than a cursor move (a gap of a few cells usually is)."""
+        if cursor < 0 or target - cursor > 6:
+            return None
+        parts: list[str] = []
+        for gx in range(cursor, target):
+            cell = wline[gx]
+            if cell is None or (cell[0] == "" and gx == cursor):
+                return None
+            text, look = cell
+            if look != current:
+                parts.append(sgr_between(current, look))
+                current = look
+            parts.append(text)
+        written = "".join(parts)
+        return (written, current) if len(written) < len(_move(target, 0)) + 2 else None
