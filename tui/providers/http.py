@@ -49,6 +49,8 @@ from tui.providers.base import (
 )
 
 CHUNK = 64 * 1024
+# Everything httpx raises: InvalidURL and StreamError do not derive from HTTPError.
+HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 
 
 @dataclass(frozen=True)
@@ -319,14 +321,14 @@ class HttpVideoStream(VideoStream):
                             "again")
                     window_end = loop.time() + window
                     got = 0
-        except httpx.HTTPError as exc:
+        except HTTPX_ERRORS as exc:
             raise error_from_httpx(exc, self.what) from None
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
                 try:
                     await pending
-                except (asyncio.CancelledError, StopAsyncIteration, httpx.HTTPError):
+                except (asyncio.CancelledError, StopAsyncIteration, *HTTPX_ERRORS):
                     pass
 
     async def aclose(self) -> None:
@@ -355,14 +357,18 @@ class HttpProvider(Provider):
         self._key = api_key
         self.policy = policy or self.default_policy
         # A generous pool: one client per provider serves hundreds of jobs; the engine's
-        # budget, not the pool, decides how many requests are in flight.
+        # budget, not the pool, decides how many requests are in flight. No keep-alive:
+        # bytes a server sends past its Content-Length would otherwise be read as the answer
+        # to the next request on that connection (job A's queue id or video given to job B),
+        # and httpx offers no way to see them. A fresh connection per request costs a
+        # handshake, which the providers' rate limits make cheap.
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
             auth=ApiAuth(api_key, self.base_url),
             follow_redirects=False,
             max_redirects=self.policy.max_redirects,
             timeout=httpx.Timeout(self.policy.deadline_s, connect=self.policy.connect_s),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=0),
             transport=transport,
             trust_env=transport is None,
         )
@@ -438,7 +444,7 @@ class HttpProvider(Provider):
                 f"{what}: no whole answer from {self._host_of(url)} within "
                 f"{self.policy.deadline_s:g}s"
             ) from None
-        except httpx.HTTPError as exc:
+        except HTTPX_ERRORS as exc:
             raise error_from_httpx(exc, what) from None
         finally:
             if response is not None:
