@@ -1,14 +1,31 @@
-"""Reading a batch file: JSON Lines, one request object per line, all checked up front."""
+"""Reading a batch file: JSON Lines, one request object per line, all checked up front.
+
+Whatever the file holds -- gigabytes, one endless line, arrays nested a million deep, a
+FIFO, /dev/zero, text that is not UTF-8 -- reading it ends in a list of requests or in one
+`line N: field: reason`, with bounded memory and time, before anything is spent.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from tui.errors import EXIT_USAGE, WanError
 from tui.images import image_argument
 from tui.jobs import JobRequest, ValidationError
+
+# A line may carry an image inline as a data: URL: 20 MB of image is ~27 MB of base64.
+MAX_LINE_BYTES = 28 * 1024 * 1024
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_REQUESTS = 10_000  # more than a day of any provider's queue limit
+MAX_DEPTH = 10  # {"options": {"x": [...]}}: a request needs three levels
+STDIN = "-"
 
 
 class BatchError(WanError, ValueError):
@@ -23,6 +40,53 @@ class BatchLine:
     request: JobRequest
 
 
+# Strings are skipped whole, so brackets inside a prompt do not count as nesting.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def nesting_depth(text: str, stop_above: int = MAX_DEPTH) -> int:
+    """How deep a JSON text nests arrays and objects, without building it (json.loads
+    recurses once per level and a deep enough line would raise RecursionError). Counting
+    stops once past `stop_above`: the line is refused either way."""
+    depth = deepest = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop_above:
+                return deepest
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_line(number: int, text: str) -> JobRequest:
+    """One non-blank, non-comment line, or BatchError naming the line and the field."""
+    if len(text) > MAX_LINE_BYTES:
+        raise BatchError(f"line {number}: longer than {MAX_LINE_BYTES // 2**20} MB")
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise BatchError(f"line {number}: nested more than {MAX_DEPTH} levels deep; "
+                         "a request needs 3")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BatchError(f"line {number}: not valid JSON ({err.msg}, column {err.colno})"
+                         ) from None
+    except (ValueError, RecursionError) as err:  # e.g. an integer of more than 4300 digits
+        raise BatchError(f"line {number}: not usable JSON ({str(err)[:80]})") from None
+    if not isinstance(data, dict):
+        raise BatchError(f"line {number}: expected a JSON object with model, prompt, ...")
+    try:
+        request = JobRequest.from_dict(data)
+        if request.image_url:
+            request = replace(request, image_url=image_argument(request.image_url))
+    except ValidationError as err:
+        raise BatchError(f"line {number}: {err}") from None
+    return request
+
+
 def parse_batch(text: str) -> list[BatchLine]:
     """Parse every line (blank lines and `#` comments skipped); the first bad one raises."""
     out: list[BatchLine] = []
@@ -30,29 +94,70 @@ def parse_batch(text: str) -> list[BatchLine]:
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as err:
-            raise BatchError(f"line {number}: not valid JSON ({err.msg})") from None
-        if not isinstance(data, dict):
-            raise BatchError(f"line {number}: expected a JSON object with model, prompt, ...")
-        try:
-            request = JobRequest.from_dict(data)
-            if request.image_url:
-                request = replace(request, image_url=image_argument(request.image_url))
-        except ValidationError as err:
-            raise BatchError(f"line {number}: {err}") from None
-        out.append(BatchLine(number, request))
+        if len(out) >= MAX_REQUESTS:
+            raise BatchError(f"line {number}: more than {MAX_REQUESTS} requests in one batch; "
+                             "split the file")
+        out.append(BatchLine(number, parse_line(number, stripped)))
     if not out:
         raise BatchError("the batch file has no requests (one JSON object per line)")
     return out
 
 
-def read_batch(path: Path) -> list[BatchLine]:
+def _read_bounded(fh: BinaryIO, name: str) -> bytes:
+    data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise BatchError(f"{name}: larger than {MAX_FILE_BYTES // 2**20} MB; split the batch")
+    return data
+
+
+def _decode(data: bytes, name: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return data.decode("utf-8-sig")  # a BOM from a Windows editor is not an error
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise BatchError(f"{name}: line {line}: not UTF-8 text (byte {err.start})") from None
+
+
+def read_stdin() -> bytes:
+    """`batch -`: the user asked for standard input, so a pipe or a terminal is fine (a
+    FIFO that never writes waits, as `cat` would); its size is still bounded."""
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        raise BatchError("standard input is closed: give the batch as a file")
+    try:
+        return _read_bounded(stream.buffer, "standard input")
+    except (OSError, ValueError) as err:
+        raise BatchError(f"standard input: cannot read ({err})") from None
+
+
+def read_file(path: Path) -> bytes:
+    """A regular file only: a FIFO would block, /dev/zero would never end, a directory is
+    a mistake. O_NONBLOCK keeps even the open of a FIFO from waiting for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise BatchError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise BatchError(f"{path}: cannot read ({err})") from None
-    return parse_batch(text)
+    except (OSError, ValueError) as err:
+        raise BatchError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})"
+                         ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode)
+                    else "a device or socket")
+            raise BatchError(f"{path}: is {kind}, not a file; to read a stream on purpose, "
+                             f"use `wan-tui batch - < {path}`")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return _read_bounded(fh, str(path))
+    except OSError as err:
+        raise BatchError(f"{path}: cannot read ({err.strerror or err})") from None
+    finally:
+        os.close(fd)
+
+
+def read_batch(path: Path | str) -> list[BatchLine]:
+    """The batch at `path` (`-` is standard input), every line checked."""
+    if str(path) == STDIN:
+        return parse_batch(_decode(read_stdin(), "standard input"))
+    path = Path(path)
+    return parse_batch(_decode(read_file(path), str(path)))

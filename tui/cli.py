@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
@@ -43,6 +44,39 @@ def _err(message: str) -> None:
 # ---------------------------------------------------------------- arguments
 
 
+def _number(text: str, *, low: float, whole: bool = False, above: bool = False):
+    """An argparse type: finite, at least (or above) `low`; `nan` would make every
+    comparison false, so `--max-cost nan` would cap nothing."""
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a {'whole number' if whole else 'number'}") from None
+    if not math.isfinite(value) or value < low or (above and value == low):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} must be a finite number {'above' if above else 'of at least'} "
+            f"{low:g}")
+    if whole and value > 2**62:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is too large")
+    return value
+
+
+def _usd(text: str) -> float:
+    return _number(text, low=0.0)
+
+
+def _seconds(text: str) -> float:
+    return _number(text, low=0.0, above=True)
+
+
+def _job_id(text: str) -> int:
+    return _number(text, low=1, whole=True)
+
+
+def _count(text: str) -> int:
+    return _number(text, low=0, whole=True)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise UsageError(f"{message} (see `wan-tui {self.prog.split()[-1]} --help`)"
@@ -57,7 +91,8 @@ def _request_args(p: argparse.ArgumentParser, *, prompt: bool) -> None:
         p.add_argument("--prompt", "-p", required=True, help="what the video shows")
         p.add_argument("--negative-prompt", help="what it must not show (where the model takes it)")
         p.add_argument("--image", help="image-to-video: a local file or an http(s) URL")
-        p.add_argument("--seed", type=int, help="the same seed and prompt give a similar video")
+        p.add_argument("--seed", type=int,  # its range is checked with the request
+                       help="the same seed and prompt give a similar video")
     p.add_argument("--duration", "-d", default="5s", help='e.g. "5s" (default) or "10s"')
     p.add_argument("--resolution", "-r", help="e.g. 720p or 1080p (default: the model's)")
     p.add_argument("--aspect-ratio", "-a", help="e.g. 16:9 or 9:16 (default: the model's)")
@@ -82,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("dashboard", help="open the dashboard (the default)")
     demo = sub.add_parser("demo", help="the dashboard on a built-in simulator (no key needed)")
-    demo.add_argument("--jobs", type=int, default=6, help="jobs already running at start")
-    demo.add_argument("--mean", type=float, default=25.0, help="mean job run time, seconds")
+    demo.add_argument("--jobs", type=_count, default=6, help="jobs already running at start")
+    demo.add_argument("--mean", type=_seconds, default=25.0, help="mean job run time, seconds")
 
     sim = sub.add_parser("sim", help="run the simulator alone (prints its base URLs)",
                          add_help=False)
@@ -102,36 +137,52 @@ def build_parser() -> argparse.ArgumentParser:
     _request_args(submit, prompt=True)
     submit.add_argument("--wait", action="store_true", help="follow it until the file is saved")
     submit.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
-    submit.add_argument("--max-cost", type=float, metavar="USD", help="refuse above this price")
+    submit.add_argument("--max-cost", type=_usd, metavar="USD", help="refuse above this price")
 
     batch = sub.add_parser("batch", help="submit a JSON Lines file of requests")
-    batch.add_argument("file", type=Path, help="JSON Lines: one request object per line")
+    batch.add_argument("file", type=Path, help="JSON Lines: one request object per line; "
+                       "`-` reads standard input")
     batch.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
-    batch.add_argument("--max-cost", type=float, metavar="USD", help="refuse above this total")
+    batch.add_argument("--max-cost", type=_usd, metavar="USD", help="refuse above this total")
 
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
-    watch.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+    watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
                        help="print the active jobs this often (default: 30)")
 
     lst = sub.add_parser("list", help="list jobs from history")
     lst.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     lst.add_argument("--state", action="append", help="only this state (repeatable)")
     lst.add_argument("-q", "--query", help="prompt text search")
-    lst.add_argument("--limit", type=int, default=None, help="at most this many, newest first")
+    lst.add_argument("--limit", type=_count, default=None,
+                     help="at most this many, newest first")
 
     show = sub.add_parser("show", help="one job with its event timeline")
-    show.add_argument("id", type=int, help=JOB_ID_HELP)
+    show.add_argument("id", type=_job_id, help=JOB_ID_HELP)
 
     cancel = sub.add_parser("cancel", help="stop tracking a job")
-    cancel.add_argument("id", type=int, help=JOB_ID_HELP)
+    cancel.add_argument("id", type=_job_id, help=JOB_ID_HELP)
     delete = sub.add_parser("delete", help="delete a job's remote media")
-    delete.add_argument("id", type=int, help=JOB_ID_HELP)
+    delete.add_argument("id", type=_job_id, help=JOB_ID_HELP)
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask first")
     requeue = sub.add_parser("requeue", help="submit a job's request again (a new paid job)")
-    requeue.add_argument("id", type=int, help=JOB_ID_HELP)
+    requeue.add_argument("id", type=_job_id, help=JOB_ID_HELP)
     requeue.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
 
+    resolve = sub.add_parser("resolve", help="settle an unknown (maybe charged) job once you "
+                             "have checked the provider")
+    resolve.add_argument("id", type=_job_id, help=JOB_ID_HELP)
+    answer = resolve.add_mutually_exclusive_group(required=True)
+    answer.add_argument("--charged", action="store_true",
+                        help="it was charged: its quote counts as spent")
+    answer.add_argument("--not-charged", action="store_true",
+                        help="it was not charged: it leaves today's spend")
+    resolve.add_argument("--remote-id", metavar="ID",
+                         help="with --charged: the provider's id for it; wan-tui then follows "
+                              "it and downloads the video")
+
     sub.add_parser("config", help="show where things are and which providers are configured")
+    sub.add_parser("doctor", help="check the history, output folder and config; say how to "
+                   "recover")
     completion = sub.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=("bash", "zsh", "fish"),
                             help='e.g. `eval "$(wan-tui completion bash)"` in ~/.bashrc')
@@ -155,49 +206,84 @@ def _load_config():
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    """`-o KEY=VALUE` pairs: VALUE is JSON when it parses (numbers, true, lists), else a
+    word. Names and values pass the same checks as a batch line's options."""
+    from tui.jobs import ValidationError, check_option_name, check_option_value
+
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"--option {pair!r}: use KEY=VALUE")
+            raise UsageError(f"--option {pair[:60]!r}: use KEY=VALUE")
         try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw  # a bare word is a string
+            # NaN and Infinity are not JSON; a deep [[[...]]] would raise RecursionError.
+            value: Any = json.loads(raw, parse_constant=_not_a_number) if (
+                len(raw) < 100_000 and raw.count("[") + raw.count("{") <= 10) else raw
+        except (ValueError, RecursionError):
+            value = raw  # a bare word is a string
+        try:
+            out[check_option_name(key)] = check_option_value(key, value)
+        except ValidationError as err:
+            raise UsageError(f"--option {err}") from None
     return out
 
 
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a provider takes")
+
+
 def _request_from(args: argparse.Namespace, *, with_prompt: bool):
+    """The request the arguments describe, every field checked as a batch line's is."""
     from tui.images import image_argument
-    from tui.jobs import JobRequest, ValidationError, normalize_duration
+    from tui.jobs import JobRequest, ValidationError
 
     try:
-        image = image_argument(args.image) if with_prompt and args.image else None
-        return JobRequest(
-            provider=args.provider,
-            model=args.model,
-            prompt=args.prompt if with_prompt else "price check",
-            duration=normalize_duration(args.duration),
-            resolution=args.resolution,
-            aspect_ratio=args.aspect_ratio,
-            negative_prompt=args.negative_prompt if with_prompt else None,
-            audio=args.audio,
-            image_url=image,
-            seed=args.seed if with_prompt else None,
-            options=_options(args.option),
-        )
+        fields: dict[str, Any] = {
+            "provider": args.provider,
+            "model": args.model,
+            "prompt": args.prompt if with_prompt else "price check",
+            "duration": args.duration,
+            "resolution": args.resolution,
+            "aspect_ratio": args.aspect_ratio,
+            "audio": args.audio,
+            "options": _options(args.option),
+        }
+        if with_prompt:
+            fields.update(negative_prompt=args.negative_prompt, seed=args.seed)
+            if args.image:
+                fields["image_url"] = image_argument(args.image)
+        return JobRequest.from_dict({k: v for k, v in fields.items() if v is not None})
     except ValidationError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(_as_flag(err)) from None
+
+
+def _as_flag(err) -> str:
+    """`duration: 5.9 is not ...` as the user typed it: `--duration: 5.9 is not ...`."""
+    message, field = str(err), err.field
+    if not field or not message.startswith(f"{field}: "):
+        return message
+    flag = {"image_url": "image", "options": "option"}.get(field, field.replace("_", "-"))
+    return f"--{flag}: {message[len(field) + 2:]}"
+
+
+def _stdin_is_terminal() -> bool:
+    # `wan-tui batch FILE <&-` leaves sys.stdin None; a closed or detached one raises.
+    stdin = sys.stdin
+    try:
+        return stdin is not None and not stdin.closed and stdin.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _confirm(question: str, yes: bool) -> bool:
     if yes:
         return True
-    if not sys.stdin.isatty():
-        raise UsageError("not asking on a non-interactive input: pass --yes to confirm spending")
+    if not _stdin_is_terminal():
+        raise UsageError("no terminal to ask on: add --yes to go ahead (nothing was sent "
+                         "or spent)")
     try:
         answer = input(f"{question} [y/N] ")
-    except EOFError:
+    except (EOFError, OSError, ValueError):
         return False
     return answer.strip().lower() in ("y", "yes")
 
@@ -421,9 +507,35 @@ async def cmd_watch(args) -> int:
     bad = [j for j in finals if j is not None and j.state != JobState.DONE]
     for reason in s.engine.halted.values():
         _err(reason)
+    if s.engine.downloader.disk_problem:
+        _err(s.engine.downloader.disk_problem)
     if finals:
         print(f"{len(finals) - len(bad)} done, {len(bad)} not done")
+    attention = await _unknown_jobs_line(s.config)
+    if attention:
+        _err(attention)
+        return EXIT_FAIL
     return EXIT_OK if not bad else EXIT_FAIL
+
+
+async def _unknown_jobs_line(config) -> str | None:
+    """One line while any job is `unknown` (maybe charged): it needs the user, so a
+    watch that ends is not a success until each is settled."""
+    from tui.jobs import JobState
+    from tui.store import Store
+
+    store = await Store.open(config.db_path)
+    try:
+        ids = [j.id for j in await store.list_jobs(states=[JobState.UNKNOWN], order="created",
+                                                   descending=False, limit=6)]
+        total = await store.count_jobs(states=[JobState.UNKNOWN]) if len(ids) > 5 else len(ids)
+    finally:
+        await store.close()
+    if not ids:
+        return None
+    shown = ", ".join(map(str, ids[:5])) + (", ..." if total > 5 else "")
+    return (f"{total} job{'s' if total != 1 else ''} unknown (maybe charged: {shown}): check "
+            "the provider, then `wan-tui resolve ID --charged` or `--not-charged`")
 
 
 async def _watch_until_idle(s, stop: asyncio.Event, every: float) -> list | None:
@@ -571,6 +683,82 @@ async def _act_on_job(s, args, action: str):
     return job
 
 
+async def cmd_resolve(args) -> int:
+    """Write down what the user found on the provider about an `unknown` job."""
+    import time
+
+    from tui.format import job_line, money
+    from tui.jobs import JobState, ValidationError, settle_unknown
+    from tui.store import Store
+
+    if args.remote_id is not None and not args.charged:
+        raise UsageError("--remote-id goes with --charged (a job with an id was sent)")
+    store = await Store.open(_load_config().db_path)
+    try:
+        job = await store.get(args.id)
+        if job is None:
+            raise UsageError(f"no job {args.id}; `wan-tui list --state unknown` shows them")
+        try:
+            plan = settle_unknown(job, charged=args.charged, now=time.time(),
+                                  remote_id=args.remote_id)
+        except ValidationError as err:
+            raise UsageError(str(err)) from None
+        if plan.fields.get("remote_id"):
+            other = await store.find_by_remote_id(job.provider, plan.fields["remote_id"])
+            if other is not None and other.id != job.id:
+                raise UsageError(f"job {other.id} already has {job.provider} id "
+                                 f"{plan.fields['remote_id']}")
+        # A compare-and-set on `unknown`: two answers at once cannot both be written.
+        updated = await store.transition(job.id, plan.state, plan.detail,
+                                         expect={JobState.UNKNOWN}, **plan.fields)
+    finally:
+        await store.close()
+    if updated is None:
+        raise UsageError(f"job {args.id} changed meanwhile; look again (`wan-tui show "
+                         f"{args.id}`)")
+    print(job_line(updated, time.time()))
+    if updated.state == JobState.QUEUED:
+        print("charged; `wan-tui watch` (or the dashboard, when it next starts) follows it "
+              "and downloads the video")
+    elif args.charged:
+        print(f"charged: {money(updated.cost_usd or 0.0)} counts in the spend of the day "
+              "it was sent")
+    else:
+        print("not charged: it no longer counts in today's spend")
+    return EXIT_OK
+
+
+def cmd_doctor(args) -> int:
+    """Check what wan-tui depends on; one line per check, the fix under each problem."""
+    import stat
+
+    from tui.config import ConfigError, load_config
+    from tui.engine.files import folder_problem
+    from tui.store import Finding, check_history
+
+    try:
+        config = load_config()
+    except ConfigError as err:
+        findings = [Finding(False, f"config: {err}", "fix or move the config file")]
+    else:
+        findings = [Finding(True, f"config {config.config_file}")]
+        cfg = config.config_file
+        if cfg.exists() and cfg.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            findings.append(Finding(False, f"{cfg} is readable by others (it may hold keys)",
+                                    f"chmod 600 {cfg}"))
+        findings += check_history(config.db_path)
+        problem = folder_problem(config.output_dir)
+        findings.append(Finding(True, f"output folder {config.output_dir} is writable")
+                        if problem is None else Finding(False, problem))
+    for finding in findings:
+        print(f"{'ok ' if finding.ok else 'BAD'}  {finding.text}")
+        if finding.fix:
+            print(f"     -> {finding.fix}")
+    bad = sum(not f.ok for f in findings)
+    print("all good" if not bad else f"{bad} problem{'s' if bad > 1 else ''} found")
+    return EXIT_OK if not bad else EXIT_FAIL
+
+
 def cmd_config(args) -> int:
     from tui.config import ensure_config_file
 
@@ -599,6 +787,7 @@ ASYNC_COMMANDS = {
     "cancel": lambda a: _one_job_action(a, "cancel"),
     "delete": lambda a: _one_job_action(a, "delete"),
     "requeue": lambda a: _one_job_action(a, "requeue"),
+    "resolve": cmd_resolve,
 }
 
 
@@ -625,6 +814,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_cli(args.rest)
     if command == "config":
         return cmd_config(args)
+    if command == "doctor":
+        return cmd_doctor(args)
     if command in ("dashboard", "demo"):
         from tui.app.launch import run_dashboard, run_demo
 

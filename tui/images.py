@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import stat
 from pathlib import Path
 
 from tui.jobs import ValidationError
@@ -31,20 +32,35 @@ def image_argument(value: str, max_bytes: int = MAX_IMAGE_BYTES) -> str:
     """A URL passes through; a local file becomes a data URL after checks."""
     if value.startswith(("http://", "https://", "data:image/")):
         return value
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise ValidationError(f"image {value}: no such file (give a path or an http(s) URL)")
-    if not path.is_file():
-        raise ValidationError(f"image {value}: not a file")
-    size = path.stat().st_size
-    if size > max_bytes:
+    shown = value if len(value) <= 120 else value[:117] + "..."
+    # A path that cannot even be looked at (a NUL byte, too long, not UTF-8) is refused
+    # here with the reason, not left to raise from deep inside pathlib.
+    try:
+        path = Path(value).expanduser()
+        info = path.stat()
+    except FileNotFoundError:
+        raise ValidationError(f"image {shown}: no such file (give a path or an http(s) URL)"
+                              ) from None
+    except (OSError, ValueError, RuntimeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise ValidationError(f"image {shown!r}: cannot read it ({reason})") from None
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO or a device would block or never end: only regular files are read.
+        raise ValidationError(f"image {shown}: not a file")
+    if info.st_size > max_bytes:
         raise ValidationError(
-            f"image {value} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB "
-            "(resize it or give a URL)"
+            f"image {shown} is {info.st_size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} "
+            "MB (resize it or give a URL)"
         )
-    with path.open("rb") as fh:
-        data = fh.read()
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)  # bounded even if the file grew since stat()
+    except OSError as err:
+        raise ValidationError(f"image {shown}: cannot read it ({err.strerror or err})"
+                              ) from None
+    if len(data) > max_bytes:
+        raise ValidationError(f"image {shown} is larger than {max_bytes / 1e6:.0f} MB")
     mime = sniff_image_type(data[:16])
     if mime is None:
-        raise ValidationError(f"image {value}: not a PNG, JPEG, WebP or GIF file")
+        raise ValidationError(f"image {shown}: not a PNG, JPEG, WebP or GIF file")
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"

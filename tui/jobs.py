@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -79,7 +80,9 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset(),
     JobState.EXPIRED: frozenset(),
     JobState.CANCELLED: frozenset({JobState.QUEUED}),  # resume tracking a cancelled job
-    JobState.UNKNOWN: frozenset({JobState.CANCELLED}),
+    # Settled by the user (`wan-tui resolve`): not charged or charged without an id ->
+    # cancelled; charged, and the id found on the provider's site -> followed from queued.
+    JobState.UNKNOWN: frozenset({JobState.CANCELLED, JobState.QUEUED}),
 }
 
 
@@ -95,7 +98,12 @@ def check_transition(old: JobState, new: JobState) -> None:
 
 
 class ValidationError(WanError, ValueError):
-    """A request the provider would refuse. The message is one line for a human."""
+    """A request the provider would refuse. The message is one line for a human; `field`
+    names the request field at fault when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
     exit_status = EXIT_USAGE
 
@@ -174,49 +182,183 @@ class JobRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobRequest:
-        """Build from a batch line or stored JSON; unknown keys are an error, not ignored."""
+        """Build from a batch line or the user's arguments, checking every field's type and
+        every number; unknown keys become provider options (checked the same way).
+
+        Refusals are ValidationError("field: reason"), one line each."""
+        if not isinstance(data, dict):
+            raise ValidationError("expected an object with model, prompt, ...")
         known = {f for f in cls.__dataclass_fields__}
-        extra = set(data) - known
+        values = {k: v for k, v in data.items() if k in known and k != "options"}
+        model = values.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise ValidationError(
+                "model: missing (a model id such as wan-2.5-preview-text-to-video)",
+                field="model")
+        if not isinstance(values.get("prompt"), str):
+            raise ValidationError("prompt: missing (the text that describes the video)",
+                                  field="prompt")
+        for key in ("model", "prompt", "resolution", "aspect_ratio", "negative_prompt",
+                    "image_url", "provider"):
+            if values.get(key) is not None:
+                values[key] = check_text(key, values[key])
+        if "duration" in values:
+            values["duration"] = duration_field(values["duration"])
+        if values.get("audio") is not None and not isinstance(values["audio"], bool):
+            raise ValidationError("audio: must be true or false", field="audio")
+        if values.get("seed") is not None:
+            values["seed"] = whole_number("seed", values["seed"], SEED_RANGE)
+        options = data.get("options")
+        if options is not None and not isinstance(options, dict):
+            raise ValidationError(
+                'options: must be an object such as {"shot_type": "multi"}', field="options")
         # Batch files use the queue body's keys: negative_prompt etc. match already;
         # anything else provider-specific lands in options when the adapter knows it.
-        opts = dict(data.get("options") or {})
-        for key in sorted(extra):
-            opts[key] = data[key]
-        values = {k: v for k, v in data.items() if k in known and k != "options"}
-        if "model" not in values or not isinstance(values["model"], str) or not values["model"]:
-            raise ValidationError(
-                "missing 'model' (a model id such as wan-2.5-preview-text-to-video)")
-        if "prompt" not in values or not isinstance(values["prompt"], str):
-            raise ValidationError("missing 'prompt' (the text that describes the video)")
-        if "duration" in values:
-            duration = values["duration"]
-            if isinstance(duration, int | float) and not isinstance(duration, bool):
-                values["duration"] = f"{int(duration)}s"
-            elif not isinstance(duration, str):
-                raise ValidationError("'duration' must be a string such as \"5s\"")
-        for key in ("resolution", "aspect_ratio", "negative_prompt", "image_url", "provider"):
-            if key in values and values[key] is not None and not isinstance(values[key], str):
-                raise ValidationError(f"'{key}' must be a string")
-        if "audio" in values and values["audio"] is not None and not isinstance(
-            values["audio"], bool
-        ):
-            raise ValidationError("'audio' must be true or false")
-        if "seed" in values and values["seed"] is not None and (
-            not isinstance(values["seed"], int) or isinstance(values["seed"], bool)
-        ):
-            raise ValidationError("'seed' must be an integer")
+        opts = {}
+        for key, value in [*(options or {}).items(),
+                           *((k, data[k]) for k in sorted(set(data) - known, key=str))]:
+            opts[check_option_name(key)] = check_option_value(key, value)
         return cls(**values, options=opts)
 
     @classmethod
     def from_json(cls, text: str) -> JobRequest:
         return cls.from_dict(json.loads(text))
 
+    @classmethod
+    def from_stored(cls, text: str) -> JobRequest:
+        """A request as the history holds it: it was checked when it was recorded, and a
+        stricter check added since must never make an old history unreadable."""
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known and k != "options"}
+        options = data.get("options")
+        return cls(**values, options=dict(options) if isinstance(options, dict) else {})
 
-_DURATION = re.compile(r"^\s*(\d+)\s*s?\s*$")
+
+# ------------------------------------------------------------ checking one field
+
+# Limits that keep generated or hostile input from costing memory or time. Prompt limits
+# proper are the model's (validate_request); these only bound what could never be sent.
+MAX_TEXT_CHARS = 100_000  # any one text field except image_url (a data: URL may be MBs)
+MAX_OPTION_DEPTH = 8  # nested option values ({"a": [[...]]}): the APIs take two at most
+MAX_DURATION_S = 3600  # no hosted model renders more than minutes; bounds the digits too
+# Signed 64-bit: what every provider's JSON parser and SQLite can hold without rounding.
+SEED_RANGE = (-(2**63), 2**63 - 1)
+_OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def check_text(field: str, value: object) -> str:
+    """A string that can be stored and sent: no NUL, no lone surrogate (what a bad
+    `\\ud800` escape or a non-UTF-8 argument turns into), bounded length."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: must be text, not {_type_name(value)}", field=field)
+    if field != "image_url" and len(value) > MAX_TEXT_CHARS:
+        raise ValidationError(f"{field}: {len(value)} characters is far too long", field=field)
+    if "\x00" in value:
+        raise ValidationError(f"{field}: contains a NUL character", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field}: contains something that is not valid Unicode text",
+                              field=field) from None
+    return value
+
+
+def whole_number(field: str, value: object, bounds: tuple[int, int]) -> int:
+    """An integer, or a float that is exactly one (JSON writes 5.0 for 5); finite, in range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{field}: must be a whole number, not {_type_name(value)}",
+                              field=field)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{field}: {value} is not a finite number", field=field)
+        if not value.is_integer():
+            raise ValidationError(f"{field}: {value:g} is not a whole number", field=field)
+        value = int(value)
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValidationError(f"{field}: must be between {low} and {high}", field=field)
+    return value
+
+
+def duration_field(value: object) -> str:
+    """`5`, `5.0`, `"5"`, `"5s"` are five seconds; `5.9` is refused, never rounded (the
+    user would pay for a length they did not ask for)."""
+    if isinstance(value, str):
+        seconds = parse_duration(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+            raise ValidationError(f"duration: {value:g} is not a whole number of seconds",
+                                  field="duration")
+        seconds = whole_number("duration", value, (1, MAX_DURATION_S))
+    else:
+        raise ValidationError(
+            f'duration: must be a number of seconds such as "5s", not {_type_name(value)}',
+            field="duration")
+    if not 1 <= seconds <= MAX_DURATION_S:
+        raise ValidationError(f"duration: must be between 1 and {MAX_DURATION_S} seconds",
+                              field="duration")
+    return f"{seconds}s"
+
+
+def check_option_name(name: object) -> str:
+    if not isinstance(name, str) or not _OPTION_NAME.match(name):
+        raise ValidationError(
+            f"option {str(name)[:40]!r}: a name is letters, digits and _ (such as shot_type)",
+            field="options")
+    return name
+
+
+def check_option_value(name: str, value: object, depth: int = 0) -> Any:
+    """A JSON value a provider can receive: finite numbers, valid text, shallow nesting."""
+    if depth > MAX_OPTION_DEPTH:
+        raise ValidationError(f"{name}: nested more than {MAX_OPTION_DEPTH} levels deep",
+                              field=name)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return whole_number(name, value, SEED_RANGE)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{name}: {value} is not a finite number", field=name)
+        return value
+    if isinstance(value, str):
+        return check_text(name, value)
+    if isinstance(value, list | tuple):
+        return [check_option_value(name, item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{name}: object keys must be text", field=name)
+            out[check_text(name, key)] = check_option_value(name, item, depth + 1)
+        return out
+    raise ValidationError(f"{name}: cannot send {_type_name(value)}", field=name)
+
+
+# At most six digits: a longer run is refused here instead of costing a huge int() (or the
+# ValueError Python raises past 4300 digits).
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*s?\s*$")
 
 
 def parse_duration(text: str) -> int:
-    match = _DURATION.match(str(text))
+    match = _DURATION.match(str(text)[:64])
     if not match:
         raise ValidationError(f"duration {text!r} is not a number of seconds such as \"5s\"")
     return int(match.group(1))
@@ -231,6 +373,9 @@ def validate_request(req: JobRequest, caps: ModelCaps) -> None:
 
     Raises ValidationError with one line that says what is wrong and how to fix it.
     """
+    # Every field's type and number again, whoever built the request (a batch line, the
+    # CLI, the submit screen): only what from_dict accepts may reach a paid call.
+    JobRequest.from_dict(req.to_dict())
     if req.model != caps.id:
         raise ValidationError(f"request is for {req.model}, capabilities are for {caps.id}")
     prompt = req.prompt.strip()
@@ -325,6 +470,49 @@ class Job:
 
     def with_(self, **changes: Any) -> Job:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How the user's answer about an `unknown` job is written down."""
+
+    state: JobState
+    detail: str
+    fields: dict[str, Any]
+
+
+def settle_unknown(job: Job, *, charged: bool, now: float,
+                   remote_id: str | None = None) -> Settlement:
+    """The user checked the provider about a job whose submit answer never arrived.
+
+    Not charged: cancelled at $0, and today's spend drops its quote. Charged: its quote
+    becomes its cost (dated when it was sent, so it counts on the right day); with the
+    provider's id for it, wan-tui follows it from `queued` and downloads the video,
+    without one it is cancelled (nothing to follow) and the money is on the record.
+    """
+    if job.state != JobState.UNKNOWN:
+        raise ValidationError(f"job {job.id} is {job.state}, not unknown: nothing to settle")
+    if not charged:
+        if remote_id:
+            raise ValidationError("a job with a remote id was sent: use --charged with it")
+        return Settlement(JobState.CANCELLED,
+                          "settled by you: not charged (checked on the provider)",
+                          {"cost_usd": 0.0, "cost_is_estimate": False, "finished_at": now})
+    sent_at = job.submitted_at or job.updated_at
+    cost = job.cost_usd if job.cost_usd is not None else job.quote_usd
+    fields: dict[str, Any] = {"cost_usd": cost, "submitted_at": sent_at}
+    if remote_id is not None:
+        remote_id = check_text("remote id", remote_id).strip()
+        if not remote_id or len(remote_id) > 200 or any(c.isspace() for c in remote_id):
+            raise ValidationError("remote id: one word, as the provider shows it")
+        return Settlement(JobState.QUEUED,
+                          f"settled by you: charged, provider id {remote_id}; following it",
+                          {**fields, "remote_id": remote_id, "error": None})
+    return Settlement(
+        JobState.CANCELLED,
+        "settled by you: charged at the quoted price; no provider id, so the video cannot "
+        "be fetched here (get it on the provider's site)",
+        {**fields, "finished_at": now})
 
 
 def progress_of(elapsed_s: float, estimate_s: float | None) -> tuple[float | None, bool]:

@@ -32,6 +32,21 @@ class StoreError(WanError):
 
 
 @dataclass(frozen=True)
+class Spend:
+    """Money over a period. `maybe_usd` is the quoted price of `unknown` jobs: the submit
+    may have reached the provider, so it may have been charged; until the user settles
+    them (`wan-tui resolve`) it counts, marked "maybe charged"."""
+
+    charged_usd: float
+    maybe_usd: float = 0.0
+    maybe_jobs: int = 0
+
+    @property
+    def total_usd(self) -> float:
+        return self.charged_usd + self.maybe_usd
+
+
+@dataclass(frozen=True)
 class Event:
     job_id: int
     at: float
@@ -182,7 +197,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         values[name] = bool(values[name])
     return Job(
         id=row["id"],
-        request=JobRequest.from_json(row["request_json"]),
+        request=JobRequest.from_stored(row["request_json"]),
         state=JobState(row["state"]),
         **values,
     )
@@ -265,6 +280,79 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+def read_only_reason(path: Path) -> str | None:
+    """Why the history at `path` cannot be written, or None. SQLite needs to write the
+    file and create `-wal`/`-shm` beside it, so the folder counts too. os.access answers
+    for root as well on a read-only mount (EROFS)."""
+    folder = path.parent
+    if folder.exists() and not os.access(folder, os.W_OK):
+        return f"its folder {folder} is read-only"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None
+
+
+def open_problem(path: Path, exc: BaseException) -> str:
+    """One line for a history that will not open: what is wrong and the way out."""
+    read_only = read_only_reason(path)
+    if read_only is not None:
+        return (f"history {path} cannot be written ({read_only}): make it writable, or set "
+                "WAN_TUI_HOME to a writable folder (`wan-tui doctor` checks it)")
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return (f"{path} is not a usable wan-tui database ({exc}): run `wan-tui doctor` to "
+                "see how to recover it")
+    return f"cannot open {path}: {exc} (`wan-tui doctor` checks the history)"
+
+
+def io_problem(path: Path, what: str, exc: sqlite3.Error) -> str:
+    """One line for a read or write that failed on an open history, with the way out."""
+    read_only = read_only_reason(path)
+    if read_only is not None or "readonly" in str(exc):
+        return (f"history {path} cannot be written ({read_only or exc}): make it writable, "
+                "or set WAN_TUI_HOME to a writable folder")
+    if "disk is full" in str(exc):
+        return (f"history {path}: the disk is full; free some space there (nothing "
+                "already recorded is lost)")
+    if "malformed" in str(exc) or "not a database" in str(exc):
+        return (f"history {path} is damaged ({exc}): run `wan-tui doctor` to see how to "
+                "recover it")
+    return f"history database {what} failed: {exc} (`wan-tui doctor` checks the history)"
+
+
+def backup_path(path: Path, version: int) -> Path:
+    """Where the copy taken before migrating from schema `version` goes."""
+    return path.with_name(f"{path.name}.v{version}.bak")
+
+
+def backup_database(source: Path, dest: Path) -> None:
+    """A consistent copy of `source` (WAL included) at `dest`, readable by its owner only;
+    written beside it and renamed, so `dest` is always a whole database. Runs in a thread
+    on its own connection (a WAL reader, so the caller may hold the write lock)."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        _create_private(tmp)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            out = sqlite3.connect(tmp)
+            try:
+                src.backup(out)
+            finally:
+                out.close()
+        finally:
+            src.close()
+        os.replace(tmp, dest)
+    except (OSError, sqlite3.Error) as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise StoreError(
+            f"cannot back up {source} to {dest} before upgrading its schema ({exc}); nothing "
+            f"was changed: free space in {dest.parent} or make it writable, then try again"
+        ) from exc
+
+
 # ------------------------------------------------------------------------------ Store
 
 
@@ -289,7 +377,7 @@ class Store:
             _create_private(path)
             db = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN ourselves
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open {path}: {exc}") from exc
+            raise StoreError(open_problem(path, exc)) from exc
         db.row_factory = sqlite3.Row
         store = cls(db, path, clock)
         try:
@@ -308,10 +396,8 @@ class Store:
             # FULL: a committed transition survives power loss, not only a crash.
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable wan-tui database: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(open_problem(self.path, exc)) from exc
 
     @staticmethod
     async def _use_wal(db: aiosqlite.Connection, patience_s: float = 5.0) -> None:
@@ -351,6 +437,11 @@ class Store:
             # Read again under the write lock: another process may have migrated meanwhile.
             version = await self._user_version()
             self._refuse_newer(version)
+            if 0 < version < len(MIGRATIONS):
+                # The way back if a migration (or the new wan-tui) turns out wrong. We hold
+                # the write lock, so the copy is exactly the history as it is now.
+                await asyncio.to_thread(backup_database, self.path, backup_path(self.path,
+                                                                                version))
             for number in range(version + 1, len(MIGRATIONS) + 1):
                 for statement in MIGRATIONS[number - 1]:
                     await db.execute(statement)
@@ -404,14 +495,14 @@ class Store:
                     await db.rollback()
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(f"history database write failed: {exc}") from exc
+                raise StoreError(io_problem(self.path, "write", exc)) from exc
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
             try:
                 return list(await self._conn().execute_fetchall(sql, params))
             except sqlite3.Error as exc:
-                raise StoreError(f"history database read failed: {exc}") from exc
+                raise StoreError(io_problem(self.path, "read", exc)) from exc
 
     @staticmethod
     async def _job_in(db: aiosqlite.Connection, job_id: int) -> Job | None:
@@ -671,11 +762,26 @@ class Store:
         return [Event(row[0], row[1], JobState(row[2]), row[3]) for row in rows]
 
     async def spend_since(self, since: float) -> float:
-        """Money reserved by jobs submitted at or after `since` (sum of cost_usd)."""
+        """Money spent or maybe spent by jobs sent at or after `since`: what was charged,
+        plus each `unknown` job (maybe charged) at its quoted price."""
+        return (await self.spend_detail(since)).total_usd
+
+    async def spend_detail(self, since: float) -> Spend:
+        """Spend since `since`, with the part that is only maybe charged shown apart.
+
+        An `unknown` job has no submitted_at (its answer never arrived): it counts from its
+        last change, which is when the engine gave up waiting for that answer."""
         rows = await self._read(
-            "SELECT coalesce(sum(cost_usd), 0.0) FROM jobs WHERE submitted_at >= ?", (since,)
+            "SELECT (SELECT coalesce(sum(cost_usd), 0.0) FROM jobs"
+            "        WHERE submitted_at >= ? AND state != 'unknown'),"
+            " (SELECT coalesce(sum(coalesce(cost_usd, quote_usd, 0)), 0.0) FROM jobs"
+            "  WHERE state = 'unknown' AND coalesce(submitted_at, updated_at) >= ?),"
+            " (SELECT count(*) FROM jobs"
+            "  WHERE state = 'unknown' AND coalesce(submitted_at, updated_at) >= ?)",
+            (since, since, since),
         )
-        return float(rows[0][0])
+        charged, maybe, maybe_jobs = rows[0]
+        return Spend(float(charged), float(maybe), int(maybe_jobs))
 
     async def learned_durations(self, provider: str, model: str, limit: int = 50) -> list[float]:
         """Run times (ready_at - submitted_at) of this model's latest finished jobs, newest
@@ -720,3 +826,114 @@ class Store:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+# ------------------------------------------------------------------------------ doctor
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of `wan-tui doctor`: what was checked, whether it is fine, what to do."""
+
+    ok: bool
+    text: str
+    fix: str = ""
+
+
+def _recovery_steps(path: Path) -> str:
+    backups = sorted(path.parent.glob(f"{path.name}.v*.bak"), key=lambda p: p.stat().st_mtime)
+    restore = (f"restore the newest backup (`cp {backups[-1]} {path}`), or " if backups
+               else "")
+    return (f"stop every wan-tui, keep the damaged file (`mv {path} {path}.broken`), then "
+            f"{restore}salvage what is readable (`sqlite3 {path}.broken .recover | sqlite3 "
+            f"{path}`); with neither, wan-tui starts a new, empty history")
+
+
+def check_history(path: Path) -> list[Finding]:
+    """Examine the history without changing it (read-only; no migration, no WAL switch)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        return [Finding(True, f"history {path} does not exist yet (created on first use)")]
+    out: list[Finding] = []
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(20)
+    except OSError as exc:
+        return [Finding(False, f"history {path} cannot be read ({exc.strerror or exc})",
+                        f"check its owner and permissions (`ls -l {path}`)")]
+    if header and header[:16] != b"SQLite format 3\x00":
+        return [Finding(False, f"history {path} is not an SQLite database (damaged or "
+                        "overwritten)", _recovery_steps(path))]
+    reason = read_only_reason(path)
+    out.append(Finding(reason is None, f"history {path} is writable" if reason is None
+                       else f"history {path} cannot be written: {reason}",
+                       "" if reason is None else
+                       "make it writable (`chmod u+w`, or remount read-write), or set "
+                       "WAN_TUI_HOME to a writable folder"))
+    # mode=ro needs to create -shm in a WAL database's folder; immutable reads the file
+    # as it is, which is all a read-only folder allows.
+    conn = None
+    for uri in (f"file:{path}?mode=ro", f"file:{path}?immutable=1"):
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            break
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            conn = None
+            error = exc
+    if conn is None:
+        out.append(Finding(False, f"history {path} cannot be opened ({error})",
+                           _recovery_steps(path)))
+        return out
+    try:
+        # Bytes 18-19 of the header are 2 in WAL mode: read there, since a read-only
+        # (immutable) connection reports "delete" whatever the file says.
+        out += _check_open_history(conn, path, wal=header[18:20] == b"\x02\x02")
+    except sqlite3.Error as exc:
+        out.append(Finding(False, f"history {path} cannot be read ({exc})",
+                           _recovery_steps(path)))
+    finally:
+        conn.close()
+    return out
+
+
+def _check_open_history(conn: sqlite3.Connection, path: Path, *, wal: bool
+                        ) -> list[Finding]:
+    out: list[Finding] = []
+    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]
+    if problems == ["ok"]:
+        out.append(Finding(True, "integrity check passed"))
+    else:
+        out.append(Finding(False, f"integrity check failed: {'; '.join(problems)[:300]}",
+                           _recovery_steps(path)))
+        return out
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    latest = len(MIGRATIONS)
+    if version > latest:
+        out.append(Finding(False, f"schema version {version} is newer than this wan-tui "
+                           f"knows ({latest})", "upgrade wan-tui to open it"))
+    elif version < latest:
+        out.append(Finding(True, f"schema version {version}: upgraded to {latest} on next "
+                           f"use (a copy is kept as {backup_path(path, version).name})"))
+    else:
+        out.append(Finding(True, f"schema version {version} (current)"))
+    if version and not wal:
+        out.append(Finding(False, "journal mode is not WAL",
+                           "open it once with wan-tui on a writable folder (it switches "
+                           "to WAL by itself)"))
+    elif version:
+        out.append(Finding(True, "journal mode wal"))
+    if version:
+        rows = dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+        unknown = rows.get(JobState.UNKNOWN.value, 0)
+        out.append(Finding(unknown == 0, f"{sum(rows.values())} jobs, {unknown} unknown "
+                           "(maybe charged)",
+                           "" if not unknown else "check each on the provider, then "
+                           "`wan-tui resolve ID --charged` or `--not-charged` "
+                           "(`wan-tui list --state unknown` lists them)"))
+    backups = sorted(p.name for p in path.parent.glob(f"{path.name}.v*.bak"))
+    if backups:
+        out.append(Finding(True, f"backups before migrations: {', '.join(backups)}"))
+    return out

@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.engine.events import JobChanged
-from tui.engine.files import TINY_VIDEO_BYTES, DownloadError, output_name, save_stream
+from tui.engine.files import (
+    TINY_VIDEO_BYTES,
+    DiskError,
+    DownloadError,
+    output_name,
+    save_stream,
+)
 from tui.engine.schedule import backoff_delay
 from tui.engine.steps import STOP, Step
 from tui.jobs import Job, JobState
@@ -21,6 +27,8 @@ class Downloader:
     def __init__(self, engine: Engine, *, slots: int = 4) -> None:
         self.engine = engine
         self._slots = asyncio.Semaphore(slots)
+        # The output folder's last refusal (read-only, full...), said once, not per job.
+        self.disk_problem: str | None = None
 
     def destination(self, job: Job) -> Path:
         return self.engine.output_dir / output_name(job.id, job.model, job.prompt,
@@ -42,6 +50,16 @@ class Downloader:
                         stream = await provider.open_download(job)
                     saved = await save_stream(stream, dest)
                     break
+                except DiskError as err:
+                    # Fetching again cannot help until the user fixes the folder: the job
+                    # waits in `queued` (resumable, its video still on the provider) and
+                    # the other jobs go on. The next start or `watch` fetches it.
+                    await engine.transition(job, JobState.QUEUED,
+                                            f"{err}; `wan-tui watch` then fetches it")
+                    if str(err) != self.disk_problem:
+                        self.disk_problem = str(err)
+                        engine.notice("error", self.disk_problem, job.id)
+                    return STOP
                 except NotFound:
                     await engine.transition(job, JobState.EXPIRED,
                                             "the video expired before it could be downloaded",
@@ -63,6 +81,7 @@ class Downloader:
                                         f"({last_error}); will try again later")
                 await engine.clock.sleep(policy.max_interval_s)
                 return None
+        self.disk_problem = None
         detail = f"saved {saved.size} bytes to {saved.path}"
         if saved.size < TINY_VIDEO_BYTES:
             detail += " -- suspiciously small: the provider may have moderated it"

@@ -7,10 +7,13 @@ only then may the remote copy be deleted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
 import struct
+import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -104,16 +107,24 @@ async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
     """Stream to `dest.part` (memory flat), check, fsync, rename to `dest`.
 
     Always closes the stream. Raises DownloadError (and removes the .part) when the
-    bytes are not a whole video, NetworkError when the connection broke.
+    bytes are not a whole video, NetworkError when the connection broke, DiskError when
+    the folder cannot take the file (read-only, not a folder, full).
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    folder = dest.parent
     part = dest.with_name(dest.name + ".part")
     digest = hashlib.sha256()
     size = 0
     try:
-        with part.open("wb") as fh:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if stream.content_length is not None:
+                check_free_space(folder, stream.content_length)
+            fh = part.open("wb")
+        except OSError as exc:
+            raise disk_error(folder, exc) from exc
+        with fh:
             async for chunk in stream.iter_bytes():
-                fh.write(chunk)
+                _disk_op(folder, fh.write, chunk)
                 digest.update(chunk)
                 size += len(chunk)
             if stream.content_length is not None and size != stream.content_length:
@@ -122,17 +133,86 @@ async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
                 )
             if size == 0:
                 raise DownloadError("the provider sent an empty video")
-            fh.flush()
-            os.fsync(fh.fileno())
+            _disk_op(folder, fh.flush)
+            _disk_op(folder, os.fsync, fh.fileno())
         check_mp4(part)
-        os.replace(part, dest)
-        _fsync_dir(dest.parent)
+        _disk_op(folder, os.replace, part, dest)
+        _fsync_dir(folder)
     except BaseException:
-        part.unlink(missing_ok=True)
+        try:
+            part.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder that refused the write may refuse this too
         raise
     finally:
         await stream.aclose()
     return SavedFile(dest, size, digest.hexdigest())
+
+
+# ---------------------------------------------------------------- a folder that says no
+
+# Room kept beyond the video itself: the filesystem's own blocks, the history's WAL.
+SPACE_MARGIN_BYTES = 1 << 20
+
+
+class DiskError(Exception):
+    """The output folder cannot take a video: read-only, not a folder, or full. Fetching
+    again does not help until the user fixes it, so the job waits (resumable) and the
+    message says which folder and what to do, in one line."""
+
+    def __init__(self, folder: Path, reason: str, fix: str) -> None:
+        super().__init__(f"cannot save videos in {folder}: {reason}; {fix}")
+        self.folder = folder
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_ELSEWHERE = "or set output_dir in the config (or WAN_TUI_OUTPUT_DIR) to another folder"
+
+
+def disk_error(folder: Path, exc: OSError) -> DiskError:
+    if exc.errno in _FULL:
+        return DiskError(folder, "the disk is full", "free some space there")
+    if exc.errno == errno.EROFS:
+        return DiskError(folder, "it is on a read-only filesystem",
+                         f"remount it read-write {_ELSEWHERE}")
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return DiskError(folder, "a file is where the folder should be",
+                         f"move that file away {_ELSEWHERE}")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return DiskError(folder, "permission denied", f"make it writable {_ELSEWHERE}")
+    return DiskError(folder, exc.strerror or str(exc), f"fix it {_ELSEWHERE}")
+
+
+def _disk_op(folder: Path, op, *args):
+    try:
+        return op(*args)
+    except OSError as exc:
+        raise disk_error(folder, exc) from exc
+
+
+def check_free_space(folder: Path, needed: int) -> None:
+    """Refuse before the first byte when the size is known and will not fit: a download
+    that fills the disk halfway helps no one and starves everything else on it."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: the writes themselves will say
+    if free < needed + SPACE_MARGIN_BYTES:
+        raise DiskError(folder, f"the video needs {needed / 1e6:.1f} MB and only "
+                        f"{free / 1e6:.1f} MB is free", "free some space there")
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why videos could not be saved in `folder` now, or None (for `wan-tui doctor`).
+    Creates the folder if it is missing, as a download would, and writes a probe file."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".wan-tui-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return str(disk_error(folder, exc))
+    return None
 
 
 def sha256_of(path: Path) -> str:
