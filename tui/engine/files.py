@@ -155,7 +155,7 @@ async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
 SPACE_MARGIN_BYTES = 1 << 20
 
 
-class DiskError(Exception):
+class DiskError(WanError):
     """The output folder cannot take a video: read-only, not a folder, or full. Fetching
     again does not help until the user fixes it, so the job waits (resumable) and the
     message says which folder and what to do, in one line."""
