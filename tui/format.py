@@ -66,8 +66,9 @@ def progress_text(job: Job, now: float) -> str:
         return "downloading"
     elapsed = elapsed_of(job, now)
     frac, overdue = progress_of(elapsed, job.estimate_s)
-    if frac is None:
-        return f"running {duration(elapsed)}"
+    if frac is None:  # no estimate yet: say how long it has been where it is
+        where = "queued" if job.state == JobState.QUEUED else "running"
+        return f"{where} {duration(elapsed)}"
     if overdue:
         return f"overdue {duration(elapsed - (job.estimate_s or 0))}"
     return f"{int(frac * 100)}% ETA {duration((job.estimate_s or 0) - elapsed)}"

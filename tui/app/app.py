@@ -20,6 +20,7 @@ from functools import partial
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker
@@ -51,6 +52,10 @@ SETTLED = (JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
 
 
 
+VIEWS = ("split", "table", "detail")  # what `z` cycles through
+DETAIL_SHARES = range(2, 9)  # the detail pane's tenths of the height that `+`/`-` step through
+
+
 class WanApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "wan-tui"
@@ -66,6 +71,10 @@ class WanApp(App[int]):
         Binding("d", "delete_remote", "delete", id="delete"),
         Binding("o", "open_file", "open", id="open"),
         Binding("y", "copy_path", "copy path", id="copy_path"),
+        Binding("z", "zoom", "zoom", id="zoom"),
+        Binding("plus,equals_sign", "resize_detail(1)", "detail taller", show=False,
+                id="detail_taller"),
+        Binding("minus", "resize_detail(-1)", "detail shorter", show=False, id="detail_shorter"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="palette"),
         Binding("escape", "back", "back", show=False, id="back"),
@@ -73,6 +82,11 @@ class WanApp(App[int]):
         # Habit from other terminal tools; kept apart so the footer shows plain `q`.
         Binding("ctrl+q,ctrl+c", "request_quit", "quit", show=False, id="quit_ctrl"),
     ]
+
+    # What the screen shows: both panes, the table alone, or the detail alone; and the
+    # detail pane's share of the height (tenths) while both show.
+    view: reactive[str] = reactive("split", init=False)
+    detail_share: reactive[int] = reactive(4, init=False)
 
     def __init__(
         self,
@@ -370,7 +384,31 @@ class WanApp(App[int]):
     # ------------------------------------------------------------ keys: view
 
     def action_focus_detail(self) -> None:
+        if self.view == "table":
+            self.view = "split"
         self.detail.focus()
+
+    def action_zoom(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+
+    def action_resize_detail(self, step: int) -> None:
+        if self.view != "split":
+            self.view = "split"
+        share = self.detail_share + step
+        if share in DETAIL_SHARES:
+            self.detail_share = share
+
+    def watch_view(self, view: str) -> None:
+        self.table.display = view != "detail"
+        self.detail.display = view != "table"
+        if view == "detail":
+            self.detail.focus()
+        elif self.focused is None or (view == "table" and self.focused is self.detail):
+            self.table.focus()
+
+    def watch_detail_share(self, share: int) -> None:
+        self.table.styles.height = f"{10 - share}fr"
+        self.detail.styles.height = f"{share}fr"
 
     def action_back(self) -> None:
         table = self.table

@@ -10,8 +10,15 @@ those rebuilds delayed the filtered rows by a frame or two. This footer
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from textual import events
+from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer
+
+# Always on the footer, however narrow the terminal: the way to every other key, and out.
+KEPT_ACTIONS = frozenset({"help", "request_quit", "command_palette"})
 
 
 class LazyFooter(Footer):
@@ -30,7 +37,33 @@ class LazyFooter(Footer):
             for _, binding, enabled, tooltip in active.values() if binding.show)
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)
         return (keys, palette[2] if palette else None, self.compact,
-                self.show_command_palette)
+                self.show_command_palette, self.app.size.width)
+
+    def compose(self) -> ComposeResult:
+        """Textual's keys, less those that do not fit: from the end, never `?` or `q`
+        (a footer cut at the edge hid both at 80 columns)."""
+        widgets = list(super().compose())
+        # Footer's key widget is not exported: known by what it carries.
+        keys = [w for w in widgets if hasattr(w, "key_display") and hasattr(w, "action")]
+        if len(keys) == len(widgets):  # no groups: each key is one widget
+            room = self.app.size.width
+
+            def width(key: Widget) -> int:
+                return cell_len(key.key_display) + cell_len(key.description) + 3  # type: ignore[attr-defined]
+
+            total = sum(width(k) for k in keys)
+            for key in reversed(list(keys)):
+                if total <= room:
+                    break
+                if key.action.removeprefix("app.") not in KEPT_ACTIONS:  # type: ignore[attr-defined]
+                    keys.remove(key)
+                    total -= width(key)
+            widgets = keys
+            self.styles.grid_size_columns = len(widgets)
+        yield from widgets
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._recompose_if_changed)
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True

@@ -29,15 +29,20 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.app.facade import Facade, JobFilter
-from tui.app.widgets.rows import CLOCK_COLUMNS, COLUMNS, clock_cells, row_cells
+from tui.app.widgets.rows import (
+    CLOCK_COLUMNS,
+    COLUMNS,
+    PADDING,
+    Column,
+    clock_cells,
+    columns_for,
+    row_cells,
+)
 from tui.jobs import Job
 
 PAGE = 200
-PROMPT_MIN = 16
 EDGE = 30  # rows from a window edge at which the next page is read
 ORDER_FIELDS = {"state": "state", "updated": "updated_at", "cost": "cost_usd"}
-PADDING = 1  # blank cells either side of every column
-_CELL_META = tuple(Style.from_meta({"column": n}) for n in range(len(COLUMNS)))
 
 
 def _cell_segments(console: Console, text: Text, width: int) -> list[Segment]:
@@ -138,6 +143,7 @@ class JobTable(ScrollView, can_focus=True):
         self._version: dict[int, int] = {}  # bumped whenever a row's cells change
         self._strips: dict[int, tuple[tuple, Strip]] = {}  # job id -> (key, its drawn row)
         self._header: tuple[tuple, Strip] | None = None
+        self.columns: tuple[Column, ...] = COLUMNS  # those that fit, in their order
         self._widths = [c.width for c in COLUMNS]
         self._cursor = 0
         self._highlighted: int | None = None
@@ -150,17 +156,12 @@ class JobTable(ScrollView, can_focus=True):
     def setup_columns(self) -> None:
         self._set_widths()
 
-    @staticmethod
-    def prompt_width(table_width: int) -> int:
-        """The prompt column gets what the others leave (each has a cell of padding per
-        side; the border and the scrollbar take 3)."""
-        others = sum(c.width + 2 for c in COLUMNS if c.key != "prompt")
-        return max(PROMPT_MIN, table_width - 3 - others - 2)
-
     def _set_widths(self) -> None:
-        prompt = self.prompt_width(self.size.width + 2)  # size is inside the border
-        widths = [prompt if c.key == "prompt" else c.width for c in COLUMNS]
-        if widths != self._widths:
+        # The content width less the scrollbar's cell (the border is outside `size`).
+        columns, prompt = columns_for(self.size.width - 1)
+        widths = [prompt if c.key == "prompt" else c.width for c in columns]
+        if widths != self._widths or columns != self.columns:
+            self.columns = columns
             self._widths = widths
             self._strips.clear()
             self._header = None
@@ -343,17 +344,16 @@ class JobTable(ScrollView, can_focus=True):
         console = self.app.console
         segments: list[Segment] = []
         apply = Segment.apply_style
-        for text, width, meta in zip(texts, self._widths, _CELL_META, strict=True):
-            # Each cell keeps its own segments (the meta stops them being merged): one run
-            # of text per cell, as DataTable drew it, so exports line up too.
-            segments.extend(apply(_cell_segments(console, text, width), style + meta, post))
-        return Strip(segments, self._row_width)
+        for text, width in zip(texts, self._widths, strict=True):
+            segments.extend(apply(_cell_segments(console, text, width), style, post))
+        # Runs of one style are one segment: fewer colour codes in every frame.
+        return Strip(Segment.simplify(segments), self._row_width)
 
     def _header_strip(self) -> Strip:
         _, header, _, _ = self._row_styles()
-        key = (header, tuple(self._widths))
+        key = (header, tuple(self._widths), self.columns)
         if self._header is None or self._header[0] != key:
-            strip = self._draw((Text(c.label) for c in COLUMNS), header, None)
+            strip = self._draw((Text(c.label) for c in self.columns), header, None)
             self._header = (key, strip)
         return self._header[1]
 
@@ -367,7 +367,7 @@ class JobTable(ScrollView, can_focus=True):
         if cached is not None and cached[0] == key:
             return cached[1]
         cells = self._cells_of(job_id)
-        strip = self._draw((cells[c.key] for c in COLUMNS), style,
+        strip = self._draw((cells[c.key] for c in self.columns), style,
                            cursor_fg if on_cursor else None)
         self._strips[job_id] = (key, strip)
         return strip

@@ -35,22 +35,40 @@ class Column:
     label: str
     width: int
     clock: bool = False  # its text moves with the clock while the job is active
+    # Which columns go first when the terminal is narrow: the highest number leaves
+    # first; 0 always stays (a row must say which job, its state, its progress and what
+    # it is of). Nothing scrolls sideways.
+    drop: int = 0
 
 
 COLUMNS: tuple[Column, ...] = (
     Column("mark", " ", 1),
     Column("id", "#", 6),
     Column("state", "state", 13),
-    Column("provider", "provider", 8),
-    Column("model", "model", 22),
+    Column("provider", "provider", 8, drop=5),
+    Column("model", "model", 22, drop=3),
     Column("prompt", "prompt", 16),  # takes whatever width the others leave
-    Column("shape", "length", 10),
+    Column("shape", "length", 10, drop=4),
     Column("progress", "progress", 23, clock=True),
-    Column("elapsed", "elapsed", 7, clock=True),
-    Column("cost", "cost", 7),
-    Column("size", "size", 9),
+    Column("elapsed", "elapsed", 7, clock=True, drop=1),
+    Column("cost", "cost", 7, drop=2),
+    Column("size", "size", 9, drop=6),
 )
 CLOCK_COLUMNS = tuple(c.key for c in COLUMNS if c.clock)
+PROMPT_MIN = 16
+PADDING = 1  # blank cells either side of every column
+
+
+def columns_for(width: int) -> tuple[tuple[Column, ...], int]:
+    """The columns that fit `width` cells (dropped by priority) and the prompt's width."""
+    shown = list(COLUMNS)
+    while True:
+        others = sum(c.width + 2 * PADDING for c in shown if c.key != "prompt")
+        prompt = width - others - 2 * PADDING
+        droppable = [c for c in shown if c.drop]
+        if prompt >= PROMPT_MIN or not droppable:
+            return tuple(shown), max(PROMPT_MIN, prompt)
+        shown.remove(max(droppable, key=lambda c: c.drop))
 
 
 def state_text(state: JobState) -> Text:

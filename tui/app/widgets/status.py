@@ -71,7 +71,11 @@ class StatusLine(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.data = StatusData()
+        self._shown: Text | None = None
 
     def show(self, data: StatusData) -> None:
         self.data = data
-        self.update(render_status(data))
+        text = render_status(data)
+        if text != self._shown:  # the same words: no repaint, no bytes
+            self._shown = text
+            self.update(text)
