@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui.batchfile import BatchError, parse_batch, parse_line
-from tui.cli import UsageError, _options, _request_from, build_parser
+from tui.cli import UsageError, _options, _request_from, build_parser, one_line
 from tui.jobs import (
     MAX_DURATION_S,
     SEED_RANGE,
@@ -82,7 +82,9 @@ def _sendable(req: JobRequest) -> None:
 
 
 def _one_line(message: str) -> None:
-    assert message and "\n" not in message and "Traceback" not in message
+    """As the CLI prints it (it escapes newlines a quoted value may carry): one line."""
+    shown = one_line(message)
+    assert shown.strip() and "\n" not in shown and "Traceback" not in shown
 
 
 @FAST

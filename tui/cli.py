@@ -38,7 +38,13 @@ shell completion: `wan-tui completion bash|zsh|fish`.
 
 
 def _err(message: str) -> None:
-    print(f"wan-tui: {message}", file=sys.stderr)
+    print(f"wan-tui: {one_line(message)}", file=sys.stderr)
+
+
+def one_line(text: str) -> str:
+    """Messages quote what the user typed or a file held; a newline (or a terminal escape)
+    in there must not turn one line into two, or into a command to the terminal."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 # ---------------------------------------------------------------- arguments
