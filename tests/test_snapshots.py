@@ -37,8 +37,9 @@ def job(state: JobState, prompt: str, *, age: float, provider: str = "venice",
 
 
 def history() -> list[Job]:
-    """Oldest first (the store numbers them in this order)."""
-    return [
+    """Oldest first (the store numbers them in this order): two batches, #1 (jobs 1-5,
+    over) and #6 (jobs 6-9, running)."""
+    jobs = [
         job(JobState.DONE, "A red fox trots through fresh snow at dawn, low tracking shot",
             age=3600, file=FILE, bytes=4_812_345, finished_at=NOW - 3480, ready_at=NOW - 3490,
             started_at=NOW - 3580, sha256="ab" * 32),
@@ -63,6 +64,7 @@ def history() -> list[Job]:
             estimate_s=120.0, provider="acedata", model="wan2.6-t2v"),
         job(JobState.PENDING, "A lighthouse keeper waves at a passing whale", age=2),
     ]
+    return [j.with_(batch_id=1 if n < 5 else 6) for n, j in enumerate(jobs)]
 
 
 def seeded_app(config, clock: float = NOW, cls: type[WanApp] = WanApp) -> WanApp:
@@ -95,7 +97,7 @@ async def ready(pilot) -> None:
     for _ in range(100):
         await pilot.pause(0.05)
         status = str(app.query_one("#status-line").render())
-        if app.table.order and app.detail.job is not None and "today" in status:
+        if app.table.order and app.detail.job is not None and "batch #" in status:
             return
     raise AssertionError("the dashboard did not settle")
 
@@ -106,6 +108,28 @@ def test_dashboard_mid_batch(snap_compare, config):
         await pilot.press("j", "j")  # onto the processing job with an estimate
         await ready(pilot)
         await pilot.pause(0.3)
+
+    assert snap_compare(seeded_app(config), terminal_size=SIZE, run_before=run_before)
+
+
+def test_small_terminal_mid_batch(snap_compare, config):
+    """80x24: #, state, prompt and progress on every row; the batch on the status line;
+    ? and q on the footer."""
+    async def run_before(pilot):
+        await ready(pilot)
+        await pilot.press("j")
+        await ready(pilot)
+        await pilot.pause(0.3)
+
+    assert snap_compare(seeded_app(config), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_batch_summary(snap_compare, config):
+    """B: every batch with its progress, failures, ETA and money."""
+    async def run_before(pilot):
+        await ready(pilot)
+        await pilot.press("B")
+        await pilot.pause(0.5)
 
     assert snap_compare(seeded_app(config), terminal_size=SIZE, run_before=run_before)
 

@@ -455,6 +455,8 @@ class Job:
     # The user's setting asked for the remote copy to go once ours is whole; set in the same
     # commit as `done`, cleared after the delete, so a crash in between still deletes it.
     delete_pending: bool = False
+    # Jobs recorded together (one submit of many, a batch file) share the id of the first.
+    batch_id: int | None = None
 
     @property
     def provider(self) -> str:

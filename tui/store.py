@@ -47,6 +47,26 @@ class Spend:
 
 
 @dataclass(frozen=True)
+class BatchStats:
+    """One batch (jobs recorded together) counted in SQL: how many in each state, the
+    money committed (every job that is or may be charged, at its cost or quote) and
+    delivered (jobs done), and its times."""
+
+    batch_id: int
+    counts: dict[JobState, int]
+    committed_usd: float
+    delivered_usd: float
+    created_at: float
+    first_submitted_at: float | None
+    last_finished_at: float | None
+    prompt: str  # its first job's, to recognise it by
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
 class Event:
     job_id: int
     at: float
@@ -153,6 +173,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE jobs ADD COLUMN delete_pending INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX jobs_delete_pending ON jobs(id) WHERE delete_pending = 1",
     ),
+    (
+        # Jobs recorded in one add_jobs call are a batch, named by its first job's id
+        # (NULL for jobs recorded before batches existed).
+        "ALTER TABLE jobs ADD COLUMN batch_id INTEGER",
+        "CREATE INDEX jobs_batch ON jobs(batch_id, created_at)",
+    ),
 ]
 
 # Job fields stored in a column of the same name; id, request and state are handled apart.
@@ -248,11 +274,17 @@ def _states(states: Iterable[JobState] | JobState) -> set[JobState]:
     return {JobState(s) for s in states}
 
 
+def _glob_prefix(value: str) -> str:
+    # GLOB is case-sensitive, so it can use the model index; its own wildcards are escaped.
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in value) + "*"
+
+
 def _where(
     states: Iterable[JobState] | None,
     provider: str | None,
     model: str | None,
     text: str | None,
+    batch: int | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -263,9 +295,12 @@ def _where(
     if provider is not None:
         clauses.append("provider = ?")
         params.append(provider)
-    if model is not None:
-        clauses.append("model = ?")
-        params.append(model)
+    if model is not None:  # `model:wan` finds every wan model: the id's start is enough
+        clauses.append("model GLOB ?")
+        params.append(_glob_prefix(model))
+    if batch is not None:
+        clauses.append("batch_id = ?")
+        params.append(batch)
     query = fts_query(text) if text is not None else None
     if query is not None:
         clauses.append("id IN (SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH ?)")
@@ -554,6 +589,7 @@ class Store:
                     updated_at=now,
                     quote_usd=quote,
                     cost_is_estimate=estimate,
+                    batch_id=first,
                 )
                 for i, (req, quote, estimate) in enumerate(
                     zip(requests, quotes, estimates, strict=True))
@@ -696,11 +732,13 @@ class Store:
         descending: bool = True,
         limit: int | None = None,
         offset: int = 0,
+        batch: int | None = None,
     ) -> list[Job]:
-        """One page of jobs. `text` searches prompts (every word, as a prefix)."""
+        """One page of jobs. `text` searches prompts (every word, as a prefix); `model` is
+        a prefix of the model id."""
         if order not in _ORDER:
             raise ValueError(f"cannot sort by {order!r}; choose one of {', '.join(_ORDER)}")
-        where, params = _where(states, provider, model, text)
+        where, params = _where(states, provider, model, text, batch)
         direction = " DESC" if descending else ""
         keys = ", ".join(key + direction for key in _ORDER[order])
         sql = f"{_SELECT_JOB}{where} ORDER BY {keys} LIMIT ? OFFSET ?"
@@ -717,12 +755,13 @@ class Store:
         text: str | None = None,
         order: str = "created",
         descending: bool = True,
+        batch: int | None = None,
     ) -> int | None:
         """The job's offset in `list_jobs` with the same arguments, or None when it does not
         pass the filter (or does not exist): one count, whatever the history's size."""
         if order not in _ORDER_KEY:
             raise ValueError(f"cannot sort by {order!r}; choose one of {', '.join(_ORDER)}")
-        where, params = _where(states, provider, model, text)
+        where, params = _where(states, provider, model, text, batch)
         keys = ", ".join(_ORDER_KEY[order])
         before = ">" if descending else "<"
         both = " AND " if where else " WHERE "
@@ -742,10 +781,50 @@ class Store:
         provider: str | None = None,
         model: str | None = None,
         text: str | None = None,
+        batch: int | None = None,
     ) -> int:
-        where, params = _where(states, provider, model, text)
+        where, params = _where(states, provider, model, text, batch)
         rows = await self._read(f"SELECT count(*) FROM jobs{where}", params)
         return int(rows[0][0])
+
+    async def batches(self, limit: int = 50, batch: int | None = None) -> list[BatchStats]:
+        """The newest `limit` batches (or just `batch`), newest first."""
+        chosen = ("SELECT ? AS b" if batch is not None else
+                  "SELECT DISTINCT batch_id AS b FROM jobs WHERE batch_id IS NOT NULL"
+                  " ORDER BY batch_id DESC LIMIT ?")
+        rows = await self._read(
+            "SELECT batch_id, state, count(*),"
+            " coalesce(sum(CASE WHEN state IN ('failed', 'expired', 'cancelled')"
+            "     THEN cost_usd ELSE coalesce(cost_usd, quote_usd) END), 0.0),"
+            " coalesce(sum(CASE WHEN state = 'done' THEN cost_usd END), 0.0),"
+            " min(created_at), min(submitted_at), max(finished_at),"
+            " (SELECT prompt FROM jobs AS first WHERE first.id = batched.batch_id)"
+            f" FROM jobs AS batched WHERE batch_id IN ({chosen}) GROUP BY batch_id, state",
+            (batch if batch is not None else limit,))
+        by_batch: dict[int, dict[str, Any]] = {}
+        for bid, state, n, committed, delivered, created, submitted, finished, prompt in rows:
+            entry = by_batch.setdefault(bid, {
+                "counts": dict.fromkeys(JobState, 0), "committed": 0.0, "delivered": 0.0,
+                "created": created, "submitted": None, "finished": None, "prompt": prompt})
+            entry["counts"][JobState(state)] = n
+            entry["committed"] += committed
+            entry["delivered"] += delivered
+            entry["created"] = min(entry["created"], created)
+            if submitted is not None:
+                entry["submitted"] = min(entry["submitted"] or submitted, submitted)
+            if finished is not None:
+                entry["finished"] = max(entry["finished"] or finished, finished)
+        return [BatchStats(bid, e["counts"], e["committed"], e["delivered"], e["created"],
+                           e["submitted"], e["finished"], e["prompt"] or "")
+                for bid, e in sorted(by_batch.items(), reverse=True)]
+
+    async def current_batch(self) -> int | None:
+        """The newest batch with jobs still running, else the newest batch."""
+        active = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
+        rows = await self._read(
+            f"SELECT coalesce((SELECT max(batch_id) FROM jobs WHERE state IN ({active})),"
+            " (SELECT max(batch_id) FROM jobs))")
+        return rows[0][0]
 
     async def counts_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state; every state is present, zeros included."""

@@ -228,6 +228,25 @@ async def batch(app: WanApp, path: Path | None = None) -> None:
     await submit(app, await app.push_screen_wait(BatchScreen(app.facade, path)))
 
 
+async def batches(app: WanApp) -> None:
+    """List the batches; the one picked filters the table (its words go in the filter)."""
+    from tui.app.screens.batches import ALL, BatchesScreen
+
+    now = app.clock()
+    summaries = await app.facade.batches(now)
+    current = app.table.flt.batch
+    if current is None:
+        shown = await app.facade.batch_summary(None, now)
+        current = shown.batch_id if shown else None
+    chosen = await app.push_screen_wait(BatchesScreen(summaries, now, current))
+    if chosen is None:
+        return
+    words = [w for w in app.filter_query().split() if not w.startswith(("batch:", "b:"))]
+    if chosen != ALL:
+        words.append(chosen)
+    app.set_filter(" ".join(words))
+
+
 # ---------------------------------------------------------------- quitting
 
 

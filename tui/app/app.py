@@ -43,6 +43,7 @@ log = logging.getLogger("wan_tui.app")
 
 LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
 STATUS_EVERY_S = 1.0
+BATCH_EVERY_S = 3.0  # the batch's ETA and throughput are read again this often
 DETAIL_DEBOUNCE_S = 0.08
 RESYNC_EVERY_S = 10.0  # re-read the window even without engine events...
 READ_ONLY_RESYNC_S = 2.0  # ...and often when another process owns the engine
@@ -63,6 +64,7 @@ class WanApp(App[int]):
     BINDINGS = [
         Binding("n", "new_job", "new", id="new_job"),
         Binding("b", "batch", "batch", id="batch"),
+        Binding("B", "batches", "batches", id="batches"),
         Binding("slash", "filter", "filter", id="filter"),
         Binding("s", "cycle_sort", "sort", id="sort"),
         Binding("Q", "quote", "quote", id="quote"),
@@ -299,13 +301,21 @@ class WanApp(App[int]):
         try:
             counts = await self.facade.counts()
             spend = await self.facade.spend_today()
+            batch = await self.facade.batch_summary(self.table.flt.batch, self.clock())
         except Exception as err:
             log.warning("status: %s", err)
             return
         unconfigured = [p.name for p in self.facade.providers() if not p.configured]
         self.query_one(StatusLine).show(StatusData(
             counts, spend, self.facade.budgets(), unconfigured, self.facade.halted(),
-            self.read_only))
+            self.read_only, batch))
+        # The batch's ETA moves with the clock: read it again in a few seconds while jobs
+        # run (reading a big batch's running jobs every second would cost key latency).
+        if batch is not None and batch.active:
+            self.set_timer(BATCH_EVERY_S, self._batch_moved)
+
+    def _batch_moved(self) -> None:
+        self._status_dirty = True
 
     def _update_titles(self) -> None:
         table = self.table
@@ -478,6 +488,7 @@ class WanApp(App[int]):
         if flt == table.flt:
             return False
         table.flt = flt
+        self._status_dirty = True  # the status line shows the batch filtered to
         self.schedule_reload(after, before)
         return True
 
@@ -560,6 +571,12 @@ class WanApp(App[int]):
     def action_batch(self) -> None:
         if not self.refuse_read_only("submitting"):
             self.spawn(actions.batch(self), "batch")
+
+    def action_batches(self) -> None:
+        self.spawn(actions.batches(self), "batches")
+
+    def filter_query(self) -> str:
+        return self.query_one(FilterBar).value
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_rows()))

@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.app.batch_status import BatchSummary, summarize
 from tui.batchfile import BatchError, read_batch
 from tui.engine import Engine, EngineEvent
-from tui.jobs import Job, JobRequest, JobState, ModelCaps, ValidationError
+from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, ModelCaps, ValidationError
 from tui.providers.base import ProviderError, ProviderInfo, Quote
 from tui.session import Session
 from tui.store import Event
@@ -53,14 +54,16 @@ class JobFilter:
     """What `/` typed: `state:failed model:wan some words` (words search prompts)."""
 
     states: tuple[JobState, ...] = ()
-    model: str | None = None
+    model: str | None = None  # a prefix of the model id: `model:wan` finds every wan model
     provider: str | None = None
     text: str | None = None
+    batch: int | None = None
 
     @classmethod
     def parse(cls, query: str) -> JobFilter:
         states: list[JobState] = []
         model = provider = None
+        batch: int | None = None
         words: list[str] = []
         for token in query.split():
             key, sep, value = token.partition(":")
@@ -76,22 +79,29 @@ class JobFilter:
                 model = value
             elif sep and key in ("provider", "p") and value:
                 provider = value
+            elif sep and key in ("batch", "b") and value:
+                if not value.lstrip("#").isdigit():
+                    raise ValidationError(f"batch:{value}: a batch is named by a number, "
+                                          "e.g. batch:31 (its first job's #)")
+                batch = int(value.lstrip("#"))
             elif token in {s.value for s in JobState}:
                 states.append(JobState(token))  # a bare state name filters by state
             else:
                 words.append(token)
-        return cls(tuple(states), model, provider, " ".join(words) or None)
+        return cls(tuple(states), model, provider, " ".join(words) or None, batch)
 
     @property
     def empty(self) -> bool:
-        return not (self.states or self.model or self.provider or self.text)
+        return not (self.states or self.model or self.provider or self.text
+                    or self.batch is not None)
 
     def admits(self, job: Job) -> bool:
         """Whether the job passes the parts of the filter that can be judged without SQL
         (prompt words are an FTS match: only the store can say)."""
         return ((not self.states or job.state in self.states)
-                and (self.model is None or job.model == self.model)
-                and (self.provider is None or job.provider == self.provider))
+                and (self.model is None or job.model.startswith(self.model))
+                and (self.provider is None or job.provider == self.provider)
+                and (self.batch is None or job.batch_id == self.batch))
 
 
 @dataclass(frozen=True)
@@ -206,11 +216,12 @@ class Facade:
                    limit: int = 200) -> list[Job]:
         return await self.reader.list_jobs(
             states=flt.states or None, provider=flt.provider, model=flt.model, text=flt.text,
-            order=sort, descending=descending(sort), limit=limit, offset=offset)
+            order=sort, descending=descending(sort), limit=limit, offset=offset,
+            batch=flt.batch)
 
     async def count(self, flt: JobFilter) -> int:
         return await self.reader.count_jobs(states=flt.states or None, provider=flt.provider,
-                                           model=flt.model, text=flt.text)
+                                           model=flt.model, text=flt.text, batch=flt.batch)
 
     async def locate(self, flt: JobFilter, sort: str, job_id: int) -> int | None:
         """The job's row number in `page(flt, sort)` order, or None if the filter hides it.
@@ -223,7 +234,7 @@ class Facade:
             return None
         return await self.reader.position_of(
             job_id, states=flt.states or None, provider=flt.provider, model=flt.model,
-            text=flt.text, order=sort, descending=descending(sort))
+            text=flt.text, order=sort, descending=descending(sort), batch=flt.batch)
 
     def provider_info(self, name: str) -> ProviderInfo | None:
         provider = self.session.providers.get(name)
@@ -234,6 +245,28 @@ class Facade:
 
     async def events(self, job_id: int) -> list[Event]:
         return await self.reader.events(job_id)
+
+    async def batches(self, now: float, limit: int = 50) -> list[BatchSummary]:
+        """The newest batches, each summed up (the ETA only for those still running)."""
+        out = []
+        for stats in await self.reader.batches(limit):
+            running = any(s.active and n for s, n in stats.counts.items())
+            active = (await self.reader.list_jobs(states=ACTIVE_STATES, batch=stats.batch_id)
+                      if running else [])
+            out.append(summarize(stats, active, now))
+        return out
+
+    async def batch_summary(self, batch: int | None, now: float) -> BatchSummary | None:
+        """The batch `batch` (None: the current one, the newest with jobs running)."""
+        if batch is None:
+            batch = await self.reader.current_batch()
+        if batch is None:
+            return None
+        found = await self.reader.batches(batch=batch)
+        if not found:
+            return None
+        active = await self.reader.list_jobs(states=ACTIVE_STATES, batch=batch)
+        return summarize(found[0], active, now)
 
     async def counts(self) -> dict[JobState, int]:
         return await self.reader.counts_by_state()

@@ -12,6 +12,43 @@ from textual.widgets import Static
 
 KeyRow = tuple[str, str, str]  # keys as shown, what they do, binding id (for [keys])
 
+# Every figure the status line can show, in its order there.
+STATUS_FIGURES: tuple[tuple[str, str], ...] = (
+    ("batch #31", "the batch shown: jobs recorded together (a batch file, or one submit of "
+                  "many), named by its first job's #. The newest batch with jobs running, or "
+                  "the one the table is filtered to (B lists them)"),
+    ("12/40", "jobs of the batch done / all its jobs"),
+    ("✘2", "its jobs failed, expired or unknown"),
+    ("◐26", "its jobs not finished yet: waiting to be sent, queued, processing, downloading"),
+    ("ETA 14m", "until its last job is done: each running job's estimate (the provider's, or "
+                "learned from the model's finished jobs); jobs not sent yet start as running "
+                "ones finish. – until an estimate is known"),
+    ("30/h", "jobs of the batch done per hour since its first submit"),
+    ("$3.20/$10.00", "money delivered (jobs done) / committed (every job of the batch that "
+                     "is or may be charged, at its cost or its quote)"),
+    ("all ◐ ✔ ✘ ⌛ ⊘", "the whole history: active, done, failed (with unknown), expired, "
+                      "cancelled"),
+    ("today $21.36", "spent today: what was charged, plus unknown jobs at their quote "
+                     "(maybe charged until `wan-tui resolve`)"),
+    ("venice $980.94", "the provider's account balance, when it reports one"),
+    ("q31/40", "submits to this provider in the last minute / its per-minute limit "
+               "(yellow: at the limit or jobs waiting for a slot)"),
+    ("r32/120", "status polls and downloads asked of it in the last minute / its per-minute "
+                "limit (yellow: at the limit; polls wait their turn)"),
+    ("halted", "a provider refused with something no retry fixes (no credit, bad key): "
+               "nothing more is sent to it"),
+    ("no key", "providers without an API key (see `wan-tui config`)"),
+)
+
+
+def status_table() -> Table:
+    table = Table(box=None, padding=(0, 2), show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for figure, meaning in STATUS_FIGURES:
+        table.add_row(figure, meaning)
+    return table
+
 
 def key_table(rows: list[KeyRow]) -> Table:
     table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold grey70")
@@ -38,6 +75,8 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box", classes="modal-box"):
             yield Static(Text("wan-tui keys", style="bold"), id="help-title")
             yield Static(key_table(self.rows), id="help-keys")
+            yield Static(Text("the status line", style="bold"), id="help-status-title")
+            yield Static(status_table(), id="help-status")
             yield Static(Text(
                 "Remap any key by its id under [keys] in config.toml (`wan-tui config` says "
                 "where it is), e.g. quote = \"ctrl+q\".\n"

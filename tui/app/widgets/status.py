@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui import format as fmt
+from tui.app.batch_status import BatchSummary
 from tui.app.facade import BudgetStatus
 from tui.jobs import ACTIVE_STATES, JobState
 
@@ -20,6 +21,7 @@ class StatusData:
     unconfigured: list[str] = field(default_factory=list)
     halted: dict[str, str] = field(default_factory=dict)
     read_only: str | None = None
+    batch: BatchSummary | None = None
 
 
 def _budget_text(budgets: list[BudgetStatus]) -> Text:
@@ -39,6 +41,27 @@ def _budget_text(budgets: list[BudgetStatus]) -> Text:
     return text
 
 
+def batch_text(batch: BatchSummary) -> Text:
+    """`batch #31 12/40 ✘2 ◐26 ETA 14m 30/h $3.20/$10.00`: the batch first, the most
+    read figures leftmost (a narrow terminal cuts the line from the right)."""
+    text = Text()
+    text.append(f"batch #{batch.batch_id} ", style="bold")
+    text.append(f"{fmt.count(batch.done)}/{fmt.count(batch.total)} ", style="green")
+    if batch.failed:
+        text.append(f"{fmt.GLYPHS[JobState.FAILED]}{fmt.count(batch.failed)} ", style="red")
+    if batch.active:
+        text.append(f"{fmt.GLYPHS[JobState.PROCESSING]}{fmt.count(batch.active)} ",
+                    style="yellow")
+        eta = fmt.duration(batch.eta_s) if batch.eta_s is not None else "–"
+        text.append(f"ETA {eta} ", style="bold")
+    if batch.per_hour:
+        text.append(f"{batch.per_hour:.0f}/h ", style="grey62")
+    text.append(f"{fmt.money(batch.stats.delivered_usd)}/{fmt.money(batch.stats.committed_usd)}",
+                style="bold")
+    text.append("  │ ", style="grey62")
+    return text
+
+
 def render_status(data: StatusData) -> Text:
     counts = data.counts
     active = sum(counts.get(s, 0) for s in ACTIVE_STATES)
@@ -47,16 +70,18 @@ def render_status(data: StatusData) -> Text:
     if data.read_only:
         text.append(" READ-ONLY ", style="bold black on yellow")
         text.append(f" {data.read_only}  ", style="yellow")
+    if data.batch is not None:
+        text.append_text(batch_text(data.batch))
+        text.append("all ", style="grey62")
     text.append(f"{fmt.GLYPHS[JobState.PROCESSING]} {fmt.count(active)} active  ",
                 style="yellow" if active else "grey62")
     text.append(f"{fmt.GLYPHS[JobState.DONE]} {fmt.count(counts.get(JobState.DONE, 0))} done  ",
                 style="green")
     text.append(f"{fmt.GLYPHS[JobState.FAILED]} {fmt.count(failed)} failed  ",
                 style="red" if failed else "grey62")
-    expired = counts.get(JobState.EXPIRED, 0)
-    if expired:
-        text.append(f"{fmt.GLYPHS[JobState.EXPIRED]} {fmt.count(expired)} expired  ",
-                    style="dark_orange")
+    for state, style in ((JobState.EXPIRED, "dark_orange"), (JobState.CANCELLED, "grey50")):
+        if counts.get(state, 0):
+            text.append(f"{fmt.GLYPHS[state]} {fmt.count(counts[state])} {state}  ", style=style)
     text.append("│ today ", style="grey62")
     text.append(fmt.money(data.spend_today), style="bold")
     text.append_text(_budget_text(data.budgets))
