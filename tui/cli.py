@@ -513,8 +513,6 @@ async def cmd_watch(args) -> int:
     bad = [j for j in finals if j is not None and j.state != JobState.DONE]
     for reason in s.engine.halted.values():
         _err(reason)
-    if s.engine.downloader.disk_problem:
-        _err(s.engine.downloader.disk_problem)
     if finals:
         print(f"{len(finals) - len(bad)} done, {len(bad)} not done")
     attention = await _unknown_jobs_line(s.config)

@@ -53,6 +53,11 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 class _WanHandler(logging.handlers.RotatingFileHandler):
     """Marks the handler as ours, so a second setup replaces it rather than doubling lines."""
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        # A log file that cannot be written (read-only home, full disk) must not print
+        # logging's own traceback over the one line the command says about it.
+        pass
+
 
 def setup_logging(config: Config | None = None, *, debug: bool = False) -> Path:
     """Send every log record of this process to the rotating file; return its path.
@@ -68,7 +73,10 @@ def setup_logging(config: Config | None = None, *, debug: bool = False) -> Path:
     path = config.log_file if config is not None else default_log_file()
     secrets = [p.api_key for p in config.providers.values() if p.api_key] if config else []
     secrets += [os.environ.get(var, "") for var in KEY_ENV.values()]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # read-only or full: the command says so itself; the log stays quiet
     handler = _WanHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8",
                           delay=True)
     handler.setFormatter(RedactingFormatter(secrets))

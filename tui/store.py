@@ -407,6 +407,10 @@ class Store:
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
         path = Path(path).expanduser()
+        if read_only_reason(path) is not None:
+            # Said up front, once: every command writes sooner or later, and a failure then
+            # would come from deep inside (one per job) instead of this one line.
+            raise StoreError(open_problem(path, sqlite3.OperationalError("read-only")))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _create_private(path)

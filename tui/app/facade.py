@@ -16,7 +16,7 @@ from tui.engine import Engine, EngineEvent
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, ModelCaps, ValidationError
 from tui.providers.base import ProviderError, ProviderInfo, Quote
 from tui.session import Session
-from tui.store import Event
+from tui.store import Event, Spend
 
 SORTS = ("created", "state", "model", "provider", "cost", "updated")
 _STATE_RANK = {state: rank for rank, state in enumerate(JobState)}  # lifecycle order
@@ -272,8 +272,13 @@ class Facade:
         return await self.reader.counts_by_state()
 
     async def spend_today(self) -> float:
+        """Charged plus maybe charged (`unknown` jobs at their quote) since midnight."""
+        return (await self.spend_today_detail()).total_usd
+
+    async def spend_today_detail(self) -> Spend:
+        """Today's spend with the "maybe charged" part apart (unknown jobs, their count)."""
         midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
-        return await self.reader.spend_since(midnight)
+        return await self.reader.spend_detail(midnight)
 
     def budgets(self) -> list[BudgetStatus]:
         out = []

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from tui.errors import EXIT_USAGE, WanError
+from tui.errors import EXIT_USAGE, Failure, WanError
 
 
 class EngineBusy(WanError, RuntimeError):
@@ -21,8 +21,13 @@ class EngineLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as err:  # beside history.db: a read-only or full home
+            raise Failure(f"cannot create the engine lock {self.path} ({err.strerror}): make "
+                          f"{self.path.parent} writable, or set WAN_TUI_HOME to a writable "
+                          "folder (`wan-tui doctor` checks it)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
