@@ -13,7 +13,7 @@ from conftest import VENICE_KEY, roomy
 from tui.engine import Engine
 from tui.engine.clock import ManualClock
 from tui.engine.schedule import PollPolicy
-from tui.jobs import JobRequest, JobState
+from tui.jobs import Job, JobRequest, JobState
 from tui.providers.apixo import ApixoProvider
 from tui.providers.venice import VeniceProvider
 from tui.sim.server import SimServer
@@ -63,3 +63,36 @@ async def test_learned_durations_bring_polls_down_to_the_venice_level(store, tmp
     assert sum(after) / 5 <= sum(venice_level) / 5 + 0.5, (after, venice_level)
     learned = (await store.list_jobs(provider="apixo", limit=1))[0].estimate_s
     assert learned is not None and MEAN_S * 0.75 <= learned <= MEAN_S * 1.25
+
+
+async def test_a_job_already_running_gets_the_learned_estimate_once_its_model_has_history(
+        store, tmp_path):
+    clock = ManualClock()
+    model = "wan-2-5-t2v"
+    config = SimConfig(mean_s=3000.0, video_seconds=0.5, seed=4, faults=roomy())
+    with SimServer.running(config, clock=clock.now) as sim:
+        apixo = ApixoProvider(sim.url("apixo"), "sim-apixo-key")
+        engine = Engine(store, {"apixo": apixo}, output_dir=tmp_path / "videos", clock=clock,
+                        policy=PollPolicy(), rescan_s=0)
+        await engine.start(only=[])
+        try:
+            (job,) = await engine.add([JobRequest(provider="apixo", model=model, prompt="x")])
+            for _ in range(2000):  # it is being followed, with no history to learn from
+                if engine.polls[job.id] >= 2:
+                    break
+                await asyncio.sleep(0.001)
+            assert (await store.get(job.id)).estimate_s is None
+            # Meanwhile three jobs of the same model finish (here: seeded as finished).
+            now = clock.now()
+            finished = [Job(0, JobRequest(provider="apixo", model=model, prompt=f"old {n}"),
+                            JobState.DONE, now - 900, now, submitted_at=now - 900,
+                            ready_at=now - 900 + run, finished_at=now - 900 + run)
+                        for n, run in enumerate((200.0, 240.0, 260.0))]
+            await store.bulk_insert_for_benchmark(finished)
+            await asyncio.wait_for(engine.wait_idle(), 30)
+        finally:
+            await engine.stop()
+            await apixo.aclose()
+    events = [e.detail for e in await store.events(job.id)]
+    assert (await store.get(job.id)).estimate_s == 260.0  # P80 of the three
+    assert "saved" in " ".join(events)  # it ran to the end with its new estimate

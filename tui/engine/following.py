@@ -102,6 +102,15 @@ class Follower:
                 outcome = await self._poll(job, likelihood_done(elapsed + delay, estimate))
             polls += 1
             self.polls[job.id] += 1
+            if not (job.estimate_s or learned
+                    or engine.providers[job.provider].reports_estimate):
+                # Other jobs of this model may have finished since: a job already running
+                # gets the learned estimate (and an ETA) as soon as there is history.
+                durations, learned = await self._history(job)
+                if learned:
+                    job = await engine.store.update(job.id, estimate_s=learned)
+                    self._following[job.id] = job
+                    engine.emit(JobChanged(job))
             if isinstance(outcome, ProviderError):
                 errors, step = await self._poll_error(job, outcome, errors)
                 if step is STOP:
