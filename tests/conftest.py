@@ -11,6 +11,7 @@ import pytest
 
 from tui.engine import Engine
 from tui.engine.schedule import PollPolicy
+from tui.logs import stop_logging
 from tui.providers.venice import VeniceProvider
 from tui.sim.server import SimServer
 from tui.sim.state import Faults, SimConfig
@@ -27,11 +28,13 @@ _KEY_VARS = ("VENICE_API_KEY", "APIXO_API_KEY", "ACEDATA_API_TOKEN", "VENICE_BAS
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test ever sees the developer's keys, config or history."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test ever sees the developer's keys, config or history (or another test's log)."""
     for var in _KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("WAN_TUI_HOME", str(tmp_path / "home"))
+    yield
+    stop_logging()
 
 
 class FakeClock:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import T2V, VENICE_KEY
 
+from tui.engine.clock import ManualClock
 from tui.engine.schedule import PollPolicy
 from tui.jobs import JobRequest, JobState
 from tui.providers.venice import VeniceProvider
@@ -97,12 +98,17 @@ async def test_ambiguous_submit_becomes_unknown_and_is_never_resent(make_sim, ma
 
 async def test_rate_limited_submits_retry_without_double_charge(make_sim, make_engine):
     sim = make_sim(Faults(rate_429=0.3), seed=3)
-    engine = await make_engine(sim)
+    # Retry-After is 1-3 s: the engine waits it out on a manual clock (instantly, but in
+    # the right order), so the test checks the retries, not the waiting.
+    clock = ManualClock()
+    engine = await make_engine(sim, clock=clock)
+    start = clock.now()
     jobs = await run_all(engine, [req(f"busy {i}") for i in range(4)], timeout=90)
     assert [j.state for j in jobs] == [JobState.DONE] * 4
     charged = [c for c in sim.state.queue_calls if c[1]]
     assert len(charged) == 4
     assert sim.state.stats()["rate_limited"] > 0  # the 429s really happened
+    assert clock.now() - start >= 1.0  # ...and each was waited out (Retry-After >= 1 s)
 
 
 async def test_refused_connection_keeps_job_pending(make_engine, sim, tmp_path):

@@ -6,12 +6,13 @@ and most behaviour can be tested without IO.
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from tui.errors import EXIT_USAGE, WanError
@@ -101,11 +102,11 @@ class ValidationError(WanError, ValueError):
     """A request the provider would refuse. The message is one line for a human; `field`
     names the request field at fault when there is one."""
 
+    exit_status = EXIT_USAGE
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
-
-    exit_status = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -170,11 +171,14 @@ class JobRequest:
 
     def to_dict(self) -> dict[str, Any]:
         """Only the fields the user set: never invent values a provider would bill on."""
+        # Field by field rather than asdict(): that deep-copies every value, and a
+        # 100 000-job history spends seconds there. Only `options` can hold nested values.
         out: dict[str, Any] = {}
-        for key, value in asdict(self).items():
+        for name in _REQUEST_FIELDS:
+            value = getattr(self, name)
             if value is None or value == {}:
                 continue
-            out[key] = value
+            out[name] = copy.deepcopy(value) if name == "options" else value
         return out
 
     def to_json(self) -> str:
@@ -233,6 +237,8 @@ class JobRequest:
         values = {k: v for k, v in data.items() if k in known and k != "options"}
         options = data.get("options")
         return cls(**values, options=dict(options) if isinstance(options, dict) else {})
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(JobRequest))
 
 
 # ------------------------------------------------------------ checking one field

@@ -80,13 +80,19 @@ def setup_logging(config: Config | None = None, *, debug: bool = False) -> Path:
     handler = _WanHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8",
                           delay=True)
     handler.setFormatter(RedactingFormatter(secrets))
+    stop_logging()
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _WanHandler)]:
-        root.removeHandler(old)
-        old.close()
     root.addHandler(handler)
     # Libraries (httpx, asyncio) at WARNING unless debugging; our own loggers at INFO.
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     for name in ("wan_tui", "tui"):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
     return path
+
+
+def stop_logging() -> None:
+    """Close the file `setup_logging` opened (a second setup, or a test's end)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _WanHandler)]:
+        root.removeHandler(old)
+        old.close()
