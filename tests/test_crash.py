@@ -78,15 +78,25 @@ def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_pa
     def calls() -> int:
         return len(sim.state.queue_calls)
 
+    in_flight: list[int] = []  # submits cut off by each kill (the next start says unknown)
+
+    def killed(ended_by_kill: bool) -> bool:
+        if ended_by_kill:
+            jobs = stored_jobs(home / "history.db")
+            in_flight.append(sum(j.state == JobState.SUBMITTING for j in jobs))
+            assert in_flight[-1] <= 1  # one paid call on the wire per provider, at most
+        return ended_by_kill
+
     # 1. batch, killed part-way through its submits
-    assert kill_when(start(env, "batch", str(batch), "--yes"), lambda: calls() >= 6)
+    assert killed(kill_when(start(env, "batch", str(batch), "--yes"), lambda: calls() >= 6))
     # 2. watch, killed while it submits what batch left pending
-    kill_when(start(env, "watch"), lambda: calls() >= 12)
+    killed(kill_when(start(env, "watch"), lambda: calls() >= 12))
     # 3. watch, killed once some files are on disk
-    kill_when(start(env, "watch"), lambda: len(list(out.glob("*.mp4"))) >= 5)
+    killed(kill_when(start(env, "watch"), lambda: len(list(out.glob("*.mp4"))) >= 5))
     # 4. watch, killed in the middle of downloads
     downloads = sim.state.stats()["downloads"]
-    kill_when(start(env, "watch"), lambda: sim.state.stats()["downloads"] >= downloads + 2)
+    killed(kill_when(start(env, "watch"),
+                     lambda: sim.state.stats()["downloads"] >= downloads + 2))
     # 5. watch, left to finish
     final = start(env, "watch", "--progress-every", "5")
     stdout, stderr = final.communicate(timeout=180)
@@ -96,7 +106,9 @@ def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_pa
     assert len(jobs) == JOBS
     unknown = [j for j in jobs if j.state == JobState.UNKNOWN]
     # Only a submit in flight at one of the kills may be unknown; everything else finished.
-    assert len(unknown) <= 2, ([(j.id, j.state) for j in jobs], stdout[-3000:], stderr[-3000:])
+    # (How many were in flight depends on how fast the machine is; the count does not.)
+    assert len(unknown) <= sum(in_flight), (
+        in_flight, [(j.id, j.state) for j in jobs], stdout[-3000:], stderr[-3000:])
     assert all(j.state == JobState.DONE for j in jobs if j.state != JobState.UNKNOWN)
     # The last watch exits 1, saying so in one line, exactly while unknown jobs (maybe
     # charged) wait for the user to settle them (`wan-tui resolve`).
