@@ -586,12 +586,7 @@ def test_progress_cell_says_overdue_instead_of_a_fake_hundred_percent():
     assert progress_cell(base.with_(state=JobState.DONE), 1042.0).plain.endswith("done")
 
 
-def test_sort_key_mirrors_the_store_order():
-    from tui.app.facade import descending, sort_key
-    from tui.jobs import Job
+def test_newest_first_except_by_state():
+    from tui.app.facade import descending
 
-    a = Job(1, req(), JobState.DONE, 10.0, 50.0, cost_usd=None)
-    b = Job(2, req(), JobState.PROCESSING, 20.0, 40.0, cost_usd=0.5)
-    assert sort_key(a, "cost") < sort_key(b, "cost")  # NULL sorts first, as in SQLite
-    assert sort_key(b, "state") < sort_key(a, "state")  # lifecycle order
-    assert descending("created") and not descending("state")
+    assert descending("created") and descending("cost") and not descending("state")

@@ -7,7 +7,7 @@ from conftest import T2V
 
 from tests.test_app import dashboard, req, until
 from tui.app.batch_status import batch_eta, summarize
-from tui.app.facade import JobFilter
+from tui.app.facade import JobQuery
 from tui.app.screens.batches import BatchesScreen
 from tui.app.screens.help import STATUS_FIGURES, HelpScreen
 from tui.app.widgets.status import StatusLine
@@ -46,8 +46,8 @@ async def test_jobs_recorded_together_are_one_batch_counted_by_the_store(store):
     assert stats.committed_usd == 1.0 and stats.delivered_usd == 0.5
     assert stats.prompt == "one" and stats.last_finished_at == NOW + 60
     assert [b.batch_id for b in await store.batches()] == [alone[0].id, first[0].id]
-    assert await store.count_jobs(batch=first[0].id) == 3
-    listed = await store.list_jobs(batch=alone[0].id)
+    assert await store.count_jobs(JobQuery(batch=first[0].id)) == 3
+    listed = await store.list_jobs(JobQuery(batch=alone[0].id))
     assert [j.prompt for j in listed] == ["alone"]
     # The schema version counts the batch migration.
     rows = await store._read("PRAGMA user_version")
@@ -57,10 +57,10 @@ async def test_jobs_recorded_together_are_one_batch_counted_by_the_store(store):
 async def test_model_filter_matches_the_start_of_a_model_id(store):
     await store.add_jobs([req("a", model="wan-2.5-preview-text-to-video"),
                           req("b", model="kling-2.6-pro-text-to-video")], [0.1, 0.1])
-    assert [j.prompt for j in await store.list_jobs(model="wan")] == ["a"]
-    assert await store.count_jobs(model="wan-2.5-preview-text-to-video") == 1
-    assert await store.count_jobs(model="wan*") == 0  # GLOB's own wildcards are literal
-    flt = JobFilter.parse("model:wan batch:7")
+    assert [j.prompt for j in await store.list_jobs(JobQuery(model="wan"))] == ["a"]
+    assert await store.count_jobs(JobQuery(model="wan-2.5-preview-text-to-video")) == 1
+    assert await store.count_jobs(JobQuery(model="wan*")) == 0  # GLOB's own wildcards are literal
+    flt = JobQuery.parse("model:wan batch:7")
     assert flt.model == "wan" and flt.batch == 7
     assert flt.admits(running(7, JobState.QUEUED, age=1, estimate=None).with_(batch_id=7))
 

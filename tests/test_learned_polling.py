@@ -16,6 +16,7 @@ from tui.engine.schedule import PollPolicy
 from tui.jobs import Job, JobRequest, JobState
 from tui.providers.apixo import ApixoProvider
 from tui.providers.venice import VeniceProvider
+from tui.query import JobQuery
 from tui.sim.server import SimServer
 from tui.sim.state import SimConfig
 
@@ -61,7 +62,7 @@ async def test_learned_durations_bring_polls_down_to_the_venice_level(store, tmp
     # With ten run times learned, a job costs no more polls than a Venice job, whose
     # estimate comes from the server.
     assert sum(after) / 5 <= sum(venice_level) / 5 + 0.5, (after, venice_level)
-    learned = (await store.list_jobs(provider="apixo", limit=1))[0].estimate_s
+    learned = (await store.list_jobs(JobQuery(provider="apixo"), limit=1))[0].estimate_s
     assert learned is not None and MEAN_S * 0.75 <= learned <= MEAN_S * 1.25
 
 

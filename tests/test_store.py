@@ -14,6 +14,7 @@ import pytest
 
 from tui import store as store_module
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, TransitionError
+from tui.query import JobQuery as Q  # noqa: N814 (short: it is in every filter line)
 from tui.store import Event, Store, StoreError, fts_query
 
 S = JobState
@@ -91,7 +92,7 @@ async def test_reopening_keeps_everything(db_path: Path, clock: FakeClock) -> No
         assert [e.state for e in await s.events(job.id)] == [S.PENDING, S.SUBMITTING]
         assert await s.get_meta("last_batch") == "b1"
         assert await s.cached_models("apixo") == (1_000.0, [{"id": "m1"}])
-        assert [j.id for j in await s.list_jobs(text="fox")] == [job.id]
+        assert [j.id for j in await s.list_jobs(Q(text="fox"))] == [job.id]
     finally:
         await s.close()
 
@@ -339,7 +340,7 @@ async def test_two_processes_opening_a_new_file_at_once(db_path: Path) -> None:
 async def test_a_lone_state_is_not_read_as_letters(store: Store) -> None:
     job = await add_one(store)
     assert await store.transition(job.id, S.SUBMITTING, expect=S.PENDING) is not None
-    assert [j.id for j in await store.list_jobs(states=S.SUBMITTING)] == [job.id]
+    assert [j.id for j in await store.list_jobs(Q(states=S.SUBMITTING))] == [job.id]
 
 
 async def test_update_changes_fields_and_logs_only_when_asked(
@@ -426,21 +427,21 @@ def test_fts_query_quotes_every_word(text: str, expected: str | None) -> None:
 )
 async def test_awkward_search_text_never_raises(store: Store, text: str) -> None:
     await store.add_jobs([req("wan 2.5-preview: a cat AND a dog")])
-    assert isinstance(await store.list_jobs(text=text), list)
-    assert await store.count_jobs(text=text) in (0, 1)
+    assert isinstance(await store.list_jobs(Q(text=text)), list)
+    assert await store.count_jobs(Q(text=text)) in (0, 1)
 
 
 async def test_search_matches_prefixes_of_every_word(store: Store) -> None:
     cat, dog, both = await store.add_jobs(
         [req("A Cat on a skateboard"), req("a dog in the rain"), req("cat and dog, café")]
     )
-    assert {j.id for j in await store.list_jobs(text="ca")} == {cat.id, both.id}
-    assert {j.id for j in await store.list_jobs(text="CAT dog")} == {both.id}
-    assert {j.id for j in await store.list_jobs(text="cafe")} == {both.id}  # diacritics fold
-    assert {j.id for j in await store.list_jobs(text="skate -")} == {cat.id}
-    assert await store.list_jobs(text="AND") == [both]  # a word, not an operator
-    assert await store.count_jobs(text="rain") == 1
-    assert await store.count_jobs(text='"') == 3  # nothing to search for: no filter
+    assert {j.id for j in await store.list_jobs(Q(text="ca"))} == {cat.id, both.id}
+    assert {j.id for j in await store.list_jobs(Q(text="CAT dog"))} == {both.id}
+    assert {j.id for j in await store.list_jobs(Q(text="cafe"))} == {both.id}  # diacritics fold
+    assert {j.id for j in await store.list_jobs(Q(text="skate -"))} == {cat.id}
+    assert await store.list_jobs(Q(text="AND")) == [both]  # a word, not an operator
+    assert await store.count_jobs(Q(text="rain")) == 1
+    assert await store.count_jobs(Q(text='"')) == 3  # nothing to search for: no filter
 
 
 # ------------------------------------------------------------------ listing and counting
@@ -499,16 +500,16 @@ async def test_position_of_is_the_offset_in_list_jobs(
     jobs = await make_history(store, clock)
     clock.now = 2_004.0  # same created time as the last job: id breaks the tie
     jobs.append(await add_one(store, "job number tie", provider="venice", model="m-b"))
-    filters = [{}, {"provider": "venice"}, {"states": [S.DONE, S.PENDING]}, {"text": "number"},
-               {"text": "tie", "model": "m-b"}]
+    filters = [Q(), Q(provider="venice"), Q(states=(S.DONE, S.PENDING)), Q(text="number"),
+               Q(text="tie", model="m-b")]
     for flt in filters:
         for descending in (True, False):
             listed = [j.id for j in await store.list_jobs(
-                order=order, descending=descending, **flt)]
+                flt, order=order, descending=descending)]
             for job in jobs:
                 wanted = listed.index(job.id) if job.id in listed else None
                 found = await store.position_of(
-                    job.id, order=order, descending=descending, **flt)
+                    job.id, flt, order=order, descending=descending)
                 assert found == wanted, (flt, descending, job.id)
     assert await store.position_of(9_999) is None
     with pytest.raises(ValueError, match="price"):
@@ -523,12 +524,12 @@ async def test_list_refuses_an_unknown_order(store: Store) -> None:
 async def test_list_filters_and_pages(store: Store, clock: FakeClock) -> None:
     jobs = await make_history(store, clock)
     ids = lambda found: [j.id for j in found]  # noqa: E731
-    assert ids(await store.list_jobs(provider="venice")) == [jobs[4].id, jobs[2].id, jobs[0].id]
-    assert ids(await store.list_jobs(provider="venice", model="m-b")) == [jobs[4].id, jobs[0].id]
-    assert ids(await store.list_jobs(states=[S.DONE, S.FAILED])) == [jobs[1].id, jobs[0].id]
-    assert await store.list_jobs(states=[]) == []
-    assert ids(await store.list_jobs(text="number 3")) == [jobs[3].id]
-    assert await store.list_jobs(provider="venice", states=[S.FAILED]) == []
+    assert ids(await store.list_jobs(Q(provider="venice"))) == [jobs[4].id, jobs[2].id, jobs[0].id]
+    assert ids(await store.list_jobs(Q(provider="venice", model="m-b"))) == [jobs[4].id, jobs[0].id]
+    assert ids(await store.list_jobs(Q(states=[S.DONE, S.FAILED]))) == [jobs[1].id, jobs[0].id]
+    assert await store.list_jobs(Q(states=[])) == []
+    assert ids(await store.list_jobs(Q(text="number 3"))) == [jobs[3].id]
+    assert await store.list_jobs(Q(provider="venice", states=[S.FAILED])) == []
 
     pages = [await store.list_jobs(limit=2, offset=o) for o in (0, 2, 4)]
     assert [len(p) for p in pages] == [2, 2, 1]
@@ -538,9 +539,9 @@ async def test_list_filters_and_pages(store: Store, clock: FakeClock) -> None:
 async def test_counts(store: Store, clock: FakeClock) -> None:
     await make_history(store, clock)
     assert await store.count_jobs() == 5
-    assert await store.count_jobs(provider="venice", model="m-b") == 2
-    assert await store.count_jobs(states=ACTIVE_STATES) == 3
-    assert await store.count_jobs(text="number", states=[S.DONE]) == 1
+    assert await store.count_jobs(Q(provider="venice", model="m-b")) == 2
+    assert await store.count_jobs(Q(states=ACTIVE_STATES)) == 3
+    assert await store.count_jobs(Q(text="number", states=[S.DONE])) == 1
     counts = await store.counts_by_state()
     assert set(counts) == set(JobState)  # zeros included
     assert (counts[S.DONE], counts[S.PENDING], counts[S.EXPIRED]) == (1, 1, 0)
@@ -637,19 +638,19 @@ async def test_a_100_000_job_history(store: Store) -> None:
             for j in jobs
         )
 
-    assert await store.count_jobs(text="dragon") == expected("dragon") > 20_000
-    assert await store.count_jobs(text="dragon robot") == expected("dragon", "robot") > 2_000
-    assert await store.count_jobs(text="drag", states=[S.DONE], provider="venice") == expected(
+    assert await store.count_jobs(Q(text="dragon")) == expected("dragon") > 20_000
+    assert await store.count_jobs(Q(text="dragon robot")) == expected("dragon", "robot") > 2_000
+    assert await store.count_jobs(Q(text="drag", states=[S.DONE], provider="venice")) == expected(
         "drag", state=S.DONE, provider="venice"
     )
-    filtered = await store.list_jobs(text="ocean", states=[S.DONE], order="cost", limit=50)
+    filtered = await store.list_jobs(Q(text="ocean", states=[S.DONE]), order="cost", limit=50)
     assert len(filtered) == 50 and all(j.state is S.DONE for j in filtered)
     assert (await store.counts_by_state())[S.DONE] == 10_000
     assert len(await store.events(page[0].id)) == 1
 
     # The FTS trigger the bulk insert set aside is back: new jobs are searchable.
     (new,) = await store.add_jobs([req("an axolotl")])
-    assert [j.id for j in await store.list_jobs(text="axolotl")] == [new.id]
+    assert [j.id for j in await store.list_jobs(Q(text="axolotl"))] == [new.id]
 
 
 async def test_a_version_one_database_gains_delete_pending(

@@ -526,13 +526,15 @@ async def _unknown_jobs_line(config) -> str | None:
     """One line while any job is `unknown` (maybe charged): it needs the user, so a
     watch that ends is not a success until each is settled."""
     from tui.jobs import JobState
+    from tui.query import JobQuery
     from tui.store import Store
 
+    unknown = JobQuery(states=(JobState.UNKNOWN,))
     store = await Store.open(config.db_path)
     try:
-        ids = [j.id for j in await store.list_jobs(states=[JobState.UNKNOWN], order="created",
-                                                   descending=False, limit=6)]
-        total = await store.count_jobs(states=[JobState.UNKNOWN]) if len(ids) > 5 else len(ids)
+        ids = [j.id for j in await store.list_jobs(unknown, order="created", descending=False,
+                                                   limit=6)]
+        total = await store.count_jobs(unknown) if len(ids) > 5 else len(ids)
     finally:
         await store.close()
     if not ids:
@@ -594,17 +596,18 @@ def _job_dict(job) -> dict[str, Any]:
 async def cmd_list(args) -> int:
     from tui.format import job_line
     from tui.jobs import JobState
+    from tui.query import JobQuery
     from tui.store import Store
 
     config = _load_config()
     try:
-        states = [JobState(s) for s in args.state] if args.state else None
+        states = tuple(JobState(s) for s in args.state) if args.state else None
     except ValueError:
         raise UsageError("unknown --state; use one of "
                          + ", ".join(s.value for s in JobState)) from None
     store = await Store.open(config.db_path)
     try:
-        jobs = await store.list_jobs(states=states, text=args.query, limit=args.limit)
+        jobs = await store.list_jobs(JobQuery(states=states, text=args.query), limit=args.limit)
     finally:
         await store.close()
     if args.json:

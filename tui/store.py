@@ -25,6 +25,7 @@ import aiosqlite
 
 from tui.errors import WanError
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_transition
+from tui.query import JobQuery
 
 
 class StoreError(WanError):
@@ -281,29 +282,24 @@ def _glob_prefix(value: str) -> str:
     return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in value) + "*"
 
 
-def _where(
-    states: Iterable[JobState] | None,
-    provider: str | None,
-    model: str | None,
-    text: str | None,
-    batch: int | None = None,
-) -> tuple[str, list[Any]]:
+def _where(q: JobQuery | None) -> tuple[str, list[Any]]:
+    q = q or JobQuery()
     clauses: list[str] = []
     params: list[Any] = []
-    if states is not None:
-        wanted = sorted(s.value for s in _states(states))
+    if q.states is not None:
+        wanted = sorted(s.value for s in _states(q.states))
         clauses.append(f"state IN ({', '.join('?' * len(wanted))})" if wanted else "0")
         params += wanted
-    if provider is not None:
+    if q.provider is not None:
         clauses.append("provider = ?")
-        params.append(provider)
-    if model is not None:  # `model:wan` finds every wan model: the id's start is enough
+        params.append(q.provider)
+    if q.model is not None:  # `model:wan` finds every wan model: the id's start is enough
         clauses.append("model GLOB ?")
-        params.append(_glob_prefix(model))
-    if batch is not None:
+        params.append(_glob_prefix(q.model))
+    if q.batch is not None:
         clauses.append("batch_id = ?")
-        params.append(batch)
-    query = fts_query(text) if text is not None else None
+        params.append(q.batch)
+    query = fts_query(q.text) if q.text is not None else None
     if query is not None:
         clauses.append("id IN (SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH ?)")
         params.append(query)
@@ -722,7 +718,8 @@ class Store:
 
     async def active_jobs(self) -> list[Job]:
         """Jobs the engine still owns (pending ... downloading), oldest first."""
-        return await self.list_jobs(states=ACTIVE_STATES, order="created", descending=False)
+        return await self.list_jobs(JobQuery(states=tuple(ACTIVE_STATES)), order="created",
+                                    descending=False)
 
     async def pending_remote_deletes(self) -> list[Job]:
         """Finished jobs whose remote copy the user's setting says to delete."""
@@ -731,22 +728,17 @@ class Store:
 
     async def list_jobs(
         self,
+        query: JobQuery | None = None,
         *,
-        states: Iterable[JobState] | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        text: str | None = None,
         order: str = "created",
         descending: bool = True,
         limit: int | None = None,
         offset: int = 0,
-        batch: int | None = None,
     ) -> list[Job]:
-        """One page of jobs. `text` searches prompts (every word, as a prefix); `model` is
-        a prefix of the model id."""
+        """One page of the jobs `query` admits (all of them without one)."""
         if order not in _ORDER:
             raise ValueError(f"cannot sort by {order!r}; choose one of {', '.join(_ORDER)}")
-        where, params = _where(states, provider, model, text, batch)
+        where, params = _where(query)
         direction = " DESC" if descending else ""
         keys = ", ".join(key + direction for key in _ORDER[order])
         sql = f"{_SELECT_JOB}{where} ORDER BY {keys} LIMIT ? OFFSET ?"
@@ -756,20 +748,16 @@ class Store:
     async def position_of(
         self,
         job_id: int,
+        query: JobQuery | None = None,
         *,
-        states: Iterable[JobState] | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        text: str | None = None,
         order: str = "created",
         descending: bool = True,
-        batch: int | None = None,
     ) -> int | None:
         """The job's offset in `list_jobs` with the same arguments, or None when it does not
-        pass the filter (or does not exist): one count, whatever the history's size."""
+        pass the query (or does not exist): one count, whatever the history's size."""
         if order not in _ORDER_KEY:
             raise ValueError(f"cannot sort by {order!r}; choose one of {', '.join(_ORDER)}")
-        where, params = _where(states, provider, model, text, batch)
+        where, params = _where(query)
         keys = ", ".join(_ORDER_KEY[order])
         before = ">" if descending else "<"
         both = " AND " if where else " WHERE "
@@ -782,16 +770,8 @@ class Store:
         found, position = rows[0]
         return int(position) if found else None
 
-    async def count_jobs(
-        self,
-        *,
-        states: Iterable[JobState] | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        text: str | None = None,
-        batch: int | None = None,
-    ) -> int:
-        where, params = _where(states, provider, model, text, batch)
+    async def count_jobs(self, query: JobQuery | None = None) -> int:
+        where, params = _where(query)
         rows = await self._read(f"SELECT count(*) FROM jobs{where}", params)
         return int(rows[0][0])
 

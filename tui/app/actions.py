@@ -14,18 +14,17 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from tui import format as fmt
+from tui.app.facade import EngineError
 from tui.app.notify import has_display, open_in_viewer
 from tui.app.screens.confirm import ConfirmScreen
-from tui.engine import EngineError
-from tui.jobs import Job, JobState, ValidationError
-from tui.providers.base import ProviderError
-from tui.store import StoreError
+from tui.errors import WanError
+from tui.jobs import Job, JobState
 
 if TYPE_CHECKING:
     from tui.app.app import WanApp
     from tui.app.screens.result import SubmitResult
 
-EXPECTED = (EngineError, ProviderError, ValidationError, StoreError, OSError)
+EXPECTED = (WanError, OSError)  # every refusal wan-tui words for a human, and the disk's
 REQUEUEABLE = (JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED, JobState.UNKNOWN)
 LISTED = 8  # jobs named one by one in a confirmation; the rest are counted
 

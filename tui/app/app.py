@@ -28,7 +28,16 @@ from textual.worker import Worker
 from tui import format as fmt
 from tui.app import actions, commands
 from tui.app.diff_driver import diff_driver_class
-from tui.app.facade import SORTS, Facade, JobFilter
+from tui.app.facade import (
+    SORTS,
+    AllSettled,
+    BudgetChanged,
+    EngineEvent,
+    Facade,
+    JobChanged,
+    JobQuery,
+    Notice,
+)
 from tui.app.notify import Terminal
 from tui.app.screens.help import HelpScreen, KeyRow
 from tui.app.widgets.detail import DetailPane
@@ -36,7 +45,6 @@ from tui.app.widgets.filter_bar import FilterBar
 from tui.app.widgets.footer import LazyFooter
 from tui.app.widgets.job_table import JobTable
 from tui.app.widgets.status import StatusData, StatusLine
-from tui.engine.events import AllSettled, BudgetChanged, EngineEvent, JobChanged, Notice
 from tui.jobs import Job, JobState, ValidationError
 
 log = logging.getLogger("wan_tui.app")
@@ -479,7 +487,7 @@ class WanApp(App[int]):
         if any(word.endswith(":") for word in query.split()):
             return False  # "state:" half typed: not a search for the word "state"
         try:
-            flt = JobFilter.parse(query)
+            flt = JobQuery.parse(query)
         except ValidationError as err:
             bar.border_subtitle = str(err)
             return False

@@ -19,7 +19,7 @@ from tui import format as fmt
 from tui.jobs import Job, JobState
 
 if TYPE_CHECKING:  # the facade hands it over; the app does not read the store itself
-    from tui.store import BatchStats
+    from tui.app.facade import BatchStats
 
 NOT_DONE = (JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
 

@@ -12,36 +12,30 @@ from pathlib import Path
 
 from tui.app.batch_status import BatchSummary, summarize
 from tui.batchfile import BatchError, read_batch
-from tui.engine import Engine, EngineEvent
+from tui.engine import (
+    AllSettled,
+    BudgetChanged,
+    Engine,
+    EngineError,
+    EngineEvent,
+    JobChanged,
+    Notice,
+)
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, ModelCaps, ValidationError
 from tui.providers.base import ProviderError, ProviderInfo, Quote
+from tui.query import JobQuery
 from tui.session import Session
-from tui.store import Event, Spend
+from tui.store import BatchStats, Event, Spend
+
+# What widgets and screens may name from below, handed over here: the app imports neither
+# the engine nor the store itself (`lint-imports` checks it).
+__all__ = [
+    "SORTS", "AllSettled", "BatchCheck", "BatchStats", "BudgetChanged", "BudgetStatus",
+    "EngineError", "EngineEvent", "Event", "Facade", "JobChanged", "JobQuery", "Notice", "Spend",
+    "descending",
+]
 
 SORTS = ("created", "state", "model", "provider", "cost", "updated")
-_STATE_RANK = {state: rank for rank, state in enumerate(JobState)}  # lifecycle order
-
-
-def sort_key(job: Job, sort: str) -> tuple:
-    """The key the store orders a page by (ascending), mirrored in Python.
-
-    The store's `position_of` counts by the same order in SQL. NULL sorts before any
-    number in SQLite, hence the (0,) / (1, v) pair.
-    """
-    if sort == "created":
-        return (job.created_at, job.id)
-    if sort == "updated":
-        return (job.updated_at, job.id)
-    if sort == "state":
-        return (_STATE_RANK[job.state], job.created_at, job.id)
-    if sort == "model":
-        return (job.model, job.created_at, job.id)
-    if sort == "provider":
-        return (job.provider, job.model, job.created_at, job.id)
-    if sort == "cost":
-        cost = (0,) if job.cost_usd is None else (1, job.cost_usd)
-        return (cost, job.created_at, job.id)
-    raise ValueError(f"cannot sort by {sort!r}")
 
 
 def descending(sort: str) -> bool:
@@ -49,59 +43,8 @@ def descending(sort: str) -> bool:
     return sort != "state"
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    """What `/` typed: `state:failed model:wan some words` (words search prompts)."""
-
-    states: tuple[JobState, ...] = ()
-    model: str | None = None  # a prefix of the model id: `model:wan` finds every wan model
-    provider: str | None = None
-    text: str | None = None
-    batch: int | None = None
-
-    @classmethod
-    def parse(cls, query: str) -> JobFilter:
-        states: list[JobState] = []
-        model = provider = None
-        batch: int | None = None
-        words: list[str] = []
-        for token in query.split():
-            key, sep, value = token.partition(":")
-            if sep and key in ("state", "s") and value:
-                for part in value.split(","):
-                    try:
-                        states.append(JobState(part))
-                    except ValueError:
-                        raise ValidationError(
-                            f"unknown state {part!r}; use one of "
-                            + ", ".join(s.value for s in JobState)) from None
-            elif sep and key in ("model", "m") and value:
-                model = value
-            elif sep and key in ("provider", "p") and value:
-                provider = value
-            elif sep and key in ("batch", "b") and value:
-                if not value.lstrip("#").isdigit():
-                    raise ValidationError(f"batch:{value}: a batch is named by a number, "
-                                          "e.g. batch:31 (its first job's #)")
-                batch = int(value.lstrip("#"))
-            elif token in {s.value for s in JobState}:
-                states.append(JobState(token))  # a bare state name filters by state
-            else:
-                words.append(token)
-        return cls(tuple(states), model, provider, " ".join(words) or None, batch)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.states or self.model or self.provider or self.text
-                    or self.batch is not None)
-
-    def admits(self, job: Job) -> bool:
-        """Whether the job passes the parts of the filter that can be judged without SQL
-        (prompt words are an FTS match: only the store can say)."""
-        return ((not self.states or job.state in self.states)
-                and (self.model is None or job.model.startswith(self.model))
-                and (self.provider is None or job.provider == self.provider)
-                and (self.batch is None or job.batch_id == self.batch))
+def _active_in(batch: int) -> JobQuery:
+    return JobQuery(states=tuple(ACTIVE_STATES), batch=batch)
 
 
 @dataclass(frozen=True)
@@ -212,18 +155,15 @@ class Facade:
 
     # ------------------------------------------------------------ reading history
 
-    async def page(self, flt: JobFilter, sort: str = "created", offset: int = 0,
+    async def page(self, flt: JobQuery, sort: str = "created", offset: int = 0,
                    limit: int = 200) -> list[Job]:
-        return await self.reader.list_jobs(
-            states=flt.states or None, provider=flt.provider, model=flt.model, text=flt.text,
-            order=sort, descending=descending(sort), limit=limit, offset=offset,
-            batch=flt.batch)
+        return await self.reader.list_jobs(flt, order=sort, descending=descending(sort),
+                                           limit=limit, offset=offset)
 
-    async def count(self, flt: JobFilter) -> int:
-        return await self.reader.count_jobs(states=flt.states or None, provider=flt.provider,
-                                           model=flt.model, text=flt.text, batch=flt.batch)
+    async def count(self, flt: JobQuery) -> int:
+        return await self.reader.count_jobs(flt)
 
-    async def locate(self, flt: JobFilter, sort: str, job_id: int) -> int | None:
+    async def locate(self, flt: JobQuery, sort: str, job_id: int) -> int | None:
         """The job's row number in `page(flt, sort)` order, or None if the filter hides it.
 
         One count of the rows that sort before it (the store checks the filter, prompt
@@ -232,9 +172,8 @@ class Facade:
         job = await self.get(job_id)
         if job is None or not flt.admits(job):
             return None
-        return await self.reader.position_of(
-            job_id, states=flt.states or None, provider=flt.provider, model=flt.model,
-            text=flt.text, order=sort, descending=descending(sort), batch=flt.batch)
+        return await self.reader.position_of(job_id, flt, order=sort,
+                                             descending=descending(sort))
 
     def provider_info(self, name: str) -> ProviderInfo | None:
         provider = self.session.providers.get(name)
@@ -251,7 +190,7 @@ class Facade:
         out = []
         for stats in await self.reader.batches(limit):
             running = any(s.active and n for s, n in stats.counts.items())
-            active = (await self.reader.list_jobs(states=ACTIVE_STATES, batch=stats.batch_id)
+            active = (await self.reader.list_jobs(_active_in(stats.batch_id))
                       if running else [])
             out.append(summarize(stats, active, now))
         return out
@@ -265,7 +204,7 @@ class Facade:
         found = await self.reader.batches(batch=batch)
         if not found:
             return None
-        active = await self.reader.list_jobs(states=ACTIVE_STATES, batch=batch)
+        active = await self.reader.list_jobs(_active_in(batch))
         return summarize(found[0], active, now)
 
     async def counts(self) -> dict[JobState, int]:

@@ -274,11 +274,11 @@ async def measure_keys(app: Any, drive: Driver, samples: dict[str, int]) -> dict
 
 
 async def filter_round(app: Any, drive: Driver, query: str, out: dict[str, list]) -> None:
-    from tui.app.facade import JobFilter
+    from tui.app.facade import JobQuery
     from tui.app.widgets.filter_bar import FilterBar
 
     table, bar, probe = app.table, app.query_one(FilterBar), drive.probe
-    wanted = JobFilter.parse(query)
+    wanted = JobQuery.parse(query)
     out["/"].append(await drive.press("slash", lambda: bool(bar.display and bar.has_focus)))
     typed = ""
     for char in query:

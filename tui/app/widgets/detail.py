@@ -14,9 +14,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui import format as fmt
+from tui.app.facade import Event
 from tui.app.widgets.rows import STATE_STYLE, progress_cell, state_text
 from tui.jobs import Job
-from tui.store import Event
 
 EMPTY_HINT = ("No job here yet.\n\n"
               "n  submit a job (the price is shown first)\n"

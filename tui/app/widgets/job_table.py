@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.app.facade import Facade, JobFilter
+from tui.app.facade import Facade, JobQuery
 from tui.app.widgets.rows import (
     CLOCK_COLUMNS,
     COLUMNS,
@@ -130,7 +130,7 @@ class JobTable(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.clock = clock
         self.facade: Facade | None = None
-        self.flt = JobFilter()
+        self.flt = JobQuery()
         self.sort_by = "created"
         self.base = 0
         self.total = 0

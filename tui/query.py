@@ -1,0 +1,74 @@
+"""Which jobs to show: one query object that the UI builds and the store reads whole.
+
+Pure (no IO): `parse` reads what `/` typed in the dashboard (`state:failed model:wan
+batch:31 some words`), `admits` judges a job without SQL, and `Store.list_jobs`,
+`count_jobs` and `position_of` turn the same object into one WHERE clause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui.jobs import Job, JobState, ValidationError
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    states: tuple[JobState, ...] | None = None  # None: any state; (): none at all
+    provider: str | None = None
+    model: str | None = None  # a prefix of the model id: `model:wan` finds every wan model
+    text: str | None = None  # prompt words, each a prefix (full-text search)
+    batch: int | None = None
+
+    def __post_init__(self) -> None:
+        # Any collection of states (or one state) is kept as a tuple; a JobState is a
+        # str, so a lone one would otherwise iterate as its letters.
+        states = self.states
+        if states is not None and not isinstance(states, tuple):
+            states = (states,) if isinstance(states, JobState) else tuple(states)
+            object.__setattr__(self, "states", states)
+
+    @classmethod
+    def parse(cls, query: str) -> JobQuery:
+        """Read the dashboard's filter syntax; ValidationError (one line) for a typo."""
+        states: list[JobState] = []
+        model = provider = None
+        batch: int | None = None
+        words: list[str] = []
+        for token in query.split():
+            key, sep, value = token.partition(":")
+            if sep and key in ("state", "s") and value:
+                for part in value.split(","):
+                    try:
+                        states.append(JobState(part))
+                    except ValueError:
+                        raise ValidationError(
+                            f"unknown state {part!r}; use one of "
+                            + ", ".join(s.value for s in JobState)) from None
+            elif sep and key in ("model", "m") and value:
+                model = value
+            elif sep and key in ("provider", "p") and value:
+                provider = value
+            elif sep and key in ("batch", "b") and value:
+                if not value.lstrip("#").isdigit():
+                    raise ValidationError(f"batch:{value}: a batch is named by a number, "
+                                          "e.g. batch:31 (its first job's #)")
+                batch = int(value.lstrip("#"))
+            elif token in {s.value for s in JobState}:
+                states.append(JobState(token))  # a bare state name filters by state
+            else:
+                words.append(token)
+        return cls(tuple(states) or None, provider, model, " ".join(words) or None, batch)
+
+    @property
+    def empty(self) -> bool:
+        return (self.states is None and not (self.model or self.provider or self.text)
+                and self.batch is None)
+
+    def admits(self, job: Job) -> bool:
+        """Whether the job passes the parts of the query that can be judged without SQL
+        (prompt words are a full-text match: only the store can say)."""
+        return ((self.states is None or job.state in self.states)
+                and (self.model is None or job.model.startswith(self.model))
+                and (self.provider is None or job.provider == self.provider)
+                and (self.batch is None or job.batch_id == self.batch))
