@@ -28,6 +28,7 @@ from tui.providers.base import (
     Gone,
     InsufficientBalance,
     InvalidRequest,
+    LocalRefusal,
     NetworkError,
     NotConfigured,
     NotFound,
@@ -180,7 +181,21 @@ async def test_sim_sees_nothing_of_invalid_requests(spec, bad, sim, connect):
         with pytest.raises(InvalidRequest) as info:
             await call(bad)
         assert info.value.sent is False
+        assert isinstance(info.value, LocalRefusal)  # typed: a form knows nothing was asked
     assert sim.state.stats()["requests"] == 0
+
+
+@ALL
+async def test_every_model_option_is_described_for_forms(spec):
+    provider = spec.cls("https://api.contract.test/v1", KEY)
+    described = provider.info().options
+    if spec.static_models:
+        for caps in await provider.list_models():
+            assert set(caps.options) <= set(described), caps.id
+    for option in described.values():
+        assert option.kind in ("bool", "choice", "list", "text")
+        assert bool(option.choices) == (option.kind == "choice")
+    await provider.aclose()
 
 
 # ---------------------------------------------------------------- refusals from the simulator

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -90,10 +92,10 @@ async def pick(pilot, screen: SubmitScreen, provider: str, search: str) -> None:
     """Highlight `provider`, type `search` into the model filter, enter picks the first match."""
     providers = screen.query_one("#providers", OptionList)
     providers.highlighted = providers.get_option_index(provider)
-    await until(pilot, lambda: screen._provider == provider and screen._models)
+    await until(pilot, lambda: screen.form.provider == provider and screen.form.models)
     screen.query_one("#model-search", Input).focus()
     await pilot.press(*search, "enter")
-    await until(pilot, lambda: screen._caps is not None and screen._caps.provider == provider)
+    await until(pilot, lambda: (caps := screen.form.caps) is not None and caps.provider == provider)
 
 
 async def type_prompt(pilot, screen: SubmitScreen, text: str) -> None:
@@ -111,7 +113,7 @@ async def test_quote_shown_before_submit_and_nothing_queued_until_result_used(ma
         screen = app.screen
         assert isinstance(screen, SubmitScreen)
         await pick(pilot, screen, "venice", "preview text")
-        assert screen._caps.id == "wan-2.5-preview-text-to-video"
+        assert screen.form.caps.id == "wan-2.5-preview-text-to-video"
         submit = screen.query_one("#submit", Button)
         assert submit.disabled  # empty prompt
         await type_prompt(pilot, screen, "a red fox")
@@ -197,7 +199,7 @@ async def test_escape_returns_none(make_facade):
     facade = await make_facade("venice")
     app = Host(lambda: SubmitScreen(facade))
     async with app.run_test(size=(120, 60)) as pilot:
-        await until(pilot, lambda: app.screen._models)
+        await until(pilot, lambda: app.screen.form.models)
         await pilot.press("escape")
         await until(pilot, lambda: app.results)
     assert app.results == [None]
@@ -217,7 +219,7 @@ async def test_unconfigured_provider_cannot_be_selected(make_facade):
         await pilot.pause()
         providers.highlighted = providers.get_option_index("apixo")
         await pilot.pause()
-        assert screen._provider == "venice"
+        assert screen.form.provider == "venice"
     # re-submitting an APIXO job without an APIXO key: the form says so, nothing is picked
     initial = JobRequest(model="wan-2-5-t2v", provider="apixo", prompt="waves")
     app = Host(lambda: SubmitScreen(facade, initial))
@@ -225,7 +227,7 @@ async def test_unconfigured_provider_cannot_be_selected(make_facade):
         screen = app.screen
         await until(pilot, lambda: "not configured" in text_of(screen, "#model-info"))
         assert "apixo is not configured (set APIXO_API_KEY)" in text_of(screen, "#model-info")
-        assert screen._provider == "venice" and screen._caps is None
+        assert screen.form.provider == "venice" and screen.form.caps is None
         assert screen.query_one("#submit", Button).disabled
 
 
@@ -234,10 +236,15 @@ async def test_apixo_shows_an_estimate_and_its_options(make_facade, sim, tmp_pat
     app = Host(lambda: SubmitScreen(facade))
     async with app.run_test(size=(120, 60)) as pilot:
         screen = app.screen
-        assert screen._provider == "apixo"  # Venice is not configured: first configured one
+        assert screen.form.provider == "apixo"  # Venice is not configured: first configured one
         await pick(pilot, screen, "apixo", "5-t2v")
         assert shown(screen, "#seed") and shown(screen, "#aspect")
         assert shown(screen, "#opt-provider") and shown(screen, "#opt-enable_prompt_expansion")
+        # the choices come from the adapter's OptionSpec, not from a table in the form
+        routing = [v for _, v in screen.query_one("#opt-provider", Select)._options[1:]]
+        apixo = next(info for info in facade.providers() if info.name == "apixo")
+        assert routing == list(apixo.options["provider"].choices) == [
+            "auto", "value", "official"]
         assert not shown(screen, "#audio")
         screen.query_one("#duration", Select).value = "10s"
         screen.query_one("#resolution", Select).value = "720p"
@@ -313,8 +320,8 @@ async def test_initial_request_prefills_every_field(make_facade):
     app = Host(lambda: SubmitScreen(facade, initial))
     async with app.run_test(size=(120, 60)) as pilot:
         screen = app.screen
-        await until(pilot, lambda: screen._caps is not None)
-        assert screen._provider == "acedata" and screen._caps.id == "wan2.6-r2v"
+        await until(pilot, lambda: screen.form.caps is not None)
+        assert screen.form.provider == "acedata" and screen.form.caps.id == "wan2.6-r2v"
         assert screen.query_one("#prompt", TextArea).text == initial.prompt
         assert screen.query_one("#duration", Select).value == "10s"
         assert screen.query_one("#resolution", Select).value == "720P"
@@ -399,3 +406,14 @@ async def test_batch_with_a_bad_line_cannot_be_submitted(make_facade, tmp_path):
         await pilot.press("ctrl+s", "escape")
         await until(pilot, lambda: app.results)
     assert app.results == [None]
+
+
+def test_the_form_imports_no_adapter():
+    """The form builds provider fields from OptionSpec descriptions, not adapter modules."""
+    code = ("import sys, tui.app.screens.submit\n"
+            "bad = [m for m in sys.modules if m.startswith(('tui.providers.apixo',"
+            " 'tui.providers.acedata', 'tui.providers.venice'))]\n"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == ""

@@ -26,6 +26,7 @@ from tui.providers.base import (
     Gone,
     InvalidRequest,
     NotFound,
+    OptionSpec,
     Outcome,
     Processing,
     ProviderError,
@@ -36,6 +37,7 @@ from tui.providers.base import (
     Submitted,
     Unsupported,
     VideoStream,
+    check_locally,
 )
 from tui.providers.http import (
     Answer,
@@ -148,16 +150,6 @@ def _is_http(value: Any) -> bool:
 
 
 
-def checked(req: JobRequest) -> None:
-    """`validate` for the network methods: a refusal as InvalidRequest, certainly not sent.
-
-    The engine handles ProviderError on submit; a local refusal is the same kind of answer
-    as the provider's 400, minus the round trip.
-    """
-    try:
-        validate(req)
-    except ValidationError as err:
-        raise InvalidRequest(str(err), sent=False, detail={"local": True}) from None
 
 def _validate_options(req: JobRequest) -> None:
     opts = req.options
@@ -321,6 +313,13 @@ class AceDataProvider(HttpProvider):
     can_quote = False  # no quote endpoint: ASSUMED_USD_PER_SECOND
     batch_poll = True
     reports_estimate = False
+    option_specs = (
+        OptionSpec("size", hint="WIDTH*HEIGHT, e.g. 1280*720"),
+        OptionSpec("shot_type", "choice", SHOT_TYPES),
+        OptionSpec("prompt_extend", "bool"),
+        OptionSpec("audio_url", hint="http(s) URL of an audio track"),
+        OptionSpec("reference_video_urls", "list", hint="http(s) URLs, comma-separated"),
+    )
     # Undocumented; modest guesses. Polls are batched, so retrieve is rarely the bottleneck.
     default_limits_per_minute = {"queue": 60, "retrieve": 120}
 
@@ -352,12 +351,12 @@ class AceDataProvider(HttpProvider):
 
     async def quote(self, req: JobRequest) -> Quote:
         self.require_key()
-        checked(req)
+        check_locally(validate, req)
         return estimate(req)
 
     async def submit(self, req: JobRequest) -> Submitted:
         self.require_key()
-        checked(req)  # nothing invalid ever goes on the wire
+        check_locally(validate, req)  # nothing invalid ever goes on the wire
         payload = await self._post("/wan/videos", submit_body(req), what="submit",
                                    rate_class="queue")
         task_id = payload.get("task_id") if isinstance(payload, dict) else None

@@ -24,8 +24,8 @@ from tui.providers.base import (
     Failed,
     Forbidden,
     Gone,
-    InvalidRequest,
     NotFound,
+    OptionSpec,
     Outcome,
     Processing,
     ProviderError,
@@ -34,6 +34,7 @@ from tui.providers.base import (
     Submitted,
     Unsupported,
     VideoStream,
+    check_locally,
 )
 from tui.providers.http import (
     Answer,
@@ -160,16 +161,6 @@ def _validate_image_url(url: str) -> None:
 
 
 
-def checked(req: JobRequest) -> None:
-    """`validate` for the network methods: a refusal as InvalidRequest, certainly not sent.
-
-    The engine handles ProviderError on submit; a local refusal is the same kind of answer
-    as the provider's 400, minus the round trip.
-    """
-    try:
-        validate(req)
-    except ValidationError as err:
-        raise InvalidRequest(str(err), sent=False, detail={"local": True}) from None
 
 def _validate_options(options: dict[str, Any]) -> None:
     routing = options.get("provider")
@@ -315,6 +306,10 @@ class ApixoProvider(HttpProvider):
     can_delete = False
     can_quote = False  # no quote endpoint: prices come from the table above
     reports_estimate = False
+    option_specs = (
+        OptionSpec("provider", "choice", ROUTING),
+        OptionSpec("enable_prompt_expansion", "bool"),
+    )
     default_limits_per_minute = {"queue": 10000, "retrieve": 10000}
 
     def normalize(self, req: JobRequest) -> JobRequest:
@@ -344,12 +339,13 @@ class ApixoProvider(HttpProvider):
 
     async def quote(self, req: JobRequest) -> Quote:
         self.require_key()
-        checked(req)
+        check_locally(validate, req)
         return estimate(req)
 
     async def submit(self, req: JobRequest) -> Submitted:
         self.require_key()
-        checked(req)  # nothing invalid ever goes on the wire: a refusal is a wasted round
+        # Nothing invalid ever goes on the wire: a refusal would be a wasted round trip.
+        check_locally(validate, req)
         wire_model = VARIANTS[req.model].wire_model
         data = await self._data(
             "POST", f"/generateTask/{wire_model}", body=submit_body(req),

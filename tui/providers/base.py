@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.errors import EXIT_USAGE, WanError
-from tui.jobs import Job, JobRequest, ModelCaps, validate_request
+from tui.jobs import Job, JobRequest, ModelCaps, ValidationError, validate_request
 
 # ---------------------------------------------------------------- outcomes of a poll
 
@@ -198,6 +198,24 @@ class BadAnswer(ProviderError):
     retryable = True
 
 
+class LocalRefusal(InvalidRequest):
+    """Refused by the adapter's own check before any request: nothing was sent or spent.
+
+    Raised by the network methods for what `validate` would refuse, so a caller that only
+    handles ProviderError still gets it; a form tells it apart from the provider's answer.
+    """
+
+    kind = "local"
+
+
+def check_locally(validate: Callable[[JobRequest], None], req: JobRequest) -> None:
+    """Run an adapter's `validate`; its ValidationError becomes a LocalRefusal."""
+    try:
+        validate(req)
+    except ValidationError as err:
+        raise LocalRefusal(str(err), sent=False) from None
+
+
 class NotConfigured(ProviderError):
     kind = "not_configured"
     sent = False
@@ -214,6 +232,17 @@ class Unsupported(ProviderError):
 # ---------------------------------------------------------------- the interface
 
 
+@dataclass(frozen=True)
+class OptionSpec:
+    """One provider-specific option (a name in `ModelCaps.options`), described so a form can
+    offer it without knowing the provider. The adapter still checks every value."""
+
+    name: str
+    kind: str = "text"  # "bool" (a switch), "choice" (one of `choices`), "list", "text"
+    choices: tuple[str, ...] = ()
+    hint: str = ""  # what to type, for text and list options
+
+
 @dataclass
 class ProviderInfo:
     name: str
@@ -223,6 +252,7 @@ class ProviderInfo:
     can_quote: bool  # False: quotes are estimates from a price table
     batch_poll: bool = False
     notes: list[str] = field(default_factory=list)
+    options: dict[str, OptionSpec] = field(default_factory=dict)  # by option name
 
 
 class Provider(abc.ABC):
@@ -234,6 +264,9 @@ class Provider(abc.ABC):
     can_quote: bool = True
     batch_poll: bool = False
     reports_estimate: bool = False  # True when polls carry an expected run time
+
+    # The options its models list in `ModelCaps.options`, described for forms.
+    option_specs: tuple[OptionSpec, ...] = ()
 
     # Budgets the engine's rate limiter keeps per provider key: "queue" and "retrieve".
     default_limits_per_minute: Mapping[str, int] = {"queue": 40, "retrieve": 120}
@@ -263,6 +296,7 @@ class Provider(abc.ABC):
             can_delete=self.can_delete,
             can_quote=self.can_quote,
             batch_poll=self.batch_poll,
+            options={spec.name: spec for spec in self.option_specs},
         )
 
     def normalize(self, req: JobRequest) -> JobRequest:

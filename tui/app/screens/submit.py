@@ -8,6 +8,7 @@ is valid and its price is on screen. The screen returns a SubmitResult; the app 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +29,51 @@ from tui.app.screens.result import SubmitResult
 from tui.config import KEY_ENV
 from tui.images import image_argument
 from tui.jobs import JobRequest, ModelCaps, ValidationError
-from tui.providers.acedata import SHOT_TYPES
-from tui.providers.apixo import ROUTING
-from tui.providers.base import ProviderError, ProviderInfo, Quote
+from tui.providers.base import LocalRefusal, OptionSpec, ProviderError, ProviderInfo, Quote
 
 DEBOUNCE_S = 0.2
 
-# How each provider-specific option is typed in. The adapter still checks every value
-# (through facade.validate); this table only picks a fitting widget. Unknown names get a
-# text input, so a new option works before anyone teaches this screen about it.
-BOOL_OPTIONS = frozenset({"enable_prompt_expansion", "prompt_extend"})
-LIST_OPTIONS = frozenset({"reference_video_urls"})
-CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {"provider": ROUTING, "shot_type": SHOT_TYPES}
-OPTION_HINTS = {
-    "size": "WIDTH*HEIGHT, e.g. 1280*720",
-    "audio_url": "http(s) URL of an audio track",
-    "reference_video_urls": "http(s) URLs, comma-separated",
-}
-
 PriceKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class PriceError:
+    """Why the price for one request shape is missing. `local`: the request was refused
+    before anything was asked (an incomplete form), so it is asked again once valid."""
+
+    key: PriceKey
+    message: str
+    local: bool
+
+
+@dataclass
+class FormState:
+    """Everything the form knows besides its widgets, in one place."""
+
+    infos: dict[str, ProviderInfo]
+    pending_model: str | None = None  # the model to pick once the list is in
+    carry: dict[str, Any] = field(default_factory=dict)  # values kept across model changes
+    provider: str | None = None
+    models: list[ModelCaps] = field(default_factory=list)
+    caps: ModelCaps | None = None
+    touched: set[str] = field(default_factory=set)  # option switches the user set explicitly
+    built: dict[str, bool] = field(default_factory=dict)  # each option switch's built value
+    images: dict[tuple[str, Any], str | ValidationError] = field(default_factory=dict)
+    debounce: Timer | None = None
+    gen: int = 0  # bumps on every edit: stale validations are ignored
+    last: JobRequest | None = None  # the last request the form could build
+    valid: JobRequest | None = None  # ...and the facade accepted (this generation)
+    quote: tuple[PriceKey, Quote] | None = None
+    quoting: PriceKey | None = None
+    quote_error: PriceError | None = None
+    note: str | None = None  # said once the model list is in, instead of a count
+    done: bool = False
+
+    def option(self, name: str) -> OptionSpec:
+        """How the chosen provider describes option `name` (unknown names: free text, so a
+        new option works before anyone describes it)."""
+        info = self.infos.get(self.provider or "")
+        return (info.options.get(name) if info else None) or OptionSpec(name)
 
 
 def price_key(req: JobRequest) -> PriceKey:
@@ -190,24 +217,11 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         super().__init__()
         self.facade = facade
         self.initial = initial
-        self._infos = {info.name: info for info in facade.providers()}
-        self._provider: str | None = None
-        self._models: list[ModelCaps] = []
-        self._caps: ModelCaps | None = None
-        self._pending_model = initial.model if initial else None
-        self._carry: dict[str, Any] = values_from_request(initial) if initial else {}
-        self._touched: set[str] = set()  # boolean option switches the user set explicitly
-        self._built: dict[str, bool] = {}  # each option switch's value when it was built
-        self._images: dict[tuple[str, Any], str | ValidationError] = {}
-        self._debounce: Timer | None = None
-        self._gen = 0  # bumps on every edit: stale validations are ignored
-        self._last: JobRequest | None = None  # the last request the form could build
-        self._valid: JobRequest | None = None  # ...and the facade accepted (this generation)
-        self._quote: tuple[PriceKey, Quote] | None = None
-        self._quoting: PriceKey | None = None
-        self._quote_error: tuple[PriceKey, str, bool] | None = None  # (key, message, local)
-        self._note: str | None = None  # said once the model list is in, instead of a count
-        self._done = False
+        self.form = FormState(
+            infos={info.name: info for info in facade.providers()},
+            pending_model=initial.model if initial else None,
+            carry=values_from_request(initial) if initial else {},
+        )
 
     # ------------------------------------------------------------ layout
 
@@ -240,11 +254,11 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         # and race the initial provider choice below.
         providers.add_options(
             Option(provider_prompt(info), id=info.name, disabled=not info.configured)
-            for info in self._infos.values()
+            for info in self.form.infos.values()
         )
         first = self._first_provider()
         if first is None:
-            needed = ", ".join(KEY_ENV.get(name, name) for name in self._infos)
+            needed = ", ".join(KEY_ENV.get(name, name) for name in self.form.infos)
             self._show_error(f"no provider is configured: set one of {needed}")
             return
         providers.highlighted = providers.get_option_index(first)
@@ -253,15 +267,15 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         if self.initial is not None and self.initial.provider != first:
             # Re-submitting a job whose provider has no key here: its model means nothing
             # to another provider, so say why the form starts without one.
-            self._pending_model = None
+            self.form.pending_model = None
             env = KEY_ENV.get(self.initial.provider, "its API key")
-            self._note = (f"{self.initial.provider} is not configured (set {env}): "
-                          f"pick a {self._infos[first].label} model instead")
+            self.form.note = (f"{self.initial.provider} is not configured (set {env}): "
+                          f"pick a {self.form.infos[first].label} model instead")
         await self._choose_provider(first)
 
     def _first_provider(self) -> str | None:
         wanted = self.initial.provider if self.initial else None
-        configured = [name for name, info in self._infos.items() if info.configured]
+        configured = [name for name, info in self.form.infos.items() if info.configured]
         if wanted in configured:
             return wanted
         return configured[0] if configured else None
@@ -274,15 +288,15 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
             await self._choose_provider(event.option.id)
 
     async def _choose_provider(self, name: str) -> None:
-        if name == self._provider or not self._infos[name].configured:
+        if name == self.form.provider or not self.form.infos[name].configured:
             return
-        if self._caps is not None:
-            self._carry = {**self._carry, **self._field_values()}
-        self._provider = name
-        self._caps = None
-        self._models = []
+        if self.form.caps is not None:
+            self.form.carry = {**self.form.carry, **self._field_values()}
+        self.form.provider = name
+        self.form.caps = None
+        self.form.models = []
         self.query_one("#models", OptionList).clear_options()
-        self._set_model_info(f"loading {self._infos[name].label} models…")
+        self._set_model_info(f"loading {self.form.infos[name].label} models…")
         await self.query_one("#model-fields").remove_children()
         self._update_count()
         self._changed()
@@ -293,28 +307,28 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         try:
             models = await self.facade.models(provider)
         except ProviderError as err:
-            if provider == self._provider:
+            if provider == self.form.provider:
                 self._set_model_info(f"cannot list models: {err}", warn=True)
             return
-        if provider != self._provider:
+        if provider != self.form.provider:
             return  # the user moved on while the list loaded
-        self._models = models
+        self.form.models = models
         self._filter_models()
-        pending, self._pending_model = self._pending_model, None
+        pending, self.form.pending_model = self.form.pending_model, None
         if pending and any(m.id == pending for m in models):
             await self._choose_model(pending)
         elif pending:
             self._set_model_info(f"{pending} is no longer offered by {provider}: pick another",
                                  warn=True)
         else:
-            note, self._note = self._note, None
+            note, self.form.note = self.form.note, None
             self._set_model_info(note or f"{len(models)} models: type to filter, enter picks",
                                  warn=note is not None)
 
     def _filter_models(self) -> None:
         words = self.query_one("#model-search", Input).value.lower().split()
         models = self.query_one("#models", OptionList)
-        matches = [m for m in self._models if model_matches(m, words)]
+        matches = [m for m in self.form.models if model_matches(m, words)]
         models.set_options(Option(model_prompt(m), id=m.id) for m in matches)
         if matches:
             models.highlighted = 0
@@ -342,18 +356,18 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
             await self._choose_model(event.option.id)
 
     async def _choose_model(self, model_id: str) -> None:
-        caps = next((m for m in self._models if m.id == model_id), None)
+        caps = next((m for m in self.form.models if m.id == model_id), None)
         if caps is None:
             return
-        if self._caps is not None:
-            self._carry = {**self._carry, **self._field_values()}
-        self._caps = None  # the fields are being rebuilt: nothing may read them meanwhile
+        if self.form.caps is not None:
+            self.form.carry = {**self.form.carry, **self._field_values()}
+        self.form.caps = None  # the fields are being rebuilt: nothing may read them meanwhile
         fields = self.query_one("#model-fields")
         await fields.remove_children()
-        self._touched = {key for key in self._carry if key.startswith("opt-")}
-        self._built = {}
-        await fields.mount_all(self._fields_for(caps, self._carry))
-        self._caps = caps
+        self.form.touched = {key for key in self.form.carry if key.startswith("opt-")}
+        self.form.built = {}
+        await fields.mount_all(self._fields_for(caps, self.form.carry))
+        self.form.caps = caps
         info = f"{caps.id} · {caps.model_type} · {caps.name}"
         dep = caps.deprecation
         if dep is not None:
@@ -419,18 +433,19 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
 
     def _option_row(self, name: str, value: Any) -> Horizontal:
         wid = f"opt-{name}"
-        if name in BOOL_OPTIONS:
+        spec = self.form.option(name)
+        if spec.kind == "bool":
             # Untouched switches are not sent: the provider's default applies, whatever it is.
-            self._built[wid] = bool(value)
+            self.form.built[wid] = bool(value)
             return row(name, Switch(bool(value), id=wid, classes="value"),
-                       "sent" if wid in self._touched else "not sent: provider default")
-        if name in CHOICE_OPTIONS:
-            return row(name, self._choice(wid, CHOICE_OPTIONS[name],
-                                          pick(value, CHOICE_OPTIONS[name]), "provider default"))
+                       "sent" if wid in self.form.touched else "not sent: provider default")
+        if spec.kind == "choice":
+            return row(name, self._choice(wid, spec.choices, pick(value, spec.choices),
+                                          "provider default"))
         if isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         return row(name, Input("" if value is None else str(value), id=wid, classes="value",
-                               placeholder=OPTION_HINTS.get(name, ""), compact=True))
+                               placeholder=spec.hint, compact=True))
 
     def _field_values(self) -> dict[str, Any]:
         """What the model's fields hold now, keyed by widget id (untouched switches left out)."""
@@ -441,7 +456,8 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
                 out[wid] = None if widget.is_blank() else widget.value
             elif isinstance(widget, Switch):
                 # A toggle counts even before its Changed message is handled.
-                if wid == "audio" or wid in self._touched or widget.value != self._built.get(wid):
+                form = self.form
+                if wid == "audio" or wid in form.touched or widget.value != form.built.get(wid):
                     out[wid] = widget.value
             elif isinstance(widget, Input):
                 out[wid] = widget.value
@@ -451,8 +467,8 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
 
     def _request(self) -> JobRequest:
         """The form as a request. Raises ValidationError for what the form itself can tell."""
-        caps = self._caps
-        if self._provider is None:
+        caps = self.form.caps
+        if self.form.provider is None:
             raise ValidationError("choose a provider")
         if caps is None:
             raise ValidationError("choose a model: type in the model filter, enter picks")
@@ -482,9 +498,10 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
             value = values.get(f"opt-{name}")
             if value is None or value == "":
                 continue
-            if isinstance(value, bool) or name in CHOICE_OPTIONS:
+            kind = self.form.option(name).kind
+            if isinstance(value, bool) or kind == "choice":
                 out[name] = value
-            elif name in LIST_OPTIONS:
+            elif kind == "list":
                 urls = [part.strip() for part in str(value).split(",") if part.strip()]
                 if urls:
                     out[name] = urls
@@ -505,12 +522,12 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         except OSError:
             version = None
         key = (value, version)
-        if key not in self._images:
+        if key not in self.form.images:
             try:
-                self._images[key] = image_argument(value)
+                self.form.images[key] = image_argument(value)
             except ValidationError as err:
-                self._images[key] = err
-        result = self._images[key]
+                self.form.images[key] = err
+        result = self.form.images[key]
         if status is not None:
             status.set_class(isinstance(result, ValidationError), "bad")
             status.update(image_note(value, result, version))
@@ -533,8 +550,8 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
     @on(Switch.Changed, ".value")
     def _switch_changed(self, event: Switch.Changed) -> None:
         wid = event.switch.id or ""
-        if wid.startswith("opt-") and wid not in self._touched:
-            self._touched.add(wid)
+        if wid.startswith("opt-") and wid not in self.form.touched:
+            self.form.touched.add(wid)
             if event.switch.parent is not None:
                 for hint in event.switch.parent.query(".hint").results(Label):
                     hint.update("sent")
@@ -543,30 +560,30 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
     def _update_count(self) -> None:
         count = self.query_one("#prompt-count", Static)
         length = len(self.query_one("#prompt", TextArea).text)
-        limit = self._caps.prompt_limit if self._caps else None
+        limit = self.form.caps.prompt_limit if self.form.caps else None
         count.update(f"{length} / {limit} characters" if limit else f"{length} characters")
         count.set_class(limit is not None and length > limit, "over")
 
     def _changed(self) -> None:
         """Any edit: nothing is submittable until the new form is checked (debounced)."""
-        self._gen += 1
-        self._valid = None
+        self.form.gen += 1
+        self.form.valid = None
         self._refresh()
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(DEBOUNCE_S, self._check_now)
+        if self.form.debounce is not None:
+            self.form.debounce.stop()
+        self.form.debounce = self.set_timer(DEBOUNCE_S, self._check_now)
 
     def _check_now(self) -> None:
         try:
             req = self._request()
         except ValidationError as err:
-            self._last = None
+            self.form.last = None
             self._show_error(str(err))
             self._refresh()
             return
-        self._last = req
+        self.form.last = req
         self._maybe_price(req, valid=False)  # a quote endpoint prices the shape alone
-        self._validate(self._gen, req)
+        self._validate(self.form.gen, req)
 
     @work(exclusive=True, group="submit-validate", exit_on_error=False)
     async def _validate(self, gen: int, req: JobRequest) -> None:
@@ -577,12 +594,12 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
             error = str(err)
         except ProviderError as err:
             error = f"cannot check the request: {err}"
-        if gen != self._gen:
+        if gen != self.form.gen:
             return  # edited meanwhile: a newer check is on its way
         if error is not None:
             self._show_error(error)
         else:
-            self._valid = req
+            self.form.valid = req
             self._show_error("")
             self._maybe_price(req, valid=True)
         self._refresh()
@@ -590,53 +607,52 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
     def _maybe_price(self, req: JobRequest, *, valid: bool, force: bool = False) -> None:
         key = price_key(req)
         if not force:
-            if self._quoting == key or (self._quote and self._quote[0] == key):
+            if self.form.quoting == key or (self.form.quote and self.form.quote[0] == key):
                 return
-            failed = self._quote_error
+            failed = self.form.quote_error
             # A price-table provider refuses an incomplete request locally: ask again once
             # the request is valid. A real refusal for this shape is not asked twice.
-            if failed and failed[0] == key and not (failed[2] and valid):
+            if failed and failed.key == key and not (failed.local and valid):
                 return
         self._price(req)
 
     @work(exclusive=True, group="submit-quote", exit_on_error=False)
     async def _price(self, req: JobRequest) -> None:
         key = price_key(req)
-        self._quoting = key
+        self.form.quoting = key
         self._refresh()
         try:
             quote = await self.facade.quote(req)
         except (ProviderError, ValidationError) as err:
-            local = isinstance(err, ValidationError) or bool(getattr(err, "detail", {}).get(
-                "local"))
-            self._quote_error = (key, str(err), local)
+            local = isinstance(err, ValidationError | LocalRefusal)
+            self.form.quote_error = PriceError(key, str(err), local)
         except Exception as err:  # a price failure must never take the modal down
-            self._quote_error = (key, f"{type(err).__name__}: {err}", False)
+            self.form.quote_error = PriceError(key, f"{type(err).__name__}: {err}", False)
         else:
-            self._quote = (key, quote)
-            self._quote_error = None
+            self.form.quote = (key, quote)
+            self.form.quote_error = None
         finally:
-            if self._quoting == key:
-                self._quoting = None
+            if self.form.quoting == key:
+                self.form.quoting = None
         self._refresh()
 
     def _ready(self) -> bool:
-        valid, quote = self._valid, self._quote
+        valid, quote = self.form.valid, self.form.quote
         return valid is not None and quote is not None and quote[0] == price_key(valid)
 
     def _refresh(self) -> None:
         """Price line, status line and the Submit button from the current state."""
-        key = price_key(self._last) if self._last is not None else None
+        key = price_key(self.form.last) if self.form.last is not None else None
         price = self.query_one("#price", Static)
         bad = False
         if key is None:
             text = "price: shown once a model is chosen and the request builds"
-        elif self._quoting == key:
-            text = f"price: asking {self._infos[key[0]].label}…"
-        elif self._quote and self._quote[0] == key:
-            text = f"price: {self._quote[1].label()}"
-        elif self._quote_error and self._quote_error[0] == key and not self._quote_error[2]:
-            text, bad = f"price: {self._quote_error[1]}", True
+        elif self.form.quoting == key:
+            text = f"price: asking {self.form.infos[key[0]].label}…"
+        elif self.form.quote and self.form.quote[0] == key:
+            text = f"price: {self.form.quote[1].label()}"
+        elif (failed := self.form.quote_error) and failed.key == key and not failed.local:
+            text, bad = f"price: {failed.message}", True
         else:
             text = "price: shown once the request is valid"
         price.update(text)
@@ -663,13 +679,13 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         except ValidationError as err:
             self._show_error(str(err))
             return
-        self._last = req
-        self._quote_error = None
-        self._maybe_price(req, valid=self._valid == req, force=True)
+        self.form.last = req
+        self.form.quote_error = None
+        self._maybe_price(req, valid=self.form.valid == req, force=True)
 
     async def action_submit(self) -> None:
         """Check once more, right now: a debounce must never let a stale state through."""
-        if self._done:
+        if self.form.done:
             return
         try:
             req = self._request()
@@ -677,16 +693,17 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         except (ValidationError, ProviderError) as err:
             self._show_error(str(err))
             return
-        quote = self._quote[1] if self._quote and self._quote[0] == price_key(req) else None
+        priced = self.form.quote
+        quote = priced[1] if priced and priced[0] == price_key(req) else None
         if quote is None:
             self._show_error("no price for this request yet: wait for it (Q asks again)")
             return
-        self._done = True
+        self.form.done = True
         self.dismiss(SubmitResult([req], [quote]))
 
     def action_close(self) -> None:
-        if not self._done:
-            self._done = True
+        if not self.form.done:
+            self.form.done = True
             self.dismiss(None)
 
     @on(Button.Pressed, "#submit")
