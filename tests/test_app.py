@@ -383,59 +383,28 @@ async def test_batch_end_rings_the_bell_and_sends_osc9(sim):
         assert any(m.startswith("#2 failed") for m in notices(app, "error"))
 
 
-async def test_quit_asks_while_a_submit_is_on_the_wire(make_sim):
+async def test_quit_with_jobs_active_asks_what_becomes_of_them(make_sim):
+    from tui.app.screens.quit import QuitScreen
+
     sim = make_sim(Faults(slow_s=1.5), seed=17)
     async with dashboard(sim, [req("slow submit")]) as (app, pilot, facade):
         await until(pilot, lambda: all_in(facade, [1], JobState.SUBMITTING), 5, "submitting")
         await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
-        assert "1 submit" in app.screen.title_text
-        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), 5, "the question")
+        await pilot.press("escape")  # stay
         await pilot.pause(0.1)
-        assert app.is_running
+        assert app.is_running and app.after_quit is None
         await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm again")
-        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), 5, "asked again")
+        await pilot.press("s")  # stop following: they wait until wan-tui runs again
         await until(pilot, lambda: not app.is_running, 5, "exit")
-    assert app.return_code == 0
+    assert app.return_code == 0 and app.after_quit == "stop"
 
 
 async def test_quit_without_anything_in_flight_does_not_ask(sim):
     async with dashboard(sim) as (app, pilot, _):
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, 5, "exit")
-
-
-async def test_read_only_when_another_engine_holds_the_lock(sim, monkeypatch):
-    from tui.app import launch
-    from tui.engine.lock import EngineLock
-
-    config = config_for(sim)
-    seen = {}
-
-    async def fake_run(self):
-        seen["read_only"] = self.read_only
-        seen["start"] = self.start_engine
-
-    monkeypatch.setattr(WanApp, "run_async", fake_run)
-    lock = EngineLock(config.db_path.with_name("engine.lock"))
-    lock.acquire()
-    try:
-        assert await launch.dashboard(config) == 0
-    finally:
-        lock.release()
-    assert "already running" in seen["read_only"] and seen["start"] is False
-    async with open_session(config, lock=False) as session:
-        app = WanApp(Facade(session), read_only="another wan-tui runs the engine")
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("n")
-            await pilot.pause(0.1)
-            assert any("read-only" in m for m in notices(app, "warning"))
-            await until(pilot, lambda: "READ-ONLY" in str(app.query_one("#status-line").render()),
-                        5, "status says read-only")
-            # The other engine's writes show without any event reaching this process.
-            await session.store.add_jobs([req("written by the other process")])
-            await until(pilot, lambda: app.table.order == [1], 5, "re-read")
 
 
 # ---------------------------------------------------------------- new job and batch

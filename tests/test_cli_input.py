@@ -74,7 +74,7 @@ def test_batch_refuses_devices_and_fifos_and_reads_dash_on_purpose(sim, tmp_path
     batch = batch_file(tmp_path, "from a pipe")
     code, out, err = wan(env, "batch", "-", "--yes", input=batch.read_text())
     assert code == 0, err
-    assert "1 of 1 submitted" in out and len(sim.state.queue_calls) == 1
+    assert "1 done, 0 not done" in out and len(sim.state.queue_calls) == 1
 
 
 def test_bad_numbers_in_a_batch_cost_nothing(sim, tmp_path):

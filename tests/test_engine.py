@@ -226,3 +226,22 @@ async def test_polls_per_job_follow_the_server_estimate(make_sim, make_engine):
     # At this scale HTTP round trips are a visible share of each interval, so the bound is
     # looser than the benchmark's real-time figure (under half).
     assert polls <= 0.65 * fixed, (polls, fixed)
+
+
+async def test_stop_leaves_no_task_behind_budget_pumps_and_batch_rounds_included(make_sim,
+                                                                                make_engine):
+    # A retrieve limit of 1 a minute keeps polls waiting in the budget's pump at the stop.
+    sim = make_sim(Faults(retrieve_limit_per_min=1), real_limits=True, mean_s=5.0)
+    engine = await make_engine(sim)
+    before = asyncio.all_tasks()
+    await engine.start()
+    await engine.add([req(f"waiting {i}") for i in range(3)])
+    for _ in range(400):
+        if engine.budget("venice", "retrieve").waiting:
+            break
+        await asyncio.sleep(0.01)
+    assert engine.budget("venice", "retrieve").waiting  # polls queue in the budget
+    await engine.stop(grace_s=5)
+    left = [t for t in asyncio.all_tasks() - before if not t.done()
+            and t is not asyncio.current_task()]
+    assert left == []

@@ -184,7 +184,7 @@ def submit_two(env: dict[str, str], tmp_path: Path) -> None:
     batch = tmp_path / "b.jsonl"
     batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"clip {i}", "duration": "5s"})
                              + "\n" for i in range(2)))
-    code, out, err = wan(env, "batch", str(batch), "--yes")
+    code, out, err = wan(env, "batch", str(batch), "--yes", "--submit-only")
     assert code == 0, err
 
 

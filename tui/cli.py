@@ -12,7 +12,6 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -145,15 +144,32 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
     submit.add_argument("--max-cost", type=_usd, metavar="USD", help="refuse above this price")
 
-    batch = sub.add_parser("batch", help="submit a JSON Lines file of requests")
+    batch = sub.add_parser("batch", help="submit a JSON Lines file of requests and follow them")
     batch.add_argument("file", type=Path, help="JSON Lines: one request object per line; "
                        "`-` reads standard input")
     batch.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
     batch.add_argument("--max-cost", type=_usd, metavar="USD", help="refuse above this total")
+    batch.add_argument("--detach", action="store_true",
+                       help="record the jobs and return; a background engine follows them")
+    batch.add_argument("--submit-only", action="store_true",
+                       help="submit them here and return once each has its id; "
+                            "`wan-tui watch` follows them later")
+    batch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
+                       help="a summary line this often while following (default 30)")
+    batch.add_argument("--quiet", action="store_true", help="print only the end")
 
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
     watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
-                       help="print the active jobs this often (default: 30)")
+                       help="a summary line this often (default 30)")
+    watch.add_argument("--quiet", action="store_true", help="print only the end")
+    watch.add_argument("--detach", action="store_true",
+                       help="start a background engine (no terminal) and return at once")
+    watch.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+
+    engine = sub.add_parser("engine", help="the process that follows the jobs")
+    engine.add_argument("action", choices=("status", "stop"),
+                        help="status: who follows, since when, budgets, log; "
+                             "stop: finish requests on the wire, then exit")
 
     lst = sub.add_parser("list", help="list jobs from history")
     lst.add_argument("--json", action="store_true", help="one JSON array, for scripts")
@@ -298,31 +314,6 @@ async def _quote_all(session, requests) -> list:
     return [await session.engine.quote(req) for req in requests]
 
 
-@asynccontextmanager
-async def _engine_session(config, *, follow: bool = True, busy_hint: str | None = None,
-                          record_when_busy: bool = False):
-    """Open a session that owns the engine. If another process owns it: with
-    `record_when_busy`, open without the lock (jobs are only recorded, the running engine
-    submits them) and yield busy=True; otherwise refuse with one line."""
-    from tui.engine.lock import EngineBusy
-    from tui.session import open_session
-
-    busy = False
-    try:
-        ctx = open_session(config, follow=follow)
-        session = await ctx.__aenter__()
-    except EngineBusy as err:
-        if not record_when_busy:
-            raise UsageError(f"{err}{busy_hint or ''}") from None
-        busy = True
-        ctx = open_session(config, lock=False, follow=follow)
-        session = await ctx.__aenter__()
-    try:
-        yield session, busy
-    finally:
-        await ctx.__aexit__(None, None, None)
-
-
 def _provider_failure(err) -> Exception:
     from tui.providers.base import AuthError, InsufficientBalance, InvalidRequest, NotConfigured
 
@@ -390,11 +381,12 @@ async def _validate(session, req, *, check_prompt: bool = True):
 
 
 async def cmd_submit(args) -> int:
+    from tui.followcli import hand_to_background, say
     from tui.session import open_session
 
     req = _request_from(args, with_prompt=True)
     config = _load_config()
-    async with open_session(config) as s:
+    async with open_session(config, lock=False, role="submit", serves=False) as s:
         req = await _validate(s, req)
         (quote,) = await _quote_all(s, [req])
         print(f"price: {quote.label()}  ({req.provider}/{req.model}, {req.duration})")
@@ -403,36 +395,61 @@ async def cmd_submit(args) -> int:
         if not _confirm("Submit this paid job?", args.yes):
             print("nothing submitted")
             return EXIT_OK
-        await s.engine.start(only=[])
-        (job,) = await s.engine.add([req], [quote])
-        if not args.wait:
-            s.engine.follow = False
-        printer = _Printer(s.engine)
-        await s.engine.wait_idle()
-        printer.close()
+        here = await s.host.claim()
+        if here:
+            await s.engine.start(only=[])
+            s.engine.follow = args.wait
+        (job,) = await s.host.add([req], [quote])
+        if here:
+            printer = _Printer(s.engine)
+            await s.engine.wait_idle()
+            printer.close()
+        else:
+            say(f"job {job.id} recorded; {s.host.follower(await s.host.status()).describe()} "
+                "and submits it")
+            job = await _wait_for(s, job.id, final=args.wait)
         job = await s.store.get(job.id)
     if job.state.value in ("failed", "unknown", "expired") or (
             args.wait and job.state.value != "done"):
         return EXIT_FAIL
-    if job.state.value == "pending":
+    if job.state.value == "pending" and here:
         _err(f"job {job.id} is still pending: {s.engine.halted.get(req.provider, '')}")
         return EXIT_FAIL
     if not args.wait:
-        print(f"job {job.id} submitted as {job.remote_id}; `wan-tui watch` follows it")
+        pid = hand_to_background(config) if here else None
+        follows = (f"pid {pid} follows it in the background (`wan-tui engine status`)"
+                   if pid else "the running engine follows it")
+        print(f"job {job.id} submitted as {job.remote_id}; {follows}")
     return EXIT_OK
+
+
+async def _wait_for(s, job_id: int, *, final: bool, timeout_s: float = 120.0):
+    """A client's wait for the engine: until the job has its remote id (or settles),
+    or with `final` until it settles."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    job = await s.store.get(job_id)
+    while time.monotonic() < deadline or final:
+        job = await s.store.get(job_id)
+        if not job.state.active or (not final and job.remote_id):
+            return job
+        await asyncio.sleep(0.1)
+    return job
 
 
 async def cmd_batch(args) -> int:
     from tui.batchfile import BatchError, read_batch
+    from tui.followcli import Report, hand_to_background, run_following
     from tui.format import money
+    from tui.session import open_session
 
     try:
         lines = read_batch(args.file)
     except BatchError as err:
         raise UsageError(str(err)) from None
-    # When the dashboard (or a watch) runs, the jobs are recorded and it submits them.
-    async with _engine_session(_load_config(), follow=False, record_when_busy=True) as (
-            s, busy):
+    config = _load_config()
+    async with open_session(config, lock=False, role="batch") as s:
         requests = []
         for line in lines:
             try:
@@ -450,23 +467,39 @@ async def cmd_batch(args) -> int:
         if not _confirm(f"Submit {len(requests)} paid jobs?", args.yes):
             print("nothing submitted")
             return EXIT_OK
-        if busy:
-            jobs = await s.store.add_jobs(requests, [q.usd for q in quotes],
-                                          cost_is_estimate=[q.estimate for q in quotes])
-            print(f"recorded {len(jobs)} jobs; the running wan-tui submits them")
-            return EXIT_OK
-        await s.engine.start(only=[])
-        printer = _Printer(s.engine)
-        jobs = await s.engine.add(requests, quotes)
-        await s.engine.wait_idle()
-        printer.close()
-        states = [((await s.store.get(j.id)) or j).state.value for j in jobs]
-    queued = sum(st not in ("pending", "failed", "unknown") for st in states)
-    print(f"{queued} of {len(states)} submitted; `wan-tui watch` follows them to disk")
-    if queued != len(states):
-        for reason in s.engine.halted.values():
-            _err(reason)
-        return EXIT_FAIL
+        # The batch's jobs are recorded (pending) in one commit before any paid call.
+        here = not args.detach and await s.host.claim(start=False)
+        jobs = await s.host.add(requests, quotes)
+        if not here:
+            who = s.host.follower(await s.host.status())
+            if who.pid is None:
+                pass  # handed to a background engine below, once this session is closed
+            else:
+                print(f"recorded {len(jobs)} jobs; {who.describe()} and submits them")
+                return EXIT_OK
+        elif args.submit_only:
+            s.engine.follow = False
+            await s.engine.start(only=[job.id for job in jobs])
+            printer = _Printer(s.engine)
+            await s.engine.wait_idle()
+            printer.close()
+            rows = [await s.store.get(job.id) for job in jobs]
+            sent = sum(bool(row and row.remote_id) for row in rows)
+            print(f"{sent} of {len(rows)} submitted; `wan-tui watch` follows them to disk")
+            for reason in s.engine.halted.values():
+                _err(reason)
+            return EXIT_OK if sent == len(rows) else EXIT_FAIL
+        else:
+            # This process is the engine: submit and follow at once, so no finished video
+            # waits for the last submit.
+            report = Report()
+            report.track(jobs)
+            await s.host.claim()
+            return await run_following(s, report, every=args.progress_every,
+                                       quiet=args.quiet)
+    pid = hand_to_background(config)
+    print(f"recorded {len(jobs)} jobs; pid {pid} submits and follows them in the background "
+          "(`wan-tui watch` shows their progress)")
     return EXIT_OK
 
 
@@ -481,45 +514,56 @@ class _Printer:
         self._unsub = engine.subscribe(self)
 
     def __call__(self, event) -> None:
+        from tui.followcli import say
         from tui.format import job_line
 
         if isinstance(event, self._job_changed) and event.transition:
-            print(job_line(event.job, self.engine.clock.now(), event.detail), flush=True)
+            say(job_line(event.job, self.engine.clock.now(), event.detail))
         elif isinstance(event, self._notice):
-            print(f"[{event.level}] {event.message}", file=sys.stderr, flush=True)
+            say(f"[{event.level}] {event.message}", err=True)
 
     def close(self) -> None:
         self._unsub()
 
 
 async def cmd_watch(args) -> int:
-    import signal
+    from tui.followcli import Report, run_following, say
+    from tui.session import open_session
 
-    from tui.jobs import JobState
+    config = _load_config()
+    if args.detach:
+        from tui.engine.background import spawn_background_engine
+        from tui.engine.lock import EngineLock
+        from tui.session import log_path
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    async with _engine_session(_load_config()) as (s, _):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            finals = await _watch_until_idle(s, stop, args.progress_every)
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-    if finals is None:
-        print("stopped; `wan-tui watch` resumes where this left off")
-        return 130
-    bad = [j for j in finals if j is not None and j.state != JobState.DONE]
-    for reason in s.engine.halted.values():
-        _err(reason)
-    if finals:
-        print(f"{len(finals) - len(bad)} done, {len(bad)} not done")
-    attention = await _unknown_jobs_line(s.config)
-    if attention:
+        holder = EngineLock(config.db_path.with_name("engine.lock")).holder()
+        if holder is not None:
+            say(f"pid {holder} already follows the jobs (`wan-tui engine status`)")
+            return EXIT_OK
+        pid = spawn_background_engine(log_path(config))
+        say(f"pid {pid} follows the active jobs in the background; log {log_path(config)}")
+        return EXIT_OK
+    role = "background" if args.background else "watch"
+    if args.background:
+        import logging
+
+        # No terminal: what it does goes to the log file (set up by main), at INFO.
+        logging.getLogger("wan_tui").setLevel(logging.INFO)
+    async with open_session(config, lock=False, role=role) as s:
+        report = Report()
+        report.track(await s.store.active_jobs())
+        if not args.background and report.jobs:
+            say(f"following {len(report.jobs)} active jobs")
+        code = await run_following(s, report, every=args.progress_every,
+                                   quiet=args.quiet or args.background,
+                                   background=args.background)
+        if s.engine.downloader.disk_problem:
+            _err(s.engine.downloader.disk_problem)
+    attention = await _unknown_jobs_line(config)
+    if attention and code != 130:  # a stop says how to resume; not the moment
         _err(attention)
         return EXIT_FAIL
-    return EXIT_OK if not bad else EXIT_FAIL
+    return code
 
 
 async def _unknown_jobs_line(config) -> str | None:
@@ -542,33 +586,6 @@ async def _unknown_jobs_line(config) -> str | None:
     shown = ", ".join(map(str, ids[:5])) + (", ..." if total > 5 else "")
     return (f"{total} job{'s' if total != 1 else ''} unknown (maybe charged: {shown}): check "
             "the provider, then `wan-tui resolve ID --charged` or `--not-charged`")
-
-
-async def _watch_until_idle(s, stop: asyncio.Event, every: float) -> list | None:
-    """Follow every active job until none is; their final rows, or None if stopped."""
-    from tui.format import job_line
-
-    followed = [j.id for j in await s.store.active_jobs()]
-    printer = _Printer(s.engine)
-    await s.engine.start()  # also finishes remote deletes a crash interrupted
-    if not followed:
-        await s.engine.wait_idle()
-        printer.close()
-        print("no active jobs")
-        return []
-    print(f"following {len(followed)} active jobs")
-    idle = asyncio.ensure_future(s.engine.wait_idle())
-    halt = asyncio.ensure_future(stop.wait())
-    while not idle.done() and not halt.done():
-        await asyncio.wait({idle, halt}, timeout=every, return_when=asyncio.FIRST_COMPLETED)
-        if not idle.done() and not halt.done():
-            for job in await s.store.active_jobs():
-                print("  " + job_line(job, s.engine.clock.now()), flush=True)
-    halt.cancel()
-    printer.close()
-    if stop.is_set():
-        return None
-    return [await s.store.get(i) for i in followed]
 
 
 def _job_dict(job) -> dict[str, Any]:
@@ -648,17 +665,27 @@ async def _one_job_action(args, action: str) -> int:
     from tui.engine import EngineError
     from tui.format import job_line
     from tui.providers.base import ProviderError
+    from tui.session import open_session
 
-    async with _engine_session(_load_config(), follow=False,
-                               busy_hint=" (use the dashboard's keys for this job)") as (s, _):
+    config = _load_config()
+    async with open_session(config, lock=False, role=action, serves=False) as s:
+        # The engine itself if none runs (acting directly); its client if one does.
+        await s.host.claim()
         try:
             job = await _act_on_job(s, args, action)
         except EngineError as err:
             raise UsageError(str(err)) from None
         except ProviderError as err:
             raise _provider_failure(err) from None
+        here = s.host.is_engine
     if job is not None:
         print(job_line(job, time.time()))
+        if action == "requeue" and here:
+            from tui.followcli import hand_to_background
+
+            pid = hand_to_background(config)
+            if pid:
+                print(f"pid {pid} follows it in the background (`wan-tui engine status`)")
     return EXIT_OK
 
 
@@ -668,13 +695,13 @@ async def _act_on_job(s, args, action: str):
 
     job = await s.engine.get(args.id)
     if action == "cancel":
-        job = await s.engine.cancel(job.id)
+        job = await s.host.cancel(job.id)
     elif action == "delete":
         warn = "" if job.file else " It has no local copy: the video will be lost."
         if not _confirm(f"Delete job {job.id}'s remote media?{warn}", args.yes):
             print("nothing deleted")
             return None
-        job = await s.engine.delete_remote(job.id)
+        job = await s.host.delete_remote(job.id)
     else:
         if job.state.active:
             raise UsageError(f"job {job.id} is still {job.state}; cancel it first")
@@ -683,9 +710,14 @@ async def _act_on_job(s, args, action: str):
                         f"{money(quote.usd, quote.estimate)}?", args.yes):
             print("nothing submitted")
             return None
-        await s.engine.start(only=[])
-        job = await s.engine.requeue(job.id, quote)
-        await s.engine.wait_idle()
+        if s.host.is_engine:
+            await s.engine.start(only=[])
+            s.engine.follow = False
+        job = await s.host.requeue(job.id, quote)
+        if s.host.is_engine:
+            await s.engine.wait_idle()
+        else:
+            job = await _wait_for(s, job.id, final=False)
         job = await s.store.get(job.id)
     return job
 
@@ -766,6 +798,15 @@ def cmd_doctor(args) -> int:
     return EXIT_OK if not bad else EXIT_FAIL
 
 
+async def cmd_engine(args) -> int:
+    from tui.followcli import engine_status, engine_stop
+
+    config = _load_config()
+    if args.action == "status":
+        return await engine_status(config)
+    return await engine_stop(config)
+
+
 def cmd_config(args) -> int:
     from tui.config import ensure_config_file
 
@@ -795,6 +836,7 @@ ASYNC_COMMANDS = {
     "delete": lambda a: _one_job_action(a, "delete"),
     "requeue": lambda a: _one_job_action(a, "requeue"),
     "resolve": cmd_resolve,
+    "engine": cmd_engine,
 }
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from tui.config import Config
 from tui.engine import Engine
 from tui.engine.clock import Clock
-from tui.engine.lock import EngineLock
+from tui.engine.host import EngineHost
+from tui.engine.lock import EngineBusy, EngineLock
 from tui.engine.schedule import PollPolicy
 from tui.providers import build_providers
 from tui.providers.base import Provider
@@ -25,7 +26,9 @@ class Session:
     engine: Engine
     # A second connection for the dashboard's reads: WAL lets it read while the engine's
     # connection writes, instead of queueing behind every poll's commit.
-    reader: Store | None = None
+    reader: Store
+    # Whether this process is the engine or a client of another one, and how to act.
+    host: EngineHost
 
 
 def policy_from_env() -> PollPolicy:
@@ -42,6 +45,11 @@ def policy_from_env() -> PollPolicy:
     return policy
 
 
+def log_path(config: Config) -> str:
+    """Where a process without a terminal writes what it does (tui/logs.py sets it up)."""
+    return str(config.log_file)
+
+
 @asynccontextmanager
 async def open_session(
     config: Config,
@@ -51,11 +59,12 @@ async def open_session(
     clock: Clock | None = None,
     policy: PollPolicy | None = None,
     providers: dict[str, Provider] | None = None,
+    role: str = "dashboard",
+    serves: bool = True,
 ) -> AsyncIterator[Session]:
-    """Yields a ready session. With `lock`, raises EngineBusy if another engine runs."""
-    engine_lock = EngineLock(config.db_path.with_name("engine.lock")) if lock else None
-    if engine_lock is not None:
-        engine_lock.acquire()
+    """Yields a ready session. With `lock`, this process must be the engine (raises
+    EngineBusy if another one is); without, it starts as a client and may claim the
+    engine later through `session.host`. Nothing is started: callers do that."""
     store = await Store.open(config.db_path)
     try:
         reader = await Store.open(config.db_path)
@@ -72,15 +81,19 @@ async def open_session(
         follow=follow,
         clock=clock,
         policy=policy or policy_from_env(),
-        rescan_s=5.0 if lock else 0.0,
+        rescan_s=0.0,  # the host's inbox notices other windows' jobs instead
     )
+    host = EngineHost(engine, reader, EngineLock(config.db_path.with_name("engine.lock")),
+                      role=role, log_path=log_path(config), serves=serves)
     try:
-        yield Session(config, store, providers, engine, reader)
+        if lock and not await host.claim(start=False):
+            raise EngineBusy(
+                f"another wan-tui (pid {host.lock.holder() or '?'}) is already running "
+                "these jobs; stop it or let it finish")
+        yield Session(config, store, providers, engine, reader, host)
     finally:
-        await engine.stop()
+        await host.release()
         for provider in providers.values():
             await provider.aclose()
         await reader.close()
         await store.close()
-        if engine_lock is not None:
-            engine_lock.release()

@@ -68,6 +68,16 @@ class BatchStats:
 
 
 @dataclass(frozen=True)
+class EngineRequest:
+    """An action a window asked of the engine (see Store.post_request)."""
+
+    id: int
+    kind: str  # "cancel" | "delete" | "stop"
+    job_id: int | None
+    created_at: float
+
+
+@dataclass(frozen=True)
 class Event:
     job_id: int
     at: float
@@ -179,6 +189,22 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # (NULL for jobs recorded before batches existed).
         "ALTER TABLE jobs ADD COLUMN batch_id INTEGER",
         "CREATE INDEX jobs_batch ON jobs(batch_id, created_at)",
+    ),
+    (
+        # Actions that any wan-tui window asks of the one engine (cancel, delete, stop).
+        # Durable, so a request survives the engine changing hands while it waits; claimed
+        # with a conditional UPDATE, so it is carried out once (see Store.take_requests).
+        """CREATE TABLE requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            job_id INTEGER,
+            state TEXT NOT NULL DEFAULT 'new',
+            taken_by INTEGER,
+            result TEXT,
+            created_at REAL NOT NULL,
+            finished_at REAL
+        )""",
+        "CREATE INDEX requests_open ON requests(state) WHERE state IN ('new', 'taken')",
     ),
 ]
 
@@ -486,6 +512,10 @@ class Store:
                 # user_version lives in the file header and is part of this transaction,
                 # so a failed migration leaves both schema and number untouched.
                 await db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    def now(self) -> float:
+        """The clock the store stamps rows with (updated_at, events)."""
+        return self._clock()
 
     async def close(self) -> None:
         if self._db is None:
@@ -881,6 +911,56 @@ class Store:
                 " SET fetched_at = excluded.fetched_at, models_json = excluded.models_json",
                 (provider, self._clock(), text),
             )
+
+    # ------------------------------------------------------------ requests to the engine
+
+    async def post_request(self, kind: str, job_id: int | None = None) -> int:
+        """A window asks the engine for an action; returns the request's id."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "INSERT INTO requests (kind, job_id, created_at) VALUES (?, ?, ?)",
+                (kind, job_id, self._clock()))
+            return int(cur.lastrowid or 0)
+
+    async def take_requests(self, pid: int) -> list[EngineRequest]:
+        """Claim every open request for this engine, in order, in one commit.
+
+        Requests a dead engine had taken but not finished are claimed again: every kind is
+        idempotent (cancelling a cancelled job, deleting deleted media), so carrying one
+        out a second time after a crash changes nothing."""
+        async with self._write() as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, kind, job_id, created_at FROM requests"
+                " WHERE state = 'new' OR (state = 'taken' AND taken_by != ?) ORDER BY id",
+                (pid,))
+            await db.executemany("UPDATE requests SET state = 'taken', taken_by = ? WHERE id = ?",
+                                 [(pid, row[0]) for row in rows])
+        return [EngineRequest(int(r[0]), str(r[1]), r[2], float(r[3])) for r in rows]
+
+    async def finish_request(self, request_id: int, ok: bool, result: str) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE requests SET state = ?, result = ?, finished_at = ? WHERE id = ?",
+                ("done" if ok else "failed", result, self._clock(), request_id))
+
+    async def request_outcome(self, request_id: int) -> tuple[str, str | None, float | None]:
+        """(state, result, finished_at) of a request: 'new', 'taken', 'done' or 'failed'."""
+        rows = await self._read(
+            "SELECT state, result, finished_at FROM requests WHERE id = ?", (request_id,))
+        if not rows:
+            raise StoreError(f"no request {request_id} in the history")
+        return str(rows[0][0]), rows[0][1], rows[0][2]
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap "anything new?" check."""
+        rows = await self._read("PRAGMA data_version")
+        return int(rows[0][0])
+
+    async def changed_since(self, since: float) -> list[Job]:
+        """Jobs whose row changed at or after `since` (another process's writes)."""
+        rows = await self._read(f"{_SELECT_JOB} WHERE updated_at >= ? ORDER BY updated_at",
+                                (since,))
+        return [_job_from_row(row) for row in rows]
 
     async def get_meta(self, key: str) -> str | None:
         rows = await self._read("SELECT value FROM meta WHERE key = ?", (key,))

@@ -250,21 +250,16 @@ async def batches(app: WanApp) -> None:
 
 
 async def quit_app(app: WanApp) -> None:
-    """Ask first while money is on the wire: a submit in flight (its id must reach disk)
-    or a download (it restarts from zero next time)."""
-    if app.read_only is None:
+    """While this window follows jobs, quitting asks what becomes of them: a background
+    engine keeps following them (the default), or they wait until wan-tui runs again."""
+    from tui.app.screens.quit import QuitScreen
+
+    if app.facade.is_engine:
         counts = await app.facade.counts()
-        submits = counts[JobState.SUBMITTING] + app.submitting
-        downloads = counts[JobState.DOWNLOADING]
-        if submits or downloads:
-            busy = ", ".join(part for part in (
-                f"{submits} submit{'s' if submits != 1 else ''}" if submits else "",
-                f"{downloads} download{'s' if downloads != 1 else ''}" if downloads else "",
-            ) if part)
-            if not await app.push_screen_wait(ConfirmScreen(
-                    f"Quit while {busy} run?",
-                    "A submit on the wire is waited for so its id is saved; a download "
-                    "starts again next time. Queued and processing jobs go on at the "
-                    "provider and resume when you open wan-tui again.", "Quit")):
+        active = sum(counts.get(s, 0) for s in JobState if s.active) + app.submitting
+        if active:
+            choice = await app.push_screen_wait(QuitScreen(active))
+            if choice == "stay":
                 return
+            app.after_quit = choice
     app.exit(0)

@@ -54,7 +54,7 @@ STATUS_EVERY_S = 1.0
 BATCH_EVERY_S = 3.0  # the batch's ETA and throughput are read again this often
 DETAIL_DEBOUNCE_S = 0.08
 RESYNC_EVERY_S = 10.0  # re-read the window even without engine events...
-READ_ONLY_RESYNC_S = 2.0  # ...and often when another process owns the engine
+CHANGES_HZ = 4  # how often to look for other processes' commits (one PRAGMA when none)
 DETAIL_EVENTS_EVERY_S = 2.0  # poll errors are logged without an event: re-read the timeline
 SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 SETTLED = (JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
@@ -103,7 +103,6 @@ class WanApp(App[int]):
         facade: Facade | None = None,
         *,
         opener: Callable[[], AbstractAsyncContextManager[Facade]] | None = None,
-        read_only: str | None = None,
         start_engine: bool = True,
         clock: Callable[[], float] = time.time,
         live: bool = True,
@@ -113,8 +112,9 @@ class WanApp(App[int]):
             raise ValueError("WanApp needs a facade or an opener")
         self.facade: Facade = facade  # type: ignore[assignment]  # set by on_mount if opened
         self._opener = opener() if opener is not None else None
-        self.read_only = read_only
-        self.start_engine = start_engine and read_only is None
+        self.start_engine = start_engine
+        # What the user chose when quitting with jobs active: "background" or "stop".
+        self.after_quit: str | None = None
         self.clock = clock
         self.live = live
         self.terminal = Terminal(self._write_escape, self.copy_to_clipboard)
@@ -172,6 +172,7 @@ class WanApp(App[int]):
         table.facade = self.facade
         table.setup_columns()
         self._unsubscribe = self.facade.subscribe(self._on_engine_event)
+        self.facade.on_role_change(self._became_engine)
         await table.reload()
         self._update_titles()
         table.focus()
@@ -187,6 +188,7 @@ class WanApp(App[int]):
         gc.freeze()
         if self.live:
             self.set_interval(1 / LIVE_HZ, self._live_tick, name="live")
+            self.set_interval(1 / CHANGES_HZ, self._pull_changes, name="changes")
         self.run_worker(self._refresh_status(), group="status", exit_on_error=False)
 
     async def on_unmount(self) -> None:
@@ -274,10 +276,8 @@ class WanApp(App[int]):
         if self._ended is not None:
             self._batch_ended(self._ended)
             self._ended = None
-        every = READ_ONLY_RESYNC_S if self.read_only is not None else RESYNC_EVERY_S
-        if time.monotonic() - self._synced_at > every:
-            # Another process writes too (a read-only view's engine, a `wan-tui batch`):
-            # what it changed shows up within seconds even without an event.
+        if time.monotonic() - self._synced_at > RESYNC_EVERY_S:
+            # A safety net: other processes' changes arrive through _pull_changes.
             self._synced_at = time.monotonic()
             self._status_dirty = resync = True
         if resync or self._window_again:
@@ -316,7 +316,7 @@ class WanApp(App[int]):
         unconfigured = [p.name for p in self.facade.providers() if not p.configured]
         self.query_one(StatusLine).show(StatusData(
             counts, spend, self.facade.budgets(), unconfigured, self.facade.halted(),
-            self.read_only, batch))
+            await self.facade.follower(), batch))
         # The batch's ETA moves with the clock: read it again in a few seconds while jobs
         # run (reading a big batch's running jobs every second would cost key latency).
         if batch is not None and batch.active:
@@ -386,17 +386,38 @@ class WanApp(App[int]):
         return self.run_worker(self._guarded(work, what), group=group, name=what,
                                exit_on_error=False)
 
-    def refuse_read_only(self, what: str) -> bool:
-        if self.read_only is None:
-            return False
-        self.toast(f"read-only: {what} needs the engine, which another wan-tui runs",
-                   "warning")
-        return True
+    async def _pull_changes(self) -> None:
+        """Other windows and engines write to the same history: show their commits
+        within a fraction of a second (the engine's own changes arrive as events)."""
+        try:
+            jobs = await self.facade.changes()
+            if self.facade.stop_requested() and self.facade.is_engine:
+                await self.facade.host.release()
+                self.toast("`wan-tui engine stop`: this window no longer follows the jobs",
+                           "warning")
+                self._status_dirty = True
+        except Exception as err:
+            log.warning("reading other windows' changes: %s", err)
+            return
+        for job in jobs:
+            shown = self.table.jobs.get(job.id)
+            structural = shown is None or shown.state != job.state
+            earlier = self._dirty.get(job.id)
+            self._dirty[job.id] = (job, structural or bool(earlier and earlier[1]))
+        if jobs:
+            self._status_dirty = True
+
+    def _became_engine(self, _here: bool) -> None:
+        self._status_dirty = True
+        self.toast("this window now follows the jobs (the engine that did has ended)")
 
     def show_jobs(self, jobs: Iterable[Job]) -> None:
         """Rows changed by an action the engine does not announce (a remote delete)."""
         for job in jobs:
-            self._dirty[job.id] = (job, True)
+            shown = self.table.jobs.get(job.id)
+            structural = shown is None or shown.state != job.state
+            earlier = self._dirty.get(job.id)
+            self._dirty[job.id] = (job, structural or bool(earlier and earlier[1]))
         self._status_dirty = True
 
     # ------------------------------------------------------------ keys: view
@@ -554,31 +575,28 @@ class WanApp(App[int]):
 
     def action_requeue(self) -> None:
         ids = self.table.targets()
-        if ids and not self.refuse_read_only("re-queue"):
+        if ids:
             self.spawn(actions.requeue(self, ids), "re-queue", ids)
 
     def action_cancel_jobs(self) -> None:
         ids = self.table.targets()
-        if ids and not self.refuse_read_only("cancel"):
+        if ids:
             self.spawn(actions.cancel(self, ids), "cancel", ids)
 
     def action_delete_remote(self) -> None:
         ids = self.table.targets()
-        if ids and not self.refuse_read_only("delete"):
+        if ids:
             self.spawn(actions.delete(self, ids), "delete", ids)
 
     def action_new_job(self) -> None:
-        if not self.refuse_read_only("submitting"):
-            self.spawn(actions.new_job(self), "new job")
+        self.spawn(actions.new_job(self), "new job")
 
     def action_new_job_like(self) -> None:
         """The submission form filled in from the highlighted job (palette only)."""
-        if not self.refuse_read_only("submitting"):
-            self.spawn(actions.new_job(self, self.table.current), "new job")
+        self.spawn(actions.new_job(self, self.table.current), "new job")
 
     def action_batch(self) -> None:
-        if not self.refuse_read_only("submitting"):
-            self.spawn(actions.batch(self), "batch")
+        self.spawn(actions.batch(self), "batch")
 
     def action_batches(self) -> None:
         self.spawn(actions.batches(self), "batches")

@@ -5,6 +5,7 @@ Widgets and screens call these coroutines; everything below them stays testable 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from tui.engine import (
     JobChanged,
     Notice,
 )
+from tui.engine.host import Follower
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, ModelCaps, ValidationError
 from tui.providers.base import ProviderError, ProviderInfo, Quote
 from tui.query import JobQuery
@@ -88,6 +90,9 @@ class Facade:
         # page or a count never waits behind the engine's writes on the shared one.
         self.reader = session.reader or session.store
         self.config = session.config
+        self.host = session.host
+        self._takeover: asyncio.Task[None] | None = None
+        self._engine_status: dict = {}
 
     # ------------------------------------------------------------ engine lifecycle
 
@@ -95,7 +100,36 @@ class Facade:
         return self.engine.subscribe(listener)
 
     async def start(self) -> None:
-        await self.engine.start()
+        """Become the engine if none runs; otherwise follow the one that does as its
+        client, and take over (within a second) when it ends or dies."""
+        if not await self.host.claim():
+            self._takeover = asyncio.get_running_loop().create_task(
+                self.host.follow_when_free(), name="takeover")
+
+    async def close(self) -> None:
+        if self._takeover is not None:
+            self._takeover.cancel()
+            await asyncio.gather(self._takeover, return_exceptions=True)
+
+    @property
+    def is_engine(self) -> bool:
+        return self.host.is_engine
+
+    def on_role_change(self, listener: Callable[[bool], None]) -> None:
+        self.host.listeners.append(listener)
+
+    async def follower(self) -> Follower:
+        """Who follows the jobs: this window, or which process since when (and, for a
+        client, the engine's published budgets, which budgets() then shows)."""
+        self._engine_status = await self.host.status()
+        return self.host.follower(self._engine_status)
+
+    async def changes(self) -> list[Job]:
+        """Rows that other processes (or this one's engine) committed since last asked."""
+        return await self.host.changes()
+
+    def stop_requested(self) -> bool:
+        return self.host.stop_requested.is_set()
 
     # ------------------------------------------------------------ providers and models
 
@@ -113,8 +147,9 @@ class Facade:
         return await self.engine.quote(req)
 
     async def submit(self, requests: Sequence[JobRequest], quotes: Sequence[Quote]) -> list[Job]:
-        """Record and start jobs whose price the user has seen."""
-        return await self.engine.add(list(requests), list(quotes))
+        """Record and start jobs whose price the user has seen (the engine, here or in
+        another process, submits them)."""
+        return await self.host.add(list(requests), list(quotes))
 
     async def check_batch(self, path: Path) -> BatchCheck:
         check = BatchCheck(path)
@@ -139,10 +174,10 @@ class Facade:
     # ------------------------------------------------------------ job actions
 
     async def cancel(self, job_id: int) -> Job:
-        return await self.engine.cancel(job_id)
+        return await self.host.cancel(job_id)
 
     async def delete_remote(self, job_id: int) -> Job:
-        return await self.engine.delete_remote(job_id)
+        return await self.host.delete_remote(job_id)
 
     async def requeue_quote(self, job_id: int) -> tuple[Job, Quote]:
         job = await self.get(job_id)
@@ -151,7 +186,7 @@ class Facade:
         return job, await self.quote(job.request)
 
     async def requeue(self, job_id: int, quote: Quote) -> Job:
-        return await self.engine.requeue(job_id, quote)
+        return await self.host.requeue(job_id, quote)
 
     # ------------------------------------------------------------ reading history
 
@@ -220,6 +255,11 @@ class Facade:
         return await self.reader.spend_detail(midnight)
 
     def budgets(self) -> list[BudgetStatus]:
+        if not self.is_engine:  # this process sends nothing: show the engine's own use
+            return [BudgetStatus(b["provider"], b["rate_class"], b["used"], b["limit"], 0, None)
+                    for b in self._engine_status.get("budgets", [])
+                    if self.session.providers.get(b["provider"]) is not None
+                    and self.session.providers[b["provider"]].configured]
         out = []
         for (provider, rate_class), budget in self.engine.budgets.items():
             if not self.session.providers[provider].configured:
@@ -229,6 +269,8 @@ class Facade:
         return out
 
     def halted(self) -> dict[str, str]:
+        if not self.is_engine:
+            return dict(self._engine_status.get("halted") or {})
         return dict(self.engine.halted)
 
     def destination(self, job: Job) -> Path:

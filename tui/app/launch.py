@@ -27,33 +27,68 @@ def run_dashboard(config: Config) -> int:
 
 async def dashboard(config: Config, *, policy: PollPolicy | None = None,
                     before: Any = None) -> int:
-    """Open the session (read-only if another engine holds the lock) and run the app.
+    """Open the session and run the app: as the engine if none runs, else as its client.
 
     `before(facade)` runs once the session is open and before the engine starts (the demo
-    records its first jobs there, so the app resumes them like any history)."""
+    records its first jobs there, so the app resumes them like any history).
+
+    The engine outlives the window: when the terminal goes away (SIGHUP) or SIGTERM
+    arrives, the app stops drawing and this process keeps following every active job,
+    headless, until none is left. When the user quits with jobs active, they choose to hand
+    them to a background engine (the default), to stop following, or to stay.
+    """
     from tui.app.app import WanApp
     from tui.app.facade import Facade
-    from tui.engine.lock import EngineBusy
+    from tui.engine.signals import StopSignals
     from tui.session import open_session
 
-    read_only = None
-    try:
-        ctx = open_session(config, policy=policy)
-        session = await ctx.__aenter__()
-    except EngineBusy as err:
-        read_only = f"{err}"
-        ctx = open_session(config, lock=False, policy=policy)
-        session = await ctx.__aenter__()
-    try:
+    async with open_session(config, lock=False, policy=policy) as session:
         facade = Facade(session)
-        if before is not None and read_only is None:
+        if before is not None and await session.host.claim(start=False):
             await before(facade)
-        app = WanApp(facade, read_only=read_only)
-        await app.run_async()
+        app = WanApp(facade)
+        # The first SIGHUP/SIGTERM ends the app; the engine goes on below without it.
+        signals = StopSignals(on_hangup=lambda: app.exit(0),
+                              on_stop=lambda _name: app.exit(0))
+        with signals:
+            await app.run_async()
+            await facade.close()
+            if signals.received and session.host.is_engine:
+                await _follow_headless(session, signals)
+            elif app.after_quit == "background" and session.host.is_engine \
+                    and session.engine.active_count:
+                await _hand_to_background(session)
         return app.return_code or 0
-    finally:
-        # After the app has left the screen: stopping waits for a submit on the wire.
-        await ctx.__aexit__(None, None, None)
+
+
+async def _follow_headless(session: Any, signals: Any) -> None:
+    """The terminal is gone (or SIGTERM came): keep following until nothing is active,
+    or until a second SIGTERM/SIGINT (then stop as any headless engine does)."""
+    import logging
+
+    log = logging.getLogger("wan_tui")
+    if not signals.hung_up:
+        from tui.engine.signals import detach_from_terminal
+
+        detach_from_terminal()
+    signals.stop.clear()  # the signal that ended the app is spent: the next one stops
+    log.info("dashboard closed: following %d active jobs headless", session.engine.active_count)
+    idle = asyncio.ensure_future(session.engine.wait_idle())
+    stop = asyncio.ensure_future(signals.stop.wait())
+    asked = asyncio.ensure_future(session.host.stop_requested.wait())
+    await asyncio.wait({idle, stop, asked}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (idle, stop, asked):
+        task.cancel()
+    await session.host.release(grace_s=30.0)
+
+
+async def _hand_to_background(session: Any) -> None:
+    from tui.engine.background import spawn_background_engine
+
+    pid = spawn_background_engine(session.host.log_path)
+    await session.host.release()  # the background engine takes the lock once it is free
+    print(f"wan-tui: pid {pid} follows the active jobs in the background "
+          f"(`wan-tui engine status`; log {session.host.log_path})")
 
 
 # ---------------------------------------------------------------- the demo

@@ -101,6 +101,8 @@ class Engine:
         self._idle.set()
         self._running = False
         self._settled_counts: Counter[str] = Counter()
+        self._broken: set[int] = set()  # jobs whose task hit a bug: resumed on restart only
+        self._parked: dict[int, float] = {}  # job id → when its task here ended
         self.budgets: dict[tuple[str, str], RequestBudget] = {}
         self._quotes: dict[tuple[object, ...], Quote] = {}
         self.batch_pollers: dict[str, BatchPoller] = {}
@@ -237,27 +239,43 @@ class Engine:
             await self.rescan()
 
     async def rescan(self) -> None:
-        """Start every active job that has no task here (added by another process)."""
+        """Start every active job that has no task here: added by another process, or
+        settled back into following by `wan-tui resolve`."""
         try:
             for job in await self.store.active_jobs():
-                if job.state == JobState.PENDING and job.id not in self._tasks:
+                if job.id in self._tasks or job.id in self._broken:
+                    continue
+                if job.state == JobState.PENDING or (
+                        job.state != JobState.SUBMITTING
+                        and job.updated_at > self._parked.get(job.id, float("-inf"))):
+                    # Pending: new. Other active states: only when something else changed the
+                    # row after this engine last let go of it (`wan-tui resolve`); a job it
+                    # parked itself (a full disk) waits for the next start.
                     self._launch(job.id)
         except Exception:
             log.exception("rescan failed")
 
-    async def stop(self, *, grace_s: float = 30.0) -> list[Job]:
+    async def stop(self, *, grace_s: float = 30.0, force: asyncio.Event | None = None
+                   ) -> list[Job]:
         """Stop following jobs (they stay active in the store and resume next time).
 
-        A submit on the wire is allowed to finish (up to `grace_s`), so its id is written
-        down. One still on the wire after that is cut off and its job becomes `unknown`:
-        those jobs are returned.
+        A submit on the wire is allowed to finish (up to `grace_s`, or until `force` is
+        set: a second ctrl-c), so its id is written down. One still on the wire after that
+        is cut off and its job becomes `unknown`: those jobs are returned.
         """
         self._running = False
         self.accepting_submits = False
         lost: list[Job] = []
         in_flight = list(self.submitter.in_flight)
         if in_flight:
-            await asyncio.wait(in_flight, timeout=grace_s)
+            settled = asyncio.ensure_future(asyncio.wait(in_flight))
+            waits: set[asyncio.Future[Any]] = {settled}
+            if force is not None:
+                waits.add(asyncio.ensure_future(force.wait()))
+            await asyncio.wait(waits, timeout=grace_s,
+                                            return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
             lost = await self.submitter.abandon()
         tasks = list(self._tasks.values()) + list(self._background)
         for task in tasks:
@@ -292,6 +310,7 @@ class Engine:
 
     def _task_done(self, job_id: int) -> None:
         self._tasks.pop(job_id, None)
+        self._parked[job_id] = self.store.now()
         self.follower.forget(job_id)
         if not self._tasks:
             self._idle.set()
@@ -329,6 +348,7 @@ class Engine:
             raise
         except Exception as exc:  # a bug must not take the other jobs down
             log.exception("job %s: unexpected error", job_id)
+            self._broken.add(job_id)  # not relaunched by rescan: it would fail the same way
             self.notice("error", f"job {job_id}: internal error ({exc}); it resumes on restart",
                         job_id)
         finally:

@@ -1,4 +1,9 @@
-"""One engine per history file: two engines would poll twice and could submit twice."""
+"""One engine per history file: two engines would poll twice and could submit twice.
+
+The history's flock is the election: whoever holds it follows the jobs and sends paid
+requests; every other wan-tui process is a client. The kernel drops the lock when its
+holder dies (SIGKILL included), so a waiting client can take over without any cleanup.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,14 @@ class EngineLock:
         self.path = path
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; never blocks."""
+        if self._fd is not None:
+            return True
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -31,15 +43,40 @@ class EngineLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise EngineBusy(
-                f"another wan-tui (pid {holder}) is already running these jobs; "
-                "stop it or let it finish"
-            ) from None
+            return False
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
+        os.fsync(fd)
         self._fd = fd
+        return True
+
+    def acquire(self) -> None:
+        if not self.try_acquire():
+            holder = self.holder()
+            raise EngineBusy(
+                f"another wan-tui (pid {holder or '?'}) is already running these jobs; "
+                "stop it or let it finish"
+            )
+
+    def holder(self) -> int | None:
+        """The pid written by the current holder, if any process holds the lock."""
+        if self._fd is not None:
+            return os.getpid()
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return None
+        if not text.isdigit():
+            return None
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return int(text)  # held: the pid is its holder's
+        finally:
+            os.close(fd)  # closing drops a probe lock we may have taken
+        return None  # nobody holds it: the pid in the file is stale
 
     def release(self) -> None:
         if self._fd is not None:

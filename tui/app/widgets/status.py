@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -10,6 +11,7 @@ from textual.widgets import Static
 from tui import format as fmt
 from tui.app.batch_status import BatchSummary
 from tui.app.facade import BudgetStatus
+from tui.engine.host import Follower
 from tui.jobs import ACTIVE_STATES, JobState
 
 
@@ -20,7 +22,7 @@ class StatusData:
     budgets: list[BudgetStatus] = field(default_factory=list)
     unconfigured: list[str] = field(default_factory=list)
     halted: dict[str, str] = field(default_factory=dict)
-    read_only: str | None = None
+    follower: Follower | None = None  # who follows the jobs
     batch: BatchSummary | None = None
 
 
@@ -62,14 +64,24 @@ def batch_text(batch: BatchSummary) -> Text:
     return text
 
 
+def _follower_text(who: Follower) -> Text:
+    """Who follows the jobs: this window, another process since when, or nobody."""
+    if who.pid is None:
+        return Text("⚑ nobody follows the jobs  ", style="bold yellow")
+    when = time.strftime("%H:%M", time.localtime(who.since)) if who.since else "?"
+    if who.here:
+        return Text(f"⚑ here since {when}  ", style="grey62")
+    role = "in the background" if who.role == "background" else f"({who.role or 'engine'})"
+    return Text(f"⚑ pid {who.pid} {role} since {when}  ", style="cyan")
+
+
 def render_status(data: StatusData) -> Text:
     counts = data.counts
     active = sum(counts.get(s, 0) for s in ACTIVE_STATES)
     failed = sum(counts.get(s, 0) for s in (JobState.FAILED, JobState.UNKNOWN))
     text = Text()
-    if data.read_only:
-        text.append(" READ-ONLY ", style="bold black on yellow")
-        text.append(f" {data.read_only}  ", style="yellow")
+    if data.follower is not None:
+        text.append_text(_follower_text(data.follower))
     if data.batch is not None:
         text.append_text(batch_text(data.batch))
         text.append("all ", style="grey62")

@@ -1,0 +1,349 @@
+"""One engine per history, many windows: real processes, real signals, the simulator.
+
+- a dashboard whose terminal closes keeps following its jobs to disk;
+- with an engine running, a second dashboard and the CLI act through it, once;
+- SIGKILL of the engine: an open dashboard takes over and finishes every job;
+- SIGHUP/SIGTERM mid-submit record the id; two ctrl-c's end the process at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import T2V, sim_env
+
+from tui.app.app import WanApp
+from tui.app.facade import Facade
+from tui.config import load_config
+from tui.engine.lock import EngineLock
+from tui.jobs import JobRequest, JobState
+from tui.providers.base import Quote
+from tui.sim.state import Faults
+from tui.store import Store
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def req(prompt: str) -> JobRequest:
+    return JobRequest(model=T2V, prompt=prompt, duration="5s", resolution="720p")
+
+
+def cli(env: dict[str, str], *args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tui.cli", *args], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    proc = cli(env, *args)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def jobs_in(db: Path) -> list:
+    async def read():
+        store = await Store.open(db)
+        try:
+            return await store.list_jobs(order="created", descending=False)
+        finally:
+            await store.close()
+    return asyncio.run(read())
+
+
+def record(db: Path, prompts: list[str]) -> None:
+    async def add():
+        store = await Store.open(db)
+        try:
+            await store.add_jobs([req(p) for p in prompts], [0.25] * len(prompts))
+        finally:
+            await store.close()
+    asyncio.run(add())
+
+
+def wait_for(check, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holder(home: Path) -> int | None:
+    return EngineLock(home / "engine.lock").holder()
+
+
+def all_done_byte_exact(sim, db: Path, count: int) -> None:
+    jobs = jobs_in(db)
+    assert len(jobs) == count
+    for job in jobs:
+        assert job.state == JobState.DONE, (job.id, job.state, job.error)
+        assert sha(Path(job.file)) == job.sha256 == sim.state.job(job.remote_id).sha256
+    charged = [rid for rid, was_charged, _ in sim.state.queue_calls if was_charged]
+    assert sorted(charged) == sorted(j.remote_id for j in jobs)  # one queue call each
+
+
+def test_dashboard_whose_terminal_closes_keeps_every_job(make_sim, tmp_path):
+    sim = make_sim(mean_s=3.0, seed=3)
+    home = tmp_path / "home"
+    env = sim_env(sim, home, TERM="xterm-256color", COLUMNS="120", LINES="40")
+    home.mkdir(parents=True)
+    record(home / "history.db", [f"hang-up {i}" for i in range(6)])
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a dashboard on a real terminal
+        os.execve(sys.executable, [sys.executable, "-m", "tui.cli"], env)
+    try:
+        # 3 s into the batch, with jobs submitted and running, the terminal goes away.
+        wait_for(lambda: len(sim.state.queue_calls) >= 3, 30, "submits")
+        time.sleep(1.0)
+        os.close(master)  # the pty hangs up: the kernel sends SIGHUP
+        master = -1
+        wait_for(lambda: all(j.state == JobState.DONE for j in jobs_in(home / "history.db")),
+                 90, "every job on disk after the hang-up")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        if master >= 0:
+            os.close(master)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    all_done_byte_exact(sim, home / "history.db", 6)
+    log = home / "logs" / "wan-tui.log"
+    text = log.read_text()
+    assert "terminal is gone" in text and "Traceback" not in text
+
+
+async def _until(pilot, check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _state(facade: Facade, job_id: int) -> JobState | None:
+    job = await facade.get(job_id)
+    return job.state if job else None
+
+
+async def test_second_dashboard_and_cli_act_through_the_engine(make_sim, tmp_path, monkeypatch):
+    sim = make_sim(mean_s=6.0, seed=11)
+    home = tmp_path / "home"
+    env = sim_env(sim, home)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = load_config(env)
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"engine {i}",
+                                         "duration": "5s"}) + "\n" for i in range(3)))
+    # A background engine follows the batch: the window below is its client.
+    code, out, err = await asyncio.to_thread(run_cli, env, "batch", str(batch), "--yes",
+                                             "--detach")
+    assert code == 0 and "in the background" in out, err
+    wait_for(lambda: holder(home) is not None, 20, "the background engine")
+    engine_pid = holder(home)
+    from tui.session import open_session
+
+    try:
+        async with open_session(config, lock=False) as session:
+            facade = Facade(session)
+            app = WanApp(facade)
+            async with app.run_test(size=(160, 45)) as pilot:
+                await _until(pilot, lambda: app.table.loaded.is_set(), 10, "first window")
+                assert not facade.is_engine
+                await _until(pilot, lambda: f"pid {engine_pid}" in str(
+                    app.query_one("#status-line").render()), 10, "status names the engine")
+                # submit from this window: the engine sends it (one queue call)
+                (job4,) = await facade.submit([req("from the second window")], [Quote(0.25)])
+                await _until(pilot, lambda: _queued(facade, job4.id), 10, "engine submitted it")
+                # cancel from this window (the key, confirmed)
+                app.table.focus()
+                await _until(pilot, lambda: app.table.current_id is not None, 5, "cursor")
+                target = app.table.current_id
+                await pilot.press("c")
+                await pilot.pause(0.2)
+                await pilot.press("y")
+                await _until(pilot, lambda: _is(facade, target, JobState.CANCELLED), 10,
+                             "cancelled by the engine")
+                # cancel and re-queue from the CLI while the dashboard watches
+                rows = await asyncio.to_thread(jobs_in, home / "history.db")
+                other = next(j.id for j in rows if j.state.active and j.id != target)
+                code, out, err = await asyncio.to_thread(run_cli, env, "cancel", str(other))
+                assert code == 0, err
+                await _until(pilot, lambda: app.table.jobs.get(other) is not None
+                             and app.table.jobs[other].state == JobState.CANCELLED, 5,
+                             "the dashboard shows the CLI's cancel")
+                code, out, err = await asyncio.to_thread(run_cli, env, "requeue", str(other),
+                                                         "--yes")
+                assert code == 0, err
+                await _until(pilot, lambda: _settled(facade), 60, "every job settled")
+    finally:
+        if holder(home) == engine_pid:
+            os.kill(engine_pid, signal.SIGTERM)
+        wait_for(lambda: holder(home) is None, 30, "the engine to exit")
+    jobs = await asyncio.to_thread(jobs_in, home / "history.db")
+    assert len(jobs) == 5  # 3 from the batch, 1 from the window, 1 re-queue, no more
+    charged = [rid for rid, was_charged, _ in sim.state.queue_calls if was_charged]
+    submitted = [j.remote_id for j in jobs if j.remote_id]
+    assert sorted(charged) == sorted(submitted)  # exactly one queue call per sent job
+    states = sorted(j.state.value for j in jobs)
+    assert states.count("cancelled") == 2 and states.count("done") == 3
+
+
+async def _queued(facade: Facade, job_id: int) -> bool:
+    job = await facade.get(job_id)
+    return bool(job and job.remote_id)
+
+
+async def _is(facade: Facade, job_id: int, state: JobState) -> bool:
+    return await _state(facade, job_id) == state
+
+
+async def _settled(facade: Facade) -> bool:
+    counts = await facade.counts()
+    return sum(n for s, n in counts.items() if s.active) == 0 and sum(counts.values()) == 5
+
+
+async def test_sigkill_of_the_engine_an_open_dashboard_takes_over(make_sim, tmp_path,
+                                                                  monkeypatch):
+    sim = make_sim(mean_s=4.0, seed=5)
+    home = tmp_path / "home"
+    env = sim_env(sim, home)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = load_config(env)
+    home.mkdir(parents=True)
+    await asyncio.to_thread(record, home / "history.db", [f"takeover {i}" for i in range(5)])
+    code, out, err = await asyncio.to_thread(run_cli, env, "watch", "--detach")
+    assert code == 0, err
+    wait_for(lambda: holder(home) is not None, 20, "the background engine")
+    engine_pid = holder(home)
+    from tui.session import open_session
+
+    async with open_session(config, lock=False) as session:
+        facade = Facade(session)
+        app = WanApp(facade)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await _until(pilot, lambda: app.table.loaded.is_set(), 10, "first window")
+            await _until(pilot, lambda: len(sim.state.queue_calls) >= 2, 20, "submits")
+            assert not facade.is_engine
+            os.kill(engine_pid, signal.SIGKILL)
+            await _until(pilot, lambda: facade.is_engine, 5, "takeover")
+            await _until(pilot, lambda: any("now follows the jobs" in m for _, m in app.notices),
+                         5, "the window says it took over")
+            await _until(pilot, lambda: _all_done(facade, 5), 90, "every job on disk")
+            assert "here since" in str(app.query_one("#status-line").render())
+    await asyncio.to_thread(all_done_byte_exact, sim, home / "history.db", 5)
+
+
+async def _all_done(facade: Facade, count: int) -> bool:
+    counts = await facade.counts()
+    return counts.get(JobState.DONE, 0) == count
+
+
+@pytest.mark.parametrize("command", ["batch", "watch"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_mid_submit_records_the_id(make_sim, tmp_path, command, sig):
+    # Every answer takes 0.6 s: a signal right after a queue call reached the simulator
+    # lands while the client still waits for the id.
+    sim = make_sim(Faults(slow_s=0.6), mean_s=1.0, seed=2)
+    home = tmp_path / "home"
+    env = sim_env(sim, home)
+    prompts = [f"signal {i}" for i in range(4)]
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"model": T2V, "prompt": p, "duration": "5s"}) + "\n"
+                             for p in prompts))
+    if command == "batch":
+        proc = cli(env, "batch", str(batch), "--yes")
+    else:
+        home.mkdir(parents=True)
+        record(home / "history.db", prompts)
+        proc = cli(env, "watch")
+    wait_for(lambda: len(sim.state.queue_calls) >= 1, 60, "a queue call on the wire")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and "Traceback" not in out
+    jobs = jobs_in(home / "history.db")
+    recorded = {j.remote_id for j in jobs if j.remote_id}
+    charged = {rid for rid, was_charged, _ in sim.state.queue_calls if was_charged}
+    assert charged and charged <= recorded  # every charged job has its id recorded
+    assert not [j for j in jobs if j.state == JobState.UNKNOWN]
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130 and "stopped" in out
+    else:  # the terminal went away: it kept following, to the end
+        assert proc.returncode == 0
+        assert all(j.state == JobState.DONE for j in jobs)
+
+
+def test_two_ctrl_c_stop_at_once_leaving_one_job_unknown(make_sim, tmp_path):
+    sim = make_sim(Faults(slow_s=8.0), mean_s=1.0, seed=2)
+    home = tmp_path / "home"
+    env = sim_env(sim, home)
+    home.mkdir(parents=True)
+    record(home / "history.db", ["interrupted twice"])
+    proc = cli(env, "watch")
+    wait_for(lambda: len(sim.state.queue_calls) >= 1, 60, "a queue call on the wire")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)  # a hang guard: the answer would take 8 s
+    assert proc.returncode == 130 and "Traceback" not in err
+    (job,) = jobs_in(home / "history.db")
+    assert job.state == JobState.UNKNOWN
+    assert "now `unknown`" in err and len([ln for ln in err.splitlines() if "unknown" in ln]) == 1
+
+
+def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_path):
+    sim = make_sim(mean_s=4.0, seed=9)
+    home = tmp_path / "home"
+    env = sim_env(sim, home)
+    home.mkdir(parents=True)
+    code, out, _ = run_cli(env, "engine", "status")
+    assert code == 0 and "none running" in out and "0 jobs" in out
+    record(home / "history.db", ["first"])
+    assert run_cli(env, "watch", "--detach")[0] == 0
+    wait_for(lambda: holder(home) is not None, 20, "the background engine")
+    pid = holder(home)
+    code, out, _ = run_cli(env, "watch", "--detach")
+    assert code == 0 and f"pid {pid} already follows" in out  # never a second engine
+    # With an engine running, batch records its jobs and returns; the engine submits them.
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"handed {i}",
+                                         "duration": "5s"}) + "\n" for i in range(2)))
+    code, out, err = run_cli(env, "batch", str(batch), "--yes")
+    assert code == 0 and f"pid {pid}" in out and "submits them" in out, err
+    wait_for(lambda: all(j.remote_id for j in jobs_in(home / "history.db")), 20,
+             "the engine submitted them")
+    wait_for(lambda: "budget" in run_cli(env, "engine", "status")[1], 10, "published status")
+    code, out, _ = run_cli(env, "engine", "status")
+    assert f"pid {pid} (background) since" in out and "venice retrieve" in out
+    assert "log " in out and "active     " in out
+    code, out, err = run_cli(env, "engine", "stop")
+    assert code == 0 and f"pid {pid} stopped" in out, err
+    assert holder(home) is None
+    jobs = jobs_in(home / "history.db")
+    assert len(jobs) == 3 and len(sim.state.queue_calls) == 3
+    # Stopped, not lost: a quiet watch takes them to disk and prints only the end.
+    code, out, _ = run_cli(env, "watch", "--quiet")
+    assert code == 0, out
+    assert out.splitlines()[-1].endswith(" done, 0 not done")
+    assert "◐" not in out  # no state changes printed under --quiet
+    all_done_byte_exact(sim, home / "history.db", 3)
