@@ -33,7 +33,8 @@ from tui.store import BatchStats, Event, Spend
 # the engine nor the store itself (`lint-imports` checks it).
 __all__ = [
     "SORTS", "AllSettled", "BatchCheck", "BatchStats", "BudgetChanged", "BudgetStatus",
-    "EngineError", "EngineEvent", "Event", "Facade", "JobChanged", "JobQuery", "Notice", "Spend",
+    "EngineError", "EngineEvent", "Event", "Facade", "Follower", "JobChanged", "JobQuery",
+    "Notice", "Spend",
     "descending",
 ]
 

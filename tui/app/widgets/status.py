@@ -10,8 +10,7 @@ from textual.widgets import Static
 
 from tui import format as fmt
 from tui.app.batch_status import BatchSummary
-from tui.app.facade import BudgetStatus
-from tui.engine.host import Follower
+from tui.app.facade import BudgetStatus, Follower
 from tui.jobs import ACTIVE_STATES, JobState
 
 
