@@ -93,3 +93,24 @@ def test_progress_is_clamped_and_says_overdue():
     assert progress_of(30, 60) == (0.5, False)
     assert progress_of(90, 60) == (0.99, True)  # never a fake 100 %
     assert progress_of(10, None) == (None, False)
+
+
+def test_settling_an_unknown_job():
+    from tui.jobs import Job, settle_unknown
+
+    job = Job(id=3, request=JobRequest(model="m", prompt="p"), state=JobState.UNKNOWN,
+              created_at=10.0, updated_at=20.0, quote_usd=0.25)
+    not_charged = settle_unknown(job, charged=False, now=30.0)
+    assert not_charged.state == JobState.CANCELLED and not_charged.fields["cost_usd"] == 0.0
+    charged = settle_unknown(job, charged=True, now=30.0)
+    assert charged.state == JobState.CANCELLED
+    assert charged.fields["cost_usd"] == 0.25 and charged.fields["submitted_at"] == 20.0
+    followed = settle_unknown(job, charged=True, now=30.0, remote_id=" abc-123 ")
+    assert followed.state == JobState.QUEUED and followed.fields["remote_id"] == "abc-123"
+    for bad in ("two words", "", "x" * 201):
+        with pytest.raises(ValidationError, match="remote id"):
+            settle_unknown(job, charged=True, now=30.0, remote_id=bad)
+    with pytest.raises(ValidationError, match="not unknown"):
+        settle_unknown(job.with_(state=JobState.DONE), charged=True, now=30.0)
+    for settled in (not_charged, charged, followed):
+        check_transition(JobState.UNKNOWN, settled.state)
