@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import VENICE_KEY, roomy
+from conftest import T2V, VENICE_KEY, roomy
 
-from tui.engine import Engine
+from tui.engine import Engine, JobChanged
 from tui.engine.clock import ManualClock
 from tui.engine.schedule import PollPolicy
 from tui.jobs import Job, JobRequest, JobState
@@ -97,3 +97,55 @@ async def test_a_job_already_running_gets_the_learned_estimate_once_its_model_ha
     events = [e.detail for e in await store.events(job.id)]
     assert (await store.get(job.id)).estimate_s == 260.0  # P80 of the three
     assert "saved" in " ".join(events)  # it ran to the end with its new estimate
+
+
+async def test_no_early_poll_once_a_sibling_or_the_history_knows_the_model(store, tmp_path):
+    # Job A is the first of its model: it asks 3 s in, and its answer carries Venice's
+    # estimate. Job B (same engine) and job C (a new engine on the same history) know the
+    # model: their first poll goes where a job could first be done.
+    clock = ManualClock()
+    config = SimConfig(mean_s=MEAN_S, video_seconds=0.5, seed=4, faults=roomy())
+    first_poll: dict[int, float] = {}  # job id → seconds after its submit
+
+    def on_event(event: object) -> None:
+        if (isinstance(event, JobChanged) and event.previous == JobState.QUEUED
+                and event.transition):
+            first_poll.setdefault(event.job.id, clock.now() - event.job.submitted_at)
+
+    async def run(prompt: str) -> int:
+        venice = VeniceProvider(sim.url("venice"), VENICE_KEY)
+        engine = Engine(store, {"venice": venice}, output_dir=tmp_path / "videos",
+                        clock=clock, policy=PollPolicy(), rescan_s=0)
+        engine.subscribe(on_event)
+        await engine.start(only=[])
+        try:
+            (job,) = await engine.add([JobRequest(model=T2V, prompt=prompt)])
+            await asyncio.wait_for(engine.wait_idle(), 30)
+            return job.id
+        finally:
+            await engine.stop()
+            await venice.aclose()
+
+    with SimServer.running(config, clock=clock.now) as sim:
+        venice = VeniceProvider(sim.url("venice"), VENICE_KEY)
+        engine = Engine(store, {"venice": venice}, output_dir=tmp_path / "videos",
+                        clock=clock, policy=PollPolicy(), rescan_s=0)
+        engine.subscribe(on_event)
+        await engine.start(only=[])
+        try:
+            # A fails once finished: it teaches the estimate, but no run time
+            (a,) = await engine.add([JobRequest(model=T2V, prompt="a [sim:fail]")])
+            await asyncio.wait_for(engine.wait_idle(), 30)
+            (b,) = await engine.add([JobRequest(model=T2V, prompt="b")])
+            await asyncio.wait_for(engine.wait_idle(), 30)
+        finally:
+            await engine.stop()
+            await venice.aclose()
+        c_id = await run("c")
+        estimate = sim.state.p80_s(T2V)
+    assert (await store.get(a.id)).state == JobState.FAILED
+    assert (await store.get(b.id)).state == JobState.DONE
+    assert (await store.get(c_id)).state == JobState.DONE
+    assert first_poll[a.id] <= PollPolicy().first_poll_s + 0.5
+    assert first_poll[b.id] >= 0.38 * estimate  # from A's answer
+    assert first_poll[c_id] >= 0.38 * estimate  # from B's run time in the history

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.engine.batchpoll import BatchPoller
-from tui.engine.budget import RequestBudget
+from tui.engine.budget import Priority, RequestBudget
 from tui.engine.catalog import Catalog
 from tui.engine.clock import Clock
 from tui.engine.downloading import Downloader
@@ -157,7 +157,7 @@ class Engine:
     def budget(self, provider: str, rate_class: str) -> RequestBudget:
         return self.budgets[(provider, rate_class)]
 
-    async def spend(self, provider: str, rate_class: str, priority: float) -> None:
+    async def spend(self, provider: str, rate_class: str, priority: Priority) -> None:
         """Wait for a slot in the provider's request budget (higher priority first)."""
         budget = self.budgets.get((provider, rate_class))
         if budget is not None:

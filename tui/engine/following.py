@@ -1,24 +1,23 @@
 """Following a submitted job: when to poll, what each answer means.
 
-Polls are spaced by the server's estimate (or the model's learned run time), share the
-provider's request budget, and back off with jitter on errors. A batch-capable provider
-(AceData) answers for many jobs in one round; such answers arrive here as "news".
+Polls are placed by the model's run-time distribution (schedule.py: the server's estimate
+as a prior, the finished jobs' run times as evidence), which one job's answer fills for all
+its siblings (runtimes.py); they share the provider's request budget, where a short budget
+goes to the job most likely finished, and back off with jitter on errors. A batch-capable
+provider (AceData) answers for many jobs in one round; such answers arrive here as "news".
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tui.engine.budget import Priority
 from tui.engine.events import JobChanged
-from tui.engine.schedule import (
-    backoff_delay,
-    learned_estimate,
-    learned_start,
-    likelihood_done,
-    next_poll_delay,
-)
+from tui.engine.runtimes import RunTimeMemory
+from tui.engine.schedule import RunTimes, backoff_delay, next_poll_at, request_worth
 from tui.engine.steps import FOLLOWED, STOP, Step
 from tui.jobs import Job, JobState
 from tui.providers.base import (
@@ -42,6 +41,7 @@ class Follower:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.polls: Counter[int] = Counter()  # status requests per job, this process
+        self.runtimes = RunTimeMemory()  # per model: estimate, past run times, who probes
         self._following: dict[int, Job] = {}
         self._news: dict[int, asyncio.Event] = {}
         self._latest: dict[int, Outcome | ProviderError] = {}
@@ -67,50 +67,95 @@ class Follower:
 
     # ------------------------------------------------------------ the poll loop
 
-    async def _history(self, job: Job) -> tuple[list[float], float | None]:
-        """Past run times of this model, and the estimate they give when the provider
-        reports none of its own."""
+    async def _learn_history(self, job: Job, again: bool = False) -> Job:
+        """Read this model's past run times (once per engine, or `again`); a provider that
+        reports no estimate gets the learned P80 recorded on the job (the front ends show
+        it as an ETA)."""
         engine = self.engine
-        durations = await engine.store.learned_durations(job.provider, job.model)
-        if engine.providers[job.provider].reports_estimate:
-            return durations, None
-        return durations, learned_estimate(durations, engine.policy.min_history)
+        key = (job.provider, job.model)
+        if again or not self.runtimes.has_history(key):
+            self.runtimes.remember_history(
+                key, await engine.store.learned_durations(job.provider, job.model),
+                replace=again)
+        if job.estimate_s or engine.providers[job.provider].reports_estimate:
+            return job
+        learned = self.runtimes.learned_p80(key, engine.policy.min_history)
+        if not learned:
+            return job
+        job = await engine.store.update(job.id, estimate_s=learned)
+        if job.id in self._following:
+            self._following[job.id] = job
+        engine.emit(JobChanged(job))
+        return job
+
+    def _replan_siblings(self, job: Job) -> None:
+        # The model's run times just became known (or the probe answered without them): its
+        # other jobs wake with no outcome and plan their next poll again.
+        for other in self._following.values():
+            if other.id != job.id and (other.provider, other.model) == (job.provider, job.model):
+                self._news_event(other.id).set()
+
+    def _request_worth(self, provider: str) -> float:
+        """Seconds of delay a status request is worth: more when many jobs share a tight
+        retrieve budget (a batch-polling provider asks for all of them in one request)."""
+        engine = self.engine
+        budget = engine.budgets.get((provider, "retrieve"))
+        if budget is None:
+            return engine.policy.request_worth_s
+        sharing = 1 if provider in engine.batch_pollers else len(self.followed_jobs(provider))
+        return request_worth(engine.policy, sharing, budget.limit)
 
     async def follow(self, job: Job) -> Step:
         engine = self.engine
         policy = engine.policy
-        durations, learned = await self._history(job)
-        if learned and not job.estimate_s:
-            job = await engine.store.update(job.id, estimate_s=learned)
+        job = await self._learn_history(job)
+        key = (job.provider, job.model)
         polls = 0
         errors = 0
+        since = 0.0  # seconds after the submit when a poll last found the job running
+        waited_for_probe = False
+        probing = False
         started = job.submitted_at or job.created_at
         self._following[job.id] = job
         while True:
-            estimate = job.estimate_s or learned
-            elapsed = engine.clock.now() - started
-            start = learned_start(policy, durations, estimate)
-            delay = next_poll_delay(policy, elapsed, estimate, polls, start)
+            now = engine.clock.now()
+            news = self._news_event(job.id)
+            runs = self.runtimes.runs(key, job.estimate_s)
+            due = started + next_poll_at(policy, runs, since, polls,
+                                         self._request_worth(job.provider))
+            if runs is None and polls == 0 and not waited_for_probe:
+                # Nothing known about the model: one job asks early, its siblings wait for
+                # that answer (it wakes them) and then plan their first poll from it.
+                sibling = self.runtimes.probe(key, due, now, policy.max_interval_s)
+                probing = sibling is None
+                if sibling is not None:
+                    waited_for_probe = True
+                    await engine.clock.wait(news, sibling + policy.max_interval_s - now)
+                    continue
+            delay = max(0.0, due - now)
             if errors:
                 delay = max(delay, backoff_delay(policy, errors, None, engine.rng))
-            news = self._news_event(job.id)
             outcome: Outcome | ProviderError | None = None
             if await engine.clock.wait(news, delay):
                 news.clear()
                 outcome = self._latest.pop(job.id, None)
+                if outcome is None:
+                    continue  # a sibling's answer taught us the run times: plan again
             if outcome is None:
-                outcome = await self._poll(job, likelihood_done(elapsed + delay, estimate))
+                outcome = await self._poll(job, self._priority(runs, started, since))
             polls += 1
             self.polls[job.id] += 1
-            if not (job.estimate_s or learned
-                    or engine.providers[job.provider].reports_estimate):
-                # Other jobs of this model may have finished since: a job already running
-                # gets the learned estimate (and an ETA) as soon as there is history.
-                durations, learned = await self._history(job)
-                if learned:
-                    job = await engine.store.update(job.id, estimate_s=learned)
-                    self._following[job.id] = job
-                    engine.emit(JobChanged(job))
+            if probing:
+                probing = False
+                if isinstance(outcome, Processing):
+                    self.runtimes.learn_estimate(key, outcome.estimate_s)
+                self.runtimes.probe_answered(key)
+                self._replan_siblings(job)
+            if not (job.estimate_s or engine.providers[job.provider].reports_estimate):
+                # Other jobs of this model may have finished since (here or in another
+                # process): a job running without an estimate re-reads the history, and
+                # plans (and shows an ETA) from it as soon as there is some.
+                job = await self._learn_history(job, again=True)
             if isinstance(outcome, ProviderError):
                 errors, step = await self._poll_error(job, outcome, errors)
                 if step is STOP:
@@ -118,19 +163,34 @@ class Follower:
                 continue
             errors = 0
             if isinstance(outcome, Processing):
+                since = max(since, engine.clock.now() - started)
+                if self.runtimes.learn_estimate(key, outcome.estimate_s):
+                    self._replan_siblings(job)
                 job = await self._progress(job, outcome)
                 if job.state not in FOLLOWED:
                     return None
                 self._following[job.id] = job
                 continue
             self._following.pop(job.id, None)
+            if isinstance(outcome, Ready):
+                self.runtimes.learn_run(key, engine.clock.now() - started)
             return await self._finish(job, outcome)
 
-    async def _poll(self, job: Job, priority: float) -> Outcome | ProviderError:
+    def _priority(self, runs: RunTimes | None, started: float,
+                  since: float) -> Callable[[], float]:
+        """When the budget is short: the chance the job has finished since its last poll,
+        asked again whenever a slot frees (it grows while the job waits)."""
+        if runs is None:
+            return lambda: 0.5
+        clock = self.engine.clock
+        return lambda: runs.chance_done(since, clock.now() - started)
+
+    async def _poll(self, job: Job, priority: Priority) -> Outcome | ProviderError:
         engine = self.engine
         batch = engine.batch_pollers.get(job.provider)
         if batch is not None:
-            return await batch.poll(job, priority)
+            # A round asks for every job at once: its priority is the likeliest now.
+            return await batch.poll(job, priority() if callable(priority) else priority)
         await engine.spend(job.provider, "retrieve", priority)
         try:
             return await engine.providers[job.provider].poll(job)

@@ -26,11 +26,14 @@ class RunTimeMemory:
     def has_history(self, key: Key) -> bool:
         return key in self._durations
 
-    def remember_history(self, key: Key, durations: list[float]) -> None:
-        """The store's run times of this model (newest first), read once per engine."""
-        if key not in self._durations:
-            self._durations[key] = [d for d in durations if d > 0][: self.max_samples]
-            self._runs.pop(key, None)
+    def remember_history(self, key: Key, durations: list[float], replace: bool = False) -> None:
+        """The store's run times of this model (newest first): read once per engine, or
+        read again (`replace`) while a model has too little to go on."""
+        if replace or key not in self._durations:
+            runs = [d for d in durations if d > 0][: self.max_samples]
+            if runs != self._durations.get(key):
+                self._durations[key] = runs
+                self._runs.pop(key, None)
 
     def learn_estimate(self, key: Key, estimate_s: float | None) -> bool:
         """A job's answer carried the server's estimate. True when the model had no

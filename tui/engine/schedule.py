@@ -1,10 +1,14 @@
-"""When to poll a job next. Pure functions of time: no IO, no asyncio.
+"""When to poll a job next. Pure functions of time and history: no IO, no asyncio.
 
-A fixed 5-second poll costs 12 requests a minute per job. Instead we sleep until the job
-could plausibly be done (a fraction of the expected run time), then poll tightly, and
-loosen again the longer a job runs overdue. The expected run time is the provider's own
-estimate (Venice's P80) or, for providers without one, the P80 of that model's past run
-times from history -- the same schedule either way.
+A fixed 5-second poll costs 12 requests a minute per job. Instead each model's run times
+are a distribution (`RunTimes`): the server's estimate (Venice's P80) as a prior, the run
+times of the model's finished jobs as evidence that soon outweighs it. A poll is worth
+sending when the delay it would end -- how long the job has probably sat finished, unseen,
+given that the last poll found it running -- reaches what one request is worth
+(`next_poll_at`): so one long sleep until the job could first be done, dense polls where
+finishes are likely, sparse ones in the tail. When many jobs share a tight budget a request
+is worth more (`request_worth`), and when one must wait, the job most likely finished since
+its last poll goes first (`RunTimes.chance_done`, budget.py).
 """
 
 from __future__ import annotations
@@ -17,25 +21,23 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class PollPolicy:
-    first_poll_s: float = 3.0  # first status request: learns the server's estimate early
-    start_fraction: float = 0.65  # tight polling starts at this fraction of the estimate
-    tight_fraction: float = 0.027  # tight interval as a fraction of the estimate
+    first_poll_s: float = 3.0  # a model never seen: one early request learns its estimate
     min_interval_s: float = 1.0
-    max_interval_s: float = 30.0
+    max_interval_s: float = 30.0  # the longest gap once a job has run past its median
     no_estimate_interval_s: float = 5.0  # nothing known about the model yet
     no_estimate_growth: float = 0.1  # ... then a tenth of the elapsed time, to max_interval
     backoff_base_s: float = 2.0  # 429/5xx: full-jitter exponential backoff from here
     backoff_max_s: float = 60.0
     max_consecutive_errors: int = 12  # server errors on one job before it is called failed
     download_attempts: int = 5
-    min_history: int = 3  # finished jobs of a model before its learned duration is used
+    min_history: int = 3  # finished jobs before a learned P80 is shown as a job's estimate
     batch_gather_s: float = 0.2  # batch-polling providers: wait this long to gather a round
     # A status request is worth this many seconds of a finished video sitting unseen: polls
     # go where the delay they end is expected to reach it (see `next_poll_at`).
     request_worth_s: float = 0.4
-    # ... while each followed job has this many requests a minute of the budget; with less
-    # (many jobs share a tight limit) a request is worth proportionally more.
-    comfortable_rate_per_min: float = 6.0
+    # ... while each followed job has at least a 5 s poller's 12 requests a minute of the
+    # budget; with less (many jobs share a tight limit) a request is worth proportionally more.
+    comfortable_rate_per_min: float = 12.0
 
     def scaled(self, factor: float) -> PollPolicy:
         """The same policy with every duration multiplied (tests and demos run faster)."""
@@ -54,30 +56,6 @@ class PollPolicy:
 
 def _clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
-
-
-def next_poll_delay(policy: PollPolicy, elapsed_s: float, estimate_s: float | None,
-                    polls_so_far: int, start_fraction: float | None = None) -> float:
-    """Seconds to wait before the next status request of a job that has run `elapsed_s`.
-
-    `start_fraction` overrides the policy's when history says this model finishes earlier
-    (see `learned_start`)."""
-    if not estimate_s and polls_so_far == 0:
-        # Poll once early: the first answer carries the server's estimate (or confirms the id).
-        return max(policy.first_poll_s - elapsed_s, policy.min_interval_s * 0.5)
-    if not estimate_s:
-        interval = max(policy.no_estimate_interval_s, policy.no_estimate_growth * elapsed_s)
-        return _clamp(interval, policy.min_interval_s, policy.max_interval_s)
-    start = (start_fraction or policy.start_fraction) * estimate_s
-    if start - elapsed_s >= policy.min_interval_s:
-        return start - elapsed_s  # one long sleep until it could be done
-    tight = _clamp(policy.tight_fraction * estimate_s, policy.min_interval_s,
-                   policy.max_interval_s)
-    if elapsed_s <= estimate_s:
-        return tight
-    # Overdue (a P80 is passed by one job in five): loosen in proportion to how late it is.
-    overdue = (elapsed_s - estimate_s) / estimate_s
-    return _clamp(tight * (1.0 + 2.0 * overdue), policy.min_interval_s, policy.max_interval_s)
 
 
 def backoff_delay(policy: PollPolicy, attempt: int, retry_after: float | None = None,
@@ -100,47 +78,7 @@ def learned_estimate(durations: Sequence[float], min_samples: int) -> float | No
     return values[index]
 
 
-def learned_start(policy: PollPolicy, durations: Sequence[float],
-                  estimate_s: float | None) -> float:
-    """Where tight polling starts, as a fraction of the estimate.
-
-    The default suits run times within about ±25 % of the mean; a model whose past jobs
-    finished earlier relative to its estimate starts a little before the earliest of them.
-    """
-    values = [d for d in durations if d > 0]
-    if not estimate_s or len(values) < policy.min_history:
-        return policy.start_fraction
-    earliest = 0.95 * min(values) / estimate_s
-    return max(0.3, min(policy.start_fraction, earliest))
-
-
-def likelihood_done(elapsed_s: float, estimate_s: float | None) -> float:
-    """A priority for the request budget: jobs nearest (or past) their estimate go first."""
-    if not estimate_s:
-        return 0.5
-    return min(elapsed_s / estimate_s, 2.0)
-
-
-def count_polls(policy: PollPolicy, run_s: float, estimate_s: float | None,
-                start_fraction: float | None = None) -> tuple[int, float]:
-    """Simulate the schedule for one job that finishes at `run_s`: (polls, ready→seen delay).
-
-    Used by tests and benchmarks to reason about the schedule without any sleeping.
-    """
-    t = 0.0
-    polls = 0
-    while True:
-        t += next_poll_delay(policy, t, estimate_s, polls, start_fraction)
-        polls += 1
-        if t >= run_s:
-            return polls, t - run_s
-
-
 # ---------------------------------------------------------------- run-time distributions
-#
-# What follows replaces the fixed fractions above: a model's run times as a distribution
-# (the server's P80 as a prior, the finished jobs' run times as evidence), and polls placed
-# where a request is worth its cost.
 
 
 @dataclass(frozen=True)
@@ -155,7 +93,7 @@ class _Kernel:
 # A P80 alone says nothing about the spread. Most of the prior lies where run times spread
 # ±25 % about their mean would put them (62-109 % of the P80); a wider share covers a spread
 # of ±50 % (38-115 %), so such jobs are still looked for until history says where they are.
-PRIOR = ((0.62, 1.09, 0.8), (0.38, 1.16, 0.2))  # (low, high, share) as fractions of the P80
+PRIOR = ((0.62, 1.09, 0.9), (0.38, 1.16, 0.1))  # (low, high, share) as fractions of the P80
 PRIOR_WEIGHT = 3.0  # the prior counts as this many finished jobs
 KERNEL_WIDTH = 0.06  # each past run time stands for run times within ±6 % of it
 # Jobs far slower than any seen: a tail reaching 2, 4, ... 32 times the typical run time,
