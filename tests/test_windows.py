@@ -347,3 +347,42 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     assert out.splitlines()[-1].endswith(" done, 0 not done")
     assert "◐" not in out  # no state changes printed under --quiet
     all_done_byte_exact(sim, home / "history.db", 3)
+
+
+def test_quitting_with_jobs_active_hands_them_to_a_background_engine(make_sim, tmp_path):
+    sim = make_sim(mean_s=3.0, seed=4)
+    home = tmp_path / "home"
+    env = sim_env(sim, home, TERM="xterm-256color", COLUMNS="120", LINES="40")
+    home.mkdir(parents=True)
+    record(home / "history.db", [f"quit {i}" for i in range(4)])
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "tui.cli"], env)
+    try:
+        wait_for(lambda: len(sim.state.queue_calls) >= 2, 30, "submits")
+        os.write(master, b"q")
+        time.sleep(1.0)
+        os.write(master, b"\r")  # the default: keep following in the background
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # drain the terminal so the app can exit
+            try:
+                if not os.read(master, 65536):
+                    break
+            except OSError:
+                break
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 0
+        wait_for(lambda: holder(home) is not None or all(
+            j.state == JobState.DONE for j in jobs_in(home / "history.db")), 20,
+            "the background engine")
+        wait_for(lambda: all(j.state == JobState.DONE for j in jobs_in(home / "history.db")),
+                 90, "every job on disk")
+        wait_for(lambda: holder(home) is None, 30, "the background engine to exit when idle")
+    finally:
+        os.close(master)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    all_done_byte_exact(sim, home / "history.db", 4)
+    assert "background" in (home / "logs" / "wan-tui.log").read_text()

@@ -254,7 +254,7 @@ async def quit_app(app: WanApp) -> None:
     engine keeps following them (the default), or they wait until wan-tui runs again."""
     from tui.app.screens.quit import QuitScreen
 
-    if app.facade.is_engine:
+    if app.facade.is_engine and app.background_ok:
         counts = await app.facade.counts()
         active = sum(counts.get(s, 0) for s in JobState if s.active) + app.submitting
         if active:

@@ -115,6 +115,7 @@ class WanApp(App[int]):
         self.start_engine = start_engine
         # What the user chose when quitting with jobs active: "background" or "stop".
         self.after_quit: str | None = None
+        self.background_ok = True  # False in the demo: its simulator ends with it
         self.clock = clock
         self.live = live
         self.terminal = Terminal(self._write_escape, self.copy_to_clipboard)

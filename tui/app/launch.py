@@ -26,7 +26,7 @@ def run_dashboard(config: Config) -> int:
 
 
 async def dashboard(config: Config, *, policy: PollPolicy | None = None,
-                    before: Any = None) -> int:
+                    before: Any = None, demo: bool = False) -> int:
     """Open the session and run the app: as the engine if none runs, else as its client.
 
     `before(facade)` runs once the session is open and before the engine starts (the demo
@@ -47,6 +47,8 @@ async def dashboard(config: Config, *, policy: PollPolicy | None = None,
         if before is not None and await session.host.claim(start=False):
             await before(facade)
         app = WanApp(facade)
+        # The demo's simulator lives in this process: nothing could follow its jobs later.
+        app.background_ok = not demo
         # The first SIGHUP/SIGTERM ends the app; the engine goes on below without it.
         signals = StopSignals(on_hangup=lambda: app.exit(0),
                               on_stop=lambda _name: app.exit(0))
@@ -189,7 +191,7 @@ def run_demo(args: Any) -> int:
             async def first_jobs(facade: Facade) -> None:
                 await submit_demo_jobs(facade, args.jobs)
 
-            return asyncio.run(dashboard(config, policy=demo_policy(args.mean),
+            return asyncio.run(dashboard(config, policy=demo_policy(args.mean), demo=True,
                                          before=first_jobs))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

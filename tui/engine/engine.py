@@ -184,6 +184,7 @@ class Engine:
         updated = await self.store.transition(job.id, new, detail, expect={job.state}, **fields)
         if updated is None:
             return None
+        log.info("job %s: %s -> %s %s", job.id, job.state.value, new.value, detail)
         self.emit(JobChanged(updated, job.state, detail))
         if new.final:
             self._settled_counts[new] += 1

@@ -100,6 +100,8 @@ class EngineHost:
             newly = True
         if (self.serves if start is None else start) and not self._serving:
             self._serving = True
+            log.info("pid %s (%s) follows the jobs of %s", os.getpid(), self.role,
+                     self.store.path)
             await self.engine.start()
             self.engine.spawn(self._serve(), "service-inbox")
             await self._write_status(force=True)
@@ -117,6 +119,8 @@ class EngineHost:
                       ) -> list[Job]:
         """Stop being the engine: a submit on the wire is waited for (up to `grace_s`),
         then everything stops. Returns the jobs left `unknown` by a cut-off submit."""
+        if self._serving:
+            log.info("pid %s (%s) stops following the jobs", os.getpid(), self.role)
         lost = await self.engine.stop(grace_s=grace_s, force=force)
         self._serving = False
         if self.lock.held:
