@@ -312,7 +312,7 @@ def test_two_ctrl_c_stop_at_once_leaving_one_job_unknown(make_sim, tmp_path):
 
 
 def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_path):
-    sim = make_sim(mean_s=4.0, seed=9)
+    sim = make_sim(mean_s=12.0, seed=9)  # still running when the engine is stopped
     home = tmp_path / "home"
     env = sim_env(sim, home)
     home.mkdir(parents=True)
@@ -344,7 +344,7 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     # Stopped, not lost: a quiet watch takes them to disk and prints only the end.
     code, out, _ = run_cli(env, "watch", "--quiet")
     assert code == 0, out
-    assert out.splitlines()[-1].endswith(" done, 0 not done")
+    assert out.splitlines()[-1].endswith(" done, 0 not done"), out
     assert "◐" not in out  # no state changes printed under --quiet
     all_done_byte_exact(sim, home / "history.db", 3)
 
