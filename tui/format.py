@@ -74,6 +74,11 @@ def progress_text(job: Job, now: float) -> str:
     return f"{int(frac * 100)}% ETA {duration((job.estimate_s or 0) - elapsed)}"
 
 
+def trouble_text(errors: int, last: str) -> str:
+    """Why a job's polls fail, in short: `3× HTTP 500: internal error`."""
+    return f"{errors}× {excerpt(last, 60)}"
+
+
 def job_line(job: Job, now: float, detail: str = "") -> str:
     parts = [
         f"#{job.id}",

@@ -27,6 +27,7 @@ from textual.worker import Worker
 
 from tui import format as fmt
 from tui.app import actions, commands
+from tui.app.alerts import Alerts, done_words
 from tui.app.diff_driver import diff_driver_class
 from tui.app.facade import (
     SORTS,
@@ -40,6 +41,7 @@ from tui.app.facade import (
 )
 from tui.app.notify import Terminal
 from tui.app.screens.help import HelpScreen, KeyRow
+from tui.app.widgets.alert_line import AlertLine
 from tui.app.widgets.detail import DetailPane
 from tui.app.widgets.filter_bar import FilterBar
 from tui.app.widgets.footer import LazyFooter
@@ -51,6 +53,7 @@ log = logging.getLogger("wan_tui.app")
 
 LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
 STATUS_EVERY_S = 1.0
+DONE_EVERY_S = 5.0  # jobs done are announced together, at most this often
 BATCH_EVERY_S = 3.0  # the batch's ETA and throughput are read again this often
 DETAIL_DEBOUNCE_S = 0.08
 RESYNC_EVERY_S = 10.0  # re-read the window even without engine events...
@@ -73,6 +76,7 @@ class WanApp(App[int]):
         Binding("n", "new_job", "new", id="new_job"),
         Binding("b", "batch", "batch", id="batch"),
         Binding("B", "batches", "batches", id="batches"),
+        Binding("exclamation_mark", "show_trouble", "failures", show=False, id="failures"),
         Binding("slash", "filter", "filter", id="filter"),
         Binding("s", "cycle_sort", "sort", id="sort"),
         Binding("Q", "quote", "quote", id="quote"),
@@ -123,6 +127,9 @@ class WanApp(App[int]):
         self.keymap: dict[str, str] = {}
         self._dirty: dict[int, tuple[Job, bool]] = {}
         self._settled: list[Job] = []
+        self._done_waiting: list[Job] = []  # done since the last "+N done"
+        self._done_at = 0.0
+        self.alerts = Alerts()
         self._ended: AllSettled | None = None
         self._job_notices: dict[int, str] = {}
         self._recent: dict[str, float] = {}
@@ -145,6 +152,7 @@ class WanApp(App[int]):
     def compose(self) -> ComposeResult:
         # Kept as attributes: the live timer reaches them four times a second.
         yield StatusLine(id="status-line")
+        yield AlertLine(self.alerts, id="alerts")
         yield self._table
         yield self._detail
         yield FilterBar(id="filter")
@@ -246,20 +254,24 @@ class WanApp(App[int]):
             self.terminal.bell()
             self.terminal.desktop_notice(f"wan-tui: {words}")
 
-    def _toast_settled(self) -> None:
+    def _announce_settled(self) -> None:
+        """Jobs done: one toast for all that finished within DONE_EVERY_S. Jobs that did
+        not finish well: kept on the alert line, by reason, until looked at."""
         settled, self._settled = self._settled, []
-        if len(settled) > 3:  # a batch finishing together: one line, not a wall of toasts
-            done = sum(j.state == JobState.DONE for j in settled)
-            self.toast(f"{done} jobs done, {len(settled) - done} not done",
-                       "information" if done == len(settled) else "warning")
-            return
+        failed = False
         for job in settled:
             if job.state == JobState.DONE:
-                self.toast(f"#{job.id} done · {fmt.size(job.bytes)} · "
-                           f"{fmt.excerpt(job.prompt, 40)}")
+                self._done_waiting.append(job)
             else:
-                reason = fmt.excerpt(job.error or str(job.state), 120)
-                self.toast(f"#{job.id} {job.state}: {reason}", "error", timeout=10)
+                self.alerts.add(job)
+                failed = True
+        if failed:
+            self.query_one(AlertLine).refresh_alerts()
+        now = time.monotonic()
+        if self._done_waiting and now - self._done_at >= DONE_EVERY_S:
+            self._done_at = now
+            done, self._done_waiting = self._done_waiting, []
+            self.toast(done_words(done))
 
     # ------------------------------------------------------------ the live timer
 
@@ -272,8 +284,9 @@ class WanApp(App[int]):
             for job, structural in dirty.values():
                 resync = table.patch(job, structural) or resync
             table.tick(now)
-        if self._settled:
-            self._toast_settled()
+        if self._settled or self._done_waiting:
+            self._announce_settled()
+        table.set_trouble(self.facade.poll_trouble())
         if self._ended is not None:
             self._batch_ended(self._ended)
             self._ended = None
@@ -358,6 +371,8 @@ class WanApp(App[int]):
         # whole table, too dear for every key-repeat.
 
     def load_detail(self, job_id: int) -> None:
+        if self.alerts.seen([job_id]):  # the cursor rests on it: it has been looked at
+            self.query_one(AlertLine).refresh_alerts()
         self._detail_id = job_id
         self._detail_at = time.monotonic()
         # Only the newest load matters; this group holds nothing else.
@@ -598,6 +613,12 @@ class WanApp(App[int]):
 
     def action_batch(self) -> None:
         self.spawn(actions.batch(self), "batch")
+
+    def action_show_trouble(self) -> None:
+        """The jobs that did not finish well, in the table; the alert line has done its job."""
+        self.alerts.seen(list(self.alerts.unseen))
+        self.query_one(AlertLine).refresh_alerts()
+        self.set_filter("state:failed,expired,unknown")
 
     def action_batches(self) -> None:
         self.spawn(actions.batches(self), "batches")

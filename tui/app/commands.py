@@ -27,6 +27,7 @@ HELP: dict[str, str] = {
     "open": "open the finished file (no desktop: show and copy its path)",
     "copy_path": "copy the file's path (OSC 52, works over SSH)",
     "new_job": "new job (submission form with its price)", "batch": "submit a batch from a file",
+    "failures": "show the jobs that did not finish well (and clear the alert line)",
     "batches": "list the batches; pick one to show only its jobs (filter batch:N)",
     "quote": "quote: re-price the selected / marked jobs",
     "requeue": "re-queue failed/expired/cancelled/unknown jobs (confirm, with the price)",

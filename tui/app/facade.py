@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui import format as fmt
 from tui.app.batch_status import BatchSummary, summarize
 from tui.batchfile import BatchError, read_batch
 from tui.engine import (
@@ -268,6 +269,12 @@ class Facade:
             out.append(BudgetStatus(provider, rate_class, budget.used, budget.limit,
                                     budget.waiting, self.session.providers[provider].balance_usd))
         return out
+
+    def poll_trouble(self) -> dict[int, str]:
+        """Jobs whose latest polls failed: how many in a row and the last error, in short
+        (the engine logs each as a "poll error N" event too)."""
+        return {job_id: fmt.trouble_text(errors, last)
+                for job_id, (errors, last) in self.engine.follower.failing.items()}
 
     def halted(self) -> dict[str, str]:
         if not self.is_engine:

@@ -45,6 +45,8 @@ class Follower:
         self._following: dict[int, Job] = {}
         self._news: dict[int, asyncio.Event] = {}
         self._latest: dict[int, Outcome | ProviderError] = {}
+        # Jobs whose latest polls failed: (errors in a row, the last one), for the dashboard.
+        self.failing: dict[int, tuple[int, str]] = {}
 
     # ------------------------------------------------------------ news from batch rounds
 
@@ -61,6 +63,7 @@ class Follower:
         return [j for j in self._following.values() if j.provider == provider]
 
     def forget(self, job_id: int) -> None:
+        self.failing.pop(job_id, None)
         self._news.pop(job_id, None)
         self._latest.pop(job_id, None)
         self._following.pop(job_id, None)
@@ -159,9 +162,13 @@ class Follower:
             if isinstance(outcome, ProviderError):
                 errors, step = await self._poll_error(job, outcome, errors)
                 if step is STOP:
+                    self.failing.pop(job.id, None)
                     return STOP
+                if errors:
+                    self.failing[job.id] = (errors, str(outcome))
                 continue
             errors = 0
+            self.failing.pop(job.id, None)
             if isinstance(outcome, Processing):
                 since = max(since, engine.clock.now() - started)
                 if self.runtimes.learn_estimate(key, outcome.estimate_s):

@@ -137,6 +137,7 @@ class JobTable(ScrollView, can_focus=True):
         self.order: list[int] = []
         self.jobs: dict[int, Job] = {}
         self.marked: set[int] = set()
+        self.trouble: dict[int, str] = {}  # jobs whose polls are failing: why, in short
         # Cells of the rows drawn so far (made on first sight), compared on every patch.
         self._cells: dict[int, dict[str, Text]] = {}
         self._row_of: dict[int, int] = {}  # job id -> index in order
@@ -251,7 +252,8 @@ class JobTable(ScrollView, can_focus=True):
     def _cells_of(self, job_id: int) -> dict[str, Text]:
         cells = self._cells.get(job_id)
         if cells is None:
-            cells = row_cells(self.jobs[job_id], self.clock(), job_id in self.marked)
+            cells = row_cells(self.jobs[job_id], self.clock(), job_id in self.marked,
+                              self.trouble.get(job_id))
             self._cells[job_id] = cells
         return cells
 
@@ -488,7 +490,8 @@ class JobTable(ScrollView, can_focus=True):
                 if self.jobs[job.id] != job:
                     self.jobs[job.id] = job
                     if job.id in self._cells:
-                        self._set_cells(job.id, row_cells(job, now, job.id in self.marked))
+                        self._set_cells(job.id, row_cells(job, now, job.id in self.marked,
+                                                          self.trouble.get(job.id)))
             else:
                 self.jobs[job.id] = job
         wanted = {job.id for job in jobs}
@@ -507,7 +510,8 @@ class JobTable(ScrollView, can_focus=True):
         old = self.jobs[job.id]
         self.jobs[job.id] = job
         if job.id in self._cells:  # rows never drawn are made from the Job when they are
-            self._set_cells(job.id, row_cells(job, self.clock(), job.id in self.marked))
+            self._set_cells(job.id, row_cells(job, self.clock(), job.id in self.marked,
+                                              self.trouble.get(job.id)))
         field = ORDER_FIELDS.get(self.sort_by)
         moved = field is not None and getattr(old, field) != getattr(job, field)
         return moved or not self.flt.admits(job)
@@ -520,12 +524,26 @@ class JobTable(ScrollView, can_focus=True):
         for job_id in self.order[top:top + height]:
             job = self.jobs[job_id]
             if job.state.active and job_id in self._cells:
-                cells = clock_cells(job, now)
+                cells = clock_cells(job, now, self.trouble.get(job_id))
                 self._set_cells(job_id, {k: cells[k] for k in CLOCK_COLUMNS})
         # Rows off screen keep no clock cells: they would be stale when scrolled back to.
         for job_id in self.order[:top] + self.order[top + height:]:
             if job_id in self._cells and self.jobs[job_id].state.active:
                 self._forget(job_id)
+
+    def set_trouble(self, trouble: dict[int, str]) -> None:
+        """Which jobs' polls are failing now, and why: their rows say so (⚠) until a
+        poll works again."""
+        if trouble == self.trouble:
+            return
+        changed = set(trouble) ^ set(self.trouble) | {
+            job_id for job_id in trouble if self.trouble.get(job_id) != trouble[job_id]}
+        self.trouble = dict(trouble)
+        now = self.clock()
+        for job_id in changed:
+            if job_id in self._cells and job_id in self.jobs:
+                self._set_cells(job_id, clock_cells(self.jobs[job_id], now,
+                                                    self.trouble.get(job_id)))
 
     # ------------------------------------------------------------ marks and movement
 

@@ -75,9 +75,14 @@ def state_text(state: JobState) -> Text:
     return Text(f"{fmt.GLYPHS[state]} {state.value}", style=STATE_STYLE[state])
 
 
-def progress_cell(job: Job, now: float) -> Text:
+TROUBLE_STYLE = "bold dark_orange"
+
+
+def progress_cell(job: Job, now: float, trouble: str | None = None) -> Text:
     """A bar from the server's estimate and its words; past the estimate it says overdue
-    rather than sit at a 100 % that is not true yet."""
+    rather than sit at a 100 % that is not true yet. While its polls fail, ⚠ and why."""
+    if trouble is not None and job.state.active:
+        return Text(f"⚠ {trouble}", style=TROUBLE_STYLE, no_wrap=True, overflow="ellipsis")
     words = fmt.progress_text(job, now)
     if job.state == JobState.DONE:
         return Text.assemble((fmt.bar(1.0, BAR_WIDTH), "green"), " done")
@@ -92,14 +97,14 @@ def progress_cell(job: Job, now: float) -> Text:
     return Text.assemble((fmt.bar(frac, BAR_WIDTH), style), " ", (words, style))
 
 
-def clock_cells(job: Job, now: float) -> dict[str, Text]:
+def clock_cells(job: Job, now: float, trouble: str | None = None) -> dict[str, Text]:
     return {
-        "progress": progress_cell(job, now),
+        "progress": progress_cell(job, now, trouble),
         "elapsed": Text(fmt.duration(fmt.elapsed_of(job, now)), justify="right"),
     }
 
 
-def row_cells(job: Job, now: float, marked: bool) -> dict[str, Text]:
+def row_cells(job: Job, now: float, marked: bool, trouble: str | None = None) -> dict[str, Text]:
     cells = {
         "mark": Text("●" if marked else " ", style="bold magenta"),
         "id": Text(str(job.id), style="grey62", justify="right"),
@@ -112,7 +117,7 @@ def row_cells(job: Job, now: float, marked: bool) -> dict[str, Text]:
         "cost": Text(fmt.cost_of(job), justify="right"),
         "size": Text(fmt.size(job.bytes), justify="right"),
     }
-    cells.update(clock_cells(job, now))
+    cells.update(clock_cells(job, now, trouble))
     return cells
 
 
