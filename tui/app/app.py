@@ -520,7 +520,10 @@ class WanApp(App[int]):
                      before: Callable[[], None] | None = None) -> bool:
         """True when a reload was scheduled (`before` runs with its new rows, `after` once
         it is done)."""
-        bar = self.query_one(FilterBar)
+        bars = self.query(FilterBar)
+        if not bars:
+            return False  # a typing pause timer firing while the app closes
+        bar = bars.first()
         if any(word.endswith(":") for word in query.split()):
             return False  # "state:" half typed: not a search for the word "state"
         try:
