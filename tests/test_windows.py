@@ -145,7 +145,7 @@ async def _state(facade: Facade, job_id: int) -> JobState | None:
 
 
 async def test_second_dashboard_and_cli_act_through_the_engine(make_sim, tmp_path, monkeypatch):
-    sim = make_sim(mean_s=6.0, seed=11)
+    sim = make_sim(mean_s=20.0, seed=11)  # long enough to still run when cancelled
     home = tmp_path / "home"
     env = sim_env(sim, home)
     for key, value in env.items():
@@ -194,7 +194,7 @@ async def test_second_dashboard_and_cli_act_through_the_engine(make_sim, tmp_pat
                 code, out, err = await asyncio.to_thread(run_cli, env, "requeue", str(other),
                                                          "--yes")
                 assert code == 0, err
-                await _until(pilot, lambda: _settled(facade), 60, "every job settled")
+                await _until(pilot, lambda: _settled(facade), 120, "every job settled")
     finally:
         if holder(home) == engine_pid:
             os.kill(engine_pid, signal.SIGTERM)

@@ -20,7 +20,9 @@ from tui.jobs import Job, JobState
 
 SUMMARY_STATES_BAD = (JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
 EXIT_OK, EXIT_FAIL, EXIT_STOPPED = 0, 1, 130
-BACKGROUND_PATIENCE_S = 10.0  # a background engine waits this long for the lock
+# A background engine waits this long for the lock: the window that started it may still be
+# waiting for a paid submit's answer (bounded by that request's deadline) before letting go.
+BACKGROUND_PATIENCE_S = 90.0
 
 
 def say(message: str, *, err: bool = False) -> None:
@@ -147,8 +149,8 @@ async def follow(session: Any, report: Report, *, every: float, signals: Any,
             if not any(j.state == JobState.PENDING and j.provider not in session.engine.halted
                        for j in report.active):
                 return "idle"
-        if not host.is_engine and not report.active and report.jobs:
-            return "idle"
+        if not host.is_engine and not report.active:
+            return "idle"  # another engine follows whatever else there is
         if time.monotonic() - summary_at >= every and report.jobs and not report.quiet:
             summary_at = time.monotonic()
             say(report.summary(time.time()))

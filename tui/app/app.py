@@ -203,6 +203,7 @@ class WanApp(App[int]):
     async def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        await self.facade.close()  # a client's wait for the engine ends with the window
         if self._opener is not None:
             await self._opener.__aexit__(None, None, None)
 
