@@ -142,3 +142,16 @@ async def make_engine(store: Store, tmp_path: Path):
         await engine.stop(grace_s=5)
         for provider in providers:
             await provider.aclose()
+
+
+def stored_jobs(db: Path) -> list:
+    """Every job in a history file, oldest first (for tests that run wan-tui as a process)."""
+    import asyncio
+
+    async def read():
+        st = await Store.open(db)
+        try:
+            return await st.list_jobs(order="created", descending=False)
+        finally:
+            await st.close()
+    return asyncio.run(read())

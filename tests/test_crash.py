@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import subprocess
@@ -11,11 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import T2V, sim_env
+from conftest import T2V, sim_env, stored_jobs
 
 from tui.jobs import JobState
 from tui.sim.state import Faults
-from tui.store import Store
 
 JOBS = 20
 
@@ -44,16 +42,6 @@ def kill_when(proc: subprocess.Popen, condition: Callable[[], bool], timeout: fl
     proc.kill()
     proc.wait()
     raise AssertionError("condition never held")
-
-
-def stored_jobs(db: Path) -> list:
-    async def read():
-        store = await Store.open(db)
-        try:
-            return await store.list_jobs(order="created", descending=False)
-        finally:
-            await store.close()
-    return asyncio.run(read())
 
 
 def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_path):

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import T2V, sim_env
+from conftest import T2V, sim_env, stored_jobs
 
 from tui.app.app import WanApp
 from tui.app.facade import Facade
@@ -52,14 +52,7 @@ def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def jobs_in(db: Path) -> list:
-    async def read():
-        store = await Store.open(db)
-        try:
-            return await store.list_jobs(order="created", descending=False)
-        finally:
-            await store.close()
-    return asyncio.run(read())
+jobs_in = stored_jobs
 
 
 def record(db: Path, prompts: list[str]) -> None:
@@ -70,6 +63,18 @@ def record(db: Path, prompts: list[str]) -> None:
         finally:
             await store.close()
     asyncio.run(add())
+
+
+def dashboard_in_a_pty(sim, home: Path, prompts: list[str]) -> tuple[int, int]:
+    """`wan-tui` (the dashboard) on a real terminal over a history holding `prompts` as
+    pending jobs; returns (pid, the terminal's master fd)."""
+    env = sim_env(sim, home, TERM="xterm-256color", COLUMNS="120", LINES="40")
+    home.mkdir(parents=True)
+    record(home / "history.db", prompts)
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a dashboard on a real terminal
+        os.execve(sys.executable, [sys.executable, "-m", "tui.cli"], env)
+    return pid, master
 
 
 def wait_for(check, timeout: float = 60.0, what: str = "condition") -> None:
@@ -98,12 +103,7 @@ def all_done_byte_exact(sim, db: Path, count: int) -> None:
 def test_dashboard_whose_terminal_closes_keeps_every_job(make_sim, tmp_path):
     sim = make_sim(mean_s=3.0, seed=3)
     home = tmp_path / "home"
-    env = sim_env(sim, home, TERM="xterm-256color", COLUMNS="120", LINES="40")
-    home.mkdir(parents=True)
-    record(home / "history.db", [f"hang-up {i}" for i in range(6)])
-    pid, master = pty.fork()
-    if pid == 0:  # the child: a dashboard on a real terminal
-        os.execve(sys.executable, [sys.executable, "-m", "tui.cli"], env)
+    pid, master = dashboard_in_a_pty(sim, home, [f"hang-up {i}" for i in range(6)])
     try:
         # 3 s into the batch, with jobs submitted and running, the terminal goes away.
         wait_for(lambda: len(sim.state.queue_calls) >= 3, 30, "submits")
@@ -352,12 +352,7 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
 def test_quitting_with_jobs_active_hands_them_to_a_background_engine(make_sim, tmp_path):
     sim = make_sim(mean_s=3.0, seed=4)
     home = tmp_path / "home"
-    env = sim_env(sim, home, TERM="xterm-256color", COLUMNS="120", LINES="40")
-    home.mkdir(parents=True)
-    record(home / "history.db", [f"quit {i}" for i in range(4)])
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execve(sys.executable, [sys.executable, "-m", "tui.cli"], env)
+    pid, master = dashboard_in_a_pty(sim, home, [f"quit {i}" for i in range(4)])
     try:
         wait_for(lambda: len(sim.state.queue_calls) >= 2, 30, "submits")
         os.write(master, b"q")
