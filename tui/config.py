@@ -36,6 +36,7 @@ CONFIG_TEMPLATE = """\
 # delete_remote_after_download = false   # delete the provider's copy once ours is whole
 # max_concurrent_jobs = 200
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
+# theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
 
 [providers.venice]
 # api_key = ""
@@ -81,6 +82,7 @@ class Config:
     max_concurrent_jobs: int = 200
     notify_when_batch_ends: bool = True
     keymap: dict[str, str] = field(default_factory=dict)
+    theme: str | None = None  # a Textual theme name for the dashboard
 
     def provider(self, name: str) -> ProviderConfig:
         try:
@@ -183,6 +185,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         max_concurrent_jobs=max_jobs,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
         keymap=keymap,
+        theme=str(data["theme"]) if data.get("theme") else None,
     )
 
 

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, ExitStack
+from dataclasses import replace
 from functools import partial
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -46,6 +47,7 @@ from tui.app.widgets.detail import DetailPane
 from tui.app.widgets.filter_bar import FilterBar
 from tui.app.widgets.footer import LazyFooter
 from tui.app.widgets.job_table import JobTable
+from tui.app.widgets.prompt_bar import PromptBar
 from tui.app.widgets.status import StatusData, StatusLine
 from tui.jobs import Job, JobState, ValidationError
 
@@ -53,6 +55,7 @@ log = logging.getLogger("wan_tui.app")
 
 LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
 STATUS_EVERY_S = 1.0
+FIND_LIMIT = 5000  # matches `f` looks through
 DONE_EVERY_S = 5.0  # jobs done are announced together, at most this often
 BATCH_EVERY_S = 3.0  # the batch's ETA and throughput are read again this often
 DETAIL_DEBOUNCE_S = 0.08
@@ -79,6 +82,15 @@ class WanApp(App[int]):
         Binding("exclamation_mark", "show_trouble", "failures", show=False, id="failures"),
         Binding("slash", "filter", "filter", id="filter"),
         Binding("s", "cycle_sort", "sort", id="sort"),
+        Binding("less_than_sign", "sort_step(-1)", "sort by the column before", show=False,
+                id="sort_prev"),
+        Binding("greater_than_sign", "sort_step(1)", "sort by the column after", show=False,
+                id="sort_next"),
+        Binding("I", "reverse_sort", "reverse the sort", show=False, id="reverse"),
+        Binding("f", "find", "find", show=False, id="find"),
+        Binding("number_sign", "jump", "go to #", show=False, id="jump"),
+        Binding("Y", "copy_remote_id", "copy remote id", show=False, id="copy_remote_id"),
+        Binding("p", "copy_prompt", "copy prompt", show=False, id="copy_prompt"),
         Binding("Q", "quote", "quote", id="quote"),
         Binding("r", "requeue", "re-queue", id="requeue"),
         Binding("c", "cancel_jobs", "cancel", id="cancel"),
@@ -100,6 +112,7 @@ class WanApp(App[int]):
     # What the screen shows: both panes, the table alone, or the detail alone; and the
     # detail pane's share of the height (tenths) while both show.
     view: reactive[str] = reactive("split", init=False)
+    find_term: reactive[str | None] = reactive(None, init=False)  # what `f` looks for
     detail_share: reactive[int] = reactive(4, init=False)
 
     def __init__(
@@ -156,6 +169,7 @@ class WanApp(App[int]):
         yield self._table
         yield self._detail
         yield FilterBar(id="filter")
+        yield PromptBar(id="prompt")
         yield LazyFooter()
 
     def get_driver_class(self) -> type[Driver]:
@@ -177,6 +191,13 @@ class WanApp(App[int]):
         if self.keymap:
             self.set_keymap(self.keymap)
         self.query_one(FilterBar).display = False
+        self.query_one(PromptBar).display = False
+        if self.facade.config.theme:
+            if self.facade.config.theme in self.available_themes:
+                self.theme = self.facade.config.theme
+            else:
+                self.toast(f"config: no theme {self.facade.config.theme!r}; ctrl+p, "
+                           "\"Change theme\" lists them", "warning")
         table = self.table
         table.facade = self.facade
         table.setup_columns()
@@ -342,10 +363,12 @@ class WanApp(App[int]):
 
     def _update_titles(self) -> None:
         table = self.table
-        arrow = "↓" if table.sort_by != "state" else "↑"
+        arrow = "↓" if (table.sort_by != "state") != table.reverse else "↑"
         title = f"jobs · {fmt.count(table.total)} · sort {table.sort_by} {arrow}"
         if not table.flt.empty:
             title += f" · filter {self.query_one(FilterBar).value or '…'}"
+        if self.find_term:
+            title += f" · find {self.find_term!r} (n/N)"
         row = table.base + table.cursor_row + 1 if table.order else 0
         subtitle = f"{fmt.count(row)} of {fmt.count(table.total)}"
         if table.marked:
@@ -473,8 +496,122 @@ class WanApp(App[int]):
         elif table.marked:
             table.clear_marks()
             self._update_titles()
+        elif self.find_term:
+            self.find_term = None
+            self._update_titles()
         elif not table.flt.empty:
             self.set_filter("")
+
+    # ------------------------------------------------------------ find, go to, sort
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # n / N move between matches only while a search is on; otherwise the key falls
+        # through to its other binding (n: new job).
+        if action == "find_step":
+            return self.find_term is not None
+        return True
+
+    def action_find(self) -> None:
+        self.query_one(PromptBar).ask("find", self.find_term or "")
+
+    def action_jump(self) -> None:
+        self.query_one(PromptBar).ask("jump")
+
+    def on_prompt_bar_answered(self, event: PromptBar.Answered) -> None:
+        bar = self.query_one(PromptBar)
+        bar.display = False
+        self.table.focus()
+        if event.value is None:
+            return
+        if event.mode == "jump":
+            self.spawn(self._jump(event.value), "go to")
+        elif event.value:
+            self.find_term = event.value
+            self._update_titles()
+            self.action_find_step(1)
+        else:
+            self.find_term = None
+            self._update_titles()
+
+    async def _jump(self, text: str) -> None:
+        number = text.lstrip("#")
+        if not number.isdigit():
+            self.toast(f"go to: {text!r} is not a job number (e.g. 42)", "warning")
+            return
+        job_id = int(number)
+        table = self.table
+        if await self.facade.get(job_id) is None:
+            self.toast(f"there is no job #{job_id}", "warning")
+        elif await self.facade.locate(table.flt, table.sort_by, job_id, table.reverse) is None:
+            self.toast(f"#{job_id} is hidden by the filter (esc clears it)", "warning")
+        else:
+            await table.reload(job_id)
+            self._update_titles()
+
+    def action_find_step(self, step: int) -> None:
+        if self.find_term:
+            self.spawn(self._find(self.find_term, step), "find")
+
+    async def _find(self, term: str, step: int) -> None:
+        """The next (or previous) job after the cursor, in the table's order, whose prompt
+        has these words; around to the other end when there is none (as in vim)."""
+        table, facade = self.table, self.facade
+        flt, sort, reverse = table.flt, table.sort_by, table.reverse
+        words = f"{flt.text} {term}" if flt.text else term
+        matches = [job.id for job in await facade.page(replace(flt, text=words), sort, 0,
+                                                        FIND_LIMIT, reverse=reverse)]
+        if not matches:
+            self.toast(f"find: no job's prompt has {term!r}", "warning")
+            return
+        here = table.base + table.cursor_row if table.order else -1
+
+        async def position(n: int) -> int:
+            return await facade.locate(flt, sort, matches[n], reverse) or 0
+
+        # Matches come in table order: the first one past the cursor, found by halves.
+        lo, hi = 0, len(matches)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if await position(mid) > here:
+                hi = mid
+            else:
+                lo = mid + 1
+        if step > 0:
+            target = matches[lo % len(matches)]
+        else:
+            at = lo - 1
+            if at >= 0 and await position(at) == here:
+                at -= 1
+            target = matches[at % len(matches)]
+        if target in table.order:
+            table.move_cursor(row=table.order.index(target))
+        else:
+            await table.reload(target)
+        self._update_titles()
+
+    def action_sort_step(self, step: int) -> None:
+        self.action_sort_by(SORTS[(SORTS.index(self.table.sort_by) + step) % len(SORTS)])
+
+    def action_reverse_sort(self) -> None:
+        self.table.reverse = not self.table.reverse
+        self._update_titles()
+        self.schedule_reload()
+
+    def action_copy_remote_id(self) -> None:
+        job = self.table.current
+        if job is None:
+            return
+        if not job.remote_id:
+            self.toast(f"#{job.id} has no remote id: it never reached the provider", "warning")
+            return
+        self.terminal.copy(job.remote_id)
+        self.toast(f"copied #{job.id}'s remote id: {job.remote_id}")
+
+    def action_copy_prompt(self) -> None:
+        job = self.table.current
+        if job is not None:
+            self.terminal.copy(job.prompt)
+            self.toast(f"copied #{job.id}'s prompt: {fmt.excerpt(job.prompt, 60)}")
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open(self.query_one(FilterBar).value)

@@ -193,14 +193,16 @@ class Facade:
     # ------------------------------------------------------------ reading history
 
     async def page(self, flt: JobQuery, sort: str = "created", offset: int = 0,
-                   limit: int = 200) -> list[Job]:
-        return await self.reader.list_jobs(flt, order=sort, descending=descending(sort),
+                   limit: int = 200, reverse: bool = False) -> list[Job]:
+        return await self.reader.list_jobs(flt, order=sort,
+                                           descending=descending(sort) != reverse,
                                            limit=limit, offset=offset)
 
     async def count(self, flt: JobQuery) -> int:
         return await self.reader.count_jobs(flt)
 
-    async def locate(self, flt: JobQuery, sort: str, job_id: int) -> int | None:
+    async def locate(self, flt: JobQuery, sort: str, job_id: int,
+                     reverse: bool = False) -> int | None:
         """The job's row number in `page(flt, sort)` order, or None if the filter hides it.
 
         One count of the rows that sort before it (the store checks the filter, prompt
@@ -210,7 +212,7 @@ class Facade:
         if job is None or not flt.admits(job):
             return None
         return await self.reader.position_of(job_id, flt, order=sort,
-                                             descending=descending(sort))
+                                             descending=descending(sort) != reverse)
 
     def provider_info(self, name: str) -> ProviderInfo | None:
         provider = self.session.providers.get(name)

@@ -80,6 +80,9 @@ class JobTable(ScrollView, can_focus=True):
         Binding("pagedown,ctrl+f", "page_down", "page down", show=False, id="page_down"),
         Binding("pageup,ctrl+b", "page_up", "page up", show=False, id="page_up"),
         Binding("space", "toggle_mark", "mark", id="mark"),
+        # Only while a search is on (WanApp.check_action); otherwise n is a new job.
+        Binding("n", "app.find_step(1)", "next match", show=False, id="find_next"),
+        Binding("N", "app.find_step(-1)", "previous match", show=False, id="find_prev"),
         Binding("enter", "app.focus_detail", "detail", show=False, id="focus_detail"),
     ]
     COMPONENT_CLASSES = {"job-table--header", "job-table--cursor"}
@@ -132,6 +135,7 @@ class JobTable(ScrollView, can_focus=True):
         self.facade: Facade | None = None
         self.flt = JobQuery()
         self.sort_by = "created"
+        self.reverse = False  # the sort's usual direction turned round
         self.base = 0
         self.total = 0
         self.order: list[int] = []
@@ -404,9 +408,10 @@ class JobTable(ScrollView, can_focus=True):
         async with self._lock:
             flt, sort = self.flt, self.sort_by
             total = await self.facade.count(flt)
-            pos = await self.facade.locate(flt, sort, keep) if keep is not None else None
+            pos = (await self.facade.locate(flt, sort, keep, self.reverse)
+                   if keep is not None else None)
             base = 0 if pos is None or pos < PAGE else pos - PAGE // 2
-            jobs = await self.facade.page(flt, sort, base, PAGE)
+            jobs = await self.facade.page(flt, sort, base, PAGE, reverse=self.reverse)
             with self.app.batch_update():
                 if before is not None:
                     before()
@@ -418,7 +423,8 @@ class JobTable(ScrollView, can_focus=True):
         async with self._lock:
             total = await self.facade.count(self.flt)
             base = max(0, total - PAGE)
-            jobs = await self.facade.page(self.flt, self.sort_by, base, PAGE)
+            jobs = await self.facade.page(self.flt, self.sort_by, base, PAGE,
+                                          reverse=self.reverse)
             with self.app.batch_update():
                 self._rebuild(jobs, base, total, jobs[-1].id if jobs else None)
 
@@ -435,7 +441,8 @@ class JobTable(ScrollView, can_focus=True):
         async with self._lock:
             if self._near_bottom() and self.base + len(self.order) < self.total:
                 jobs = await self.facade.page(self.flt, self.sort_by,
-                                              self.base + len(self.order), PAGE)
+                                              self.base + len(self.order), PAGE,
+                                              reverse=self.reverse)
                 fresh = [job for job in jobs if job.id not in self.jobs]
                 self.jobs.update((job.id, job) for job in fresh)
                 self._set_order(self.order + [job.id for job in fresh])
@@ -445,7 +452,8 @@ class JobTable(ScrollView, can_focus=True):
     async def _extend_up(self) -> None:
         assert self.facade is not None
         start = max(0, self.base - PAGE)
-        jobs = await self.facade.page(self.flt, self.sort_by, start, self.base - start)
+        jobs = await self.facade.page(self.flt, self.sort_by, start, self.base - start,
+                                      reverse=self.reverse)
         keep = self.current_id
         with self.app.batch_update():
             fresh = [job for job in jobs if job.id not in self.jobs]
@@ -473,10 +481,11 @@ class JobTable(ScrollView, can_focus=True):
         """Re-read the current window and apply the difference in place."""
         assert self.facade is not None
         async with self._lock:
-            flt, sort = self.flt, self.sort_by
+            flt, sort, reverse = self.flt, self.sort_by, self.reverse
             total = await self.facade.count(flt)
-            jobs = await self.facade.page(flt, sort, self.base, max(len(self.order), PAGE))
-            if (flt, sort) != (self.flt, self.sort_by):
+            jobs = await self.facade.page(flt, sort, self.base, max(len(self.order), PAGE),
+                                          reverse=reverse)
+            if (flt, sort, reverse) != (self.flt, self.sort_by, self.reverse):
                 return  # a reload overtook us
             with self.app.batch_update():
                 self._apply(jobs)
