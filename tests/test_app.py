@@ -439,6 +439,8 @@ async def test_new_job_and_batch_submit_what_their_screens_return(sim, tmp_path)
         await settle(app, pilot, facade, [2, 3, 4])
         assert app.table.order == [4, 3, 2, 1]
         assert any("submitted 3 jobs" in m for m in notices(app))
+        # The cursor went to the batch's first job, not staying on the old row.
+        await until(pilot, lambda: app.table.current_id == 2, 5, "cursor on the new batch")
 
 
 # ---------------------------------------------------------------- a large history
@@ -561,3 +563,15 @@ def test_newest_first_except_by_state():
     from tui.app.facade import descending
 
     assert descending("created") and descending("cost") and not descending("state")
+
+
+async def test_batch_check_names_a_json_error_beside_the_good_lines(sim, tmp_path):
+    path = tmp_path / "batch.jsonl"
+    good = f'{{"model": "{T2V}", "prompt": "a fox", "duration": "5s"}}'
+    path.write_text("\n".join([good, good, '{"model": "x", "prompt": oops}', good, good, good]))
+    async with dashboard(sim) as (app, pilot, facade):
+        check = await facade.check_batch(path)
+    assert check.error is None and not check.ok
+    assert [n for n, req, _ in check.lines if req is not None] == [1, 2, 4, 5, 6]
+    assert [p for _, req, p in check.lines if req is None] == [
+        "line 3: not valid JSON (Expecting value, column 26)"]

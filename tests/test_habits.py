@@ -82,3 +82,13 @@ def test_theme_setting_is_read_from_config_toml():
     os.chmod(probe.config_file, 0o600)
     assert load_config().theme == "gruvbox"
     assert Path(probe.config_file).read_text().startswith("theme")
+
+
+async def test_a_remap_that_takes_another_bindings_key_is_reported(config):  # noqa: F811
+    config.keymap = {"quote": "ctrl+q", "nonsense": "x"}
+    app = seeded_app(config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        warnings = [m for s, m in app.notices if s == "warning"]
+        assert any("ctrl+q is given to quote but is also quit_ctrl" in m for m in warnings)
+        assert any("'nonsense' is not a key id" in m for m in warnings)

@@ -640,7 +640,7 @@ async def cmd_list(args) -> int:
 async def cmd_show(args) -> int:
     import time
 
-    from tui.format import job_line
+    from tui.format import job_line, stamp
     from tui.store import Store
 
     store = await Store.open(_load_config().db_path)
@@ -652,7 +652,11 @@ async def cmd_show(args) -> int:
     finally:
         await store.close()
     print(job_line(job, time.time()))
-    print(json.dumps(_job_dict(job), indent=2))
+    shown = _job_dict(job)
+    for key, value in shown.items():  # times as people read them, not epoch seconds
+        if key.endswith("_at") and isinstance(value, int | float):
+            shown[key] = stamp(value)
+    print(json.dumps(shown, indent=2))
     for ev in events:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.at))
         print(f"  {stamp}  {ev.state.value:11} {ev.detail}")

@@ -50,7 +50,9 @@ def duration(seconds: float | None) -> str:
 
 def elapsed_of(job: Job, now: float) -> float:
     start = job.submitted_at or job.created_at
-    end = job.finished_at if job.state.final and job.finished_at else now
+    # A job that ended keeps the time it ran: its end, or its last change (a cancelled job
+    # has no finished_at), never a clock that goes on ticking.
+    end = (job.finished_at or job.updated_at) if job.state.final else now
     return max(0.0, end - start)
 
 

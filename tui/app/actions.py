@@ -98,10 +98,12 @@ async def quote(app: WanApp, ids: list[int]) -> None:
 async def requeue(app: WanApp, ids: list[int]) -> None:
     jobs = await _jobs(app, ids)
     ready = [job for job in jobs if job.state in REQUEUEABLE]
-    for job in jobs:
-        if job not in ready:
-            app.toast(f"#{job.id} is {job.state}: only failed, expired, cancelled or unknown "
-                      "jobs are re-queued", "warning")
+    skipped = [job for job in jobs if job not in ready]
+    if skipped:  # one line for all of them: a bulk r over 40 rows is not 30 toasts
+        listed = ", ".join(f"#{job.id} ({job.state})" for job in skipped[:LISTED])
+        more = f" and {len(skipped) - LISTED} more" if len(skipped) > LISTED else ""
+        app.toast(f"skipped {listed}{more}: only failed, expired, cancelled or unknown jobs "
+                  "are re-queued", "warning")
     if not ready:
         return
     priced = [await app.facade.requeue_quote(job.id) for job in ready]
@@ -212,6 +214,8 @@ async def submit(app: WanApp, result: SubmitResult | None) -> None:
         app.submitting -= 1
     noun = f"#{jobs[0].id}" if len(jobs) == 1 else f"{len(jobs)} jobs"
     app.toast(f"submitted {noun} for {fmt.money(result.total_usd)}")
+    if jobs:
+        await app.show_new_jobs(jobs)
 
 
 async def new_job(app: WanApp, like: Job | None = None) -> None:

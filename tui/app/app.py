@@ -190,6 +190,8 @@ class WanApp(App[int]):
         self.keymap = dict(self.facade.config.keymap)
         if self.keymap:
             self.set_keymap(self.keymap)
+            for problem in commands.keymap_problems(self, self._all_bindings()):
+                self.toast(f"config [keys]: {problem}", "warning", timeout=20)
         self.query_one(FilterBar).display = False
         self.query_one(PromptBar).display = False
         if self.facade.config.theme:
@@ -450,6 +452,16 @@ class WanApp(App[int]):
     def _became_engine(self, _here: bool) -> None:
         self._status_dirty = True
         self.toast("this window now follows the jobs (the engine that did has ended)")
+
+    async def show_new_jobs(self, jobs: list[Job]) -> None:
+        """The cursor goes to the first job just submitted (its batch leads the status
+        line); if the filter hides it, the cursor stays where it was."""
+        table = self.table
+        if await self.facade.locate(table.flt, table.sort_by, jobs[0].id, table.reverse) \
+                is not None:
+            await table.reload(jobs[0].id)
+            self._update_titles()
+        self._status_dirty = True
 
     def show_jobs(self, jobs: Iterable[Job]) -> None:
         """Rows changed by an action the engine does not announce (a remote delete)."""

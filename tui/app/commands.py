@@ -49,12 +49,37 @@ HELP: dict[str, str] = {
     "quit": "quit (asks while submits or downloads run)", "quit_ctrl": "quit, as q does",
 }
 
+# Keys shared on purpose: the detail pane's own scroll keys, n/N (only while a find is on).
+NO_CLASH_CHECK = frozenset({"find_next", "find_prev", "new_job"})
+
 # Movement is not something to look up by name.
 NOT_IN_PALETTE = frozenset({"palette", "down", "up", "page_down", "page_up", "quit_ctrl"})
 
 
 def keys_of(app: WanApp, binding: Binding) -> str:
     return app.keymap.get(binding.id or "", binding.key)
+
+
+def keymap_problems(app: WanApp, bindings: Iterable[Binding]) -> list[str]:
+    """What the config's [keys] table gets wrong: ids that name no binding, and keys given
+    to two bindings (Textual would silently let one of them win)."""
+    bindings = list(bindings)
+    known = {b.id for b in bindings if b.id}
+    problems = [f"{binding_id!r} is not a key id (? lists them)"
+                for binding_id in app.keymap if binding_id not in known]
+    owners: dict[str, list[str]] = {}
+    for binding in bindings:
+        if binding.id in NO_CLASH_CHECK:
+            continue
+        for key in keys_of(app, binding).split(","):
+            owners.setdefault(key.strip(), []).append(binding.id or binding.action)
+    for key, ids in owners.items():
+        remapped = [i for i in ids if i in app.keymap]
+        if len(ids) > 1 and remapped:
+            others = [i for i in ids if i not in remapped] or ids[1:]
+            problems.append(f"{key} is given to {remapped[0]} but is also "
+                            f"{', '.join(others)}'s key: remap that one too")
+    return problems
 
 
 def key_rows(app: WanApp, bindings: Iterable[Binding]) -> list[KeyRow]:

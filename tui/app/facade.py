@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tui import format as fmt
 from tui.app.batch_status import BatchSummary, summarize
-from tui.batchfile import BatchError, read_batch
+from tui.batchfile import BatchError, BatchLine, parse_line, read_batch, read_file
 from tui.engine import (
     AllSettled,
     BudgetChanged,
@@ -81,6 +81,13 @@ class BatchCheck:
     @property
     def total(self) -> float:
         return sum(q.usd for q in self.quotes)
+
+
+def numbered_lines(path: Path) -> list[tuple[int, str]]:
+    """The request lines of a batch file (blank lines and # comments skipped), numbered."""
+    text = read_file(Path(path)).decode("utf-8-sig", errors="replace")
+    return [(n, raw.strip()) for n, raw in enumerate(text.splitlines(), start=1)
+            if raw.strip() and not raw.strip().startswith("#")]
 
 
 class Facade:
@@ -158,14 +165,23 @@ class Facade:
         try:
             lines = read_batch(path)
         except BatchError as err:
-            check.error = str(err)
-            return check
+            if not str(err).startswith("line "):  # the file itself: unreadable, empty, big
+                check.error = str(err)
+                return check
+            # A bad line: read them all, so every bad one is named next to the good ones.
+            lines = []
+            for number, text in numbered_lines(path):
+                try:
+                    lines.append(BatchLine(number, parse_line(number, text)))
+                except BatchError as bad:
+                    check.lines.append((number, None, str(bad)))
         for line in lines:
             try:
                 prepared = await self.engine.catalog.prepare(line.request)
                 check.lines.append((line.line, prepared, ""))
             except ValidationError as err:
                 check.lines.append((line.line, None, f"line {line.line}: {err}"))
+        check.lines.sort(key=lambda entry: entry[0])
         if check.ok:
             try:
                 check.quotes = [await self.quote(r) for r in check.requests]

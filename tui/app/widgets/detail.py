@@ -16,7 +16,7 @@ from textual.widgets import Static
 from tui import format as fmt
 from tui.app.facade import Event
 from tui.app.widgets.rows import STATE_STYLE, progress_cell, state_text
-from tui.jobs import Job
+from tui.jobs import Job, JobState
 
 EMPTY_HINT = ("No job here yet.\n\n"
               "n  submit a job (the price is shown first)\n"
@@ -45,6 +45,9 @@ def parameters(job: Job) -> str:
 
 def file_text(job: Job) -> Text:
     if not job.file:
+        if job.state.final and job.state != JobState.DONE:
+            return Text(f"none: the job {'was ' if job.state == JobState.CANCELLED else ''}"
+                        f"{job.state}", style="grey62")
         return Text("no local copy yet", style="grey62")
     exists = Path(job.file).exists()
     text = Text(job.file)

@@ -13,17 +13,19 @@ from rich.text import Text
 from tui import format as fmt
 from tui.jobs import Job, JobState, progress_of
 
+# Standard colour names: on a 16-colour terminal every state keeps a colour of its own
+# (dark_orange, say, fell onto the same red as failed).
 STATE_STYLE = {
-    JobState.PENDING: "grey62",
-    JobState.SUBMITTING: "cyan",
-    JobState.QUEUED: "steel_blue1",
+    JobState.PENDING: "white",
+    JobState.SUBMITTING: "bright_cyan",
+    JobState.QUEUED: "blue",
     JobState.PROCESSING: "yellow",
-    JobState.DOWNLOADING: "magenta",
+    JobState.DOWNLOADING: "cyan",
     JobState.DONE: "green",
     JobState.FAILED: "bold red",
-    JobState.EXPIRED: "dark_orange",
-    JobState.CANCELLED: "grey50",
-    JobState.UNKNOWN: "bold magenta",
+    JobState.EXPIRED: "magenta",
+    JobState.CANCELLED: "bright_black",
+    JobState.UNKNOWN: "bold bright_magenta",
 }
 
 BAR_WIDTH = 8
