@@ -27,11 +27,24 @@ def test_history_alone_gives_a_distribution_and_finishes_extend_it():
     before = memory.runs(KEY)
     assert before is not None and 90 < before.median < 115
     memory.remember_history(KEY, [500.0])  # read once per engine: a second read is ignored
-    for seconds in (60.0, 62.0, 61.0):
-        memory.learn_run(KEY, seconds)
+    for n, seconds in enumerate((60.0, 62.0, 61.0)):
+        memory.learn_run(KEY, seconds, now=1000.0 + n)
     after = memory.runs(KEY)
     assert after.median < before.median  # the three newest, all faster, outweigh the rest
     assert after.cdf(80.0) > 0.5
+
+
+def test_a_job_plans_with_the_run_times_known_at_its_submit():
+    # Its own batch's early finishers, learned while it runs, would bias it early.
+    memory = RunTimeMemory()
+    memory.remember_history(KEY, [100.0, 104.0, 98.0])
+    memory.learn_estimate(KEY, 110.0)
+    at_submit = memory.runs(KEY, known_before=1000.0)
+    for n, seconds in enumerate((70.0, 71.0, 72.0, 73.0)):
+        memory.learn_run(KEY, seconds, now=1000.0 + n)
+    assert memory.runs(KEY, known_before=1000.0).median == at_submit.median  # unchanged
+    later = memory.runs(KEY, known_before=2000.0)  # a job submitted after they finished
+    assert later.cdf(75.0) > at_submit.cdf(75.0) + 0.2
 
 
 def test_a_jobs_own_recorded_estimate_stands_in_until_one_is_heard():

@@ -4,6 +4,7 @@
     python -m tui.bench.engine short           # one scenario (names below)
     python -m tui.bench.engine --scale 1       # real time
     python -m tui.bench.engine --quick         # --scale 0.1: a sanity check
+    python -m tui.bench.engine base --warm     # and the engine again on its own history
 
 Each scenario runs the same batch twice, one run after the other (side by side they would
 compete for the two cores and the delays would measure the machine): once with a fixed
@@ -66,6 +67,7 @@ RETRIEVE = "/api/v1/video/retrieve"
 QUEUE = "/api/v1/video/queue"
 UNLIMITED = 100_000
 FIXED_EVERY_S = 5.0
+SEED = 2026  # every measured run: the same run times
 
 
 @dataclass(frozen=True)
@@ -150,22 +152,23 @@ def requests_for(scenario: Scenario) -> list[JobRequest]:
                        duration="5s") for i in range(scenario.jobs)]
 
 
-def sim_config(scenario: Scenario) -> SimConfig:
+def sim_config(scenario: Scenario, seed: int = SEED) -> SimConfig:
     return SimConfig(
         mean_s=120.0,
         spread=scenario.spread,
         model_means=dict(scenario.models),
-        seed=2026,
+        seed=seed,
         video_seconds=2.0,
         faults=Faults(retrieve_limit_per_min=scenario.retrieve_limit,
                       queue_limit_per_min=scenario.queue_limit, failure_block_threshold=20),
     )
 
 
-def start_sim(scenario: Scenario, clock: ScaledClock):
+def start_sim(scenario: Scenario, clock: ScaledClock, seed: int = SEED):
     """The simulator on the scaled clock, rendering each clip as soon as its job is queued
     (its own render timer counts wall seconds, which the scaled job clock outruns)."""
-    context = SimServer.running(sim_config(scenario), clock=clock.now, rate_clock=clock.now)
+    context = SimServer.running(sim_config(scenario, seed), clock=clock.now,
+                                rate_clock=clock.now)
 
     def render_now(state: SimState, job: SimJob) -> None:
         if not job.failed and not job.expired:
@@ -249,11 +252,12 @@ async def fixed_poller(scenario: Scenario, scale: float, out: Path) -> Result:
     return result
 
 
-async def engine_run(scenario: Scenario, scale: float, out: Path) -> Result:
-    result = Result("wan-tui engine", scenario.jobs)
+async def engine_run(scenario: Scenario, scale: float, out: Path,
+                     name: str = "wan-tui engine", seed: int = SEED) -> Result:
+    result = Result(name, scenario.jobs)
     clock = ScaledClock(scale)
     ends: dict[str, float] = {}
-    with start_sim(scenario, clock) as sim:
+    with start_sim(scenario, clock, seed) as sim:
         store = await Store.open(out / "history.db", clock=clock.now)
         provider = VeniceProvider(sim.url("venice"), KEY)
         engine = Engine(store, {"venice": provider}, output_dir=out, clock=clock, rescan_s=0)
@@ -279,21 +283,29 @@ async def engine_run(scenario: Scenario, scale: float, out: Path) -> Result:
     return result
 
 
-async def run_scenario(scenario: Scenario, scale: float) -> tuple[Result, Result]:
+async def run_scenario(scenario: Scenario, scale: float, warm: bool) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         fixed_dir, engine_dir = Path(tmp) / "fixed", Path(tmp) / "engine"
         fixed_dir.mkdir()
         engine_dir.mkdir()
-        fixed = await fixed_poller(scenario, scale, fixed_dir)
-        ours = await engine_run(scenario, scale, engine_dir)
-    return fixed, ours
+        results = [await fixed_poller(scenario, scale, fixed_dir),
+                   await engine_run(scenario, scale, engine_dir)]
+        if warm:
+            # A history of one earlier batch (other run times, drawn alike), then this
+            # batch measured on it.
+            warm_dir = Path(tmp) / "warm"
+            warm_dir.mkdir()
+            await engine_run(scenario, scale, warm_dir, seed=SEED + 1)
+            results.append(await engine_run(scenario, scale, warm_dir,
+                                            "engine, warm history"))
+    return results
 
 
-def report(scenario: Scenario, fixed: Result, ours: Result) -> None:
+def report(scenario: Scenario, fixed: Result, ours: Result, *warm: Result) -> None:
     print(f"\n[{scenario.name}] {scenario.about}")
     print(f"  {'':22} {'done':>8} {'retrieves/job':>13} {'delay mean':>10} "
           f"{'delay p95':>9} {'429s':>6} {'makespan':>9} {'bound':>7} {'wall':>6}")
-    for r in (fixed, ours):
+    for r in (fixed, ours, *warm):
         over = f"{r.makespan_s:8.0f}s {r.bound_s:6.0f}s" if r.finished else f"{'-':>9} {'-':>7}"
         print(f"  {r.name:22} {r.finished:>4}/{r.jobs:<3} {r.per_job:>13.2f} "
               f"{r.mean_delay:>9.2f}s {r.p95_delay:>8.2f}s {r.share_429:>5.1f}% {over} "
@@ -302,6 +314,8 @@ def report(scenario: Scenario, fixed: Result, ours: Result) -> None:
         print(f"  engine/fixed retrieves per job {ours.per_job / fixed.per_job:.2f}; "
               f"engine makespan {ours.makespan_s / ours.bound_s:.3f}x its lower bound; "
               f"queue 429s: fixed {fixed.queue_429}, engine {ours.queue_429}")
+    for r in warm:
+        print(f"  warm: engine/fixed retrieves per job {r.per_job / fixed.per_job:.2f}")
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -311,6 +325,8 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=0.2,
                         help="wall seconds per simulated second (default 0.2; 1 = real time)")
     parser.add_argument("--quick", action="store_true", help="the same as --scale 0.1")
+    parser.add_argument("--warm", action="store_true",
+                        help="also run the engine again on the history its first run left")
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else args.scale
     if not 0 < scale <= 1:
@@ -323,7 +339,7 @@ def run(argv: list[str] | None = None) -> int:
           f"time scale {scale:g} (figures in simulated seconds)")
     for name in args.scenario or list(SCENARIOS):
         scenario = SCENARIOS[name]
-        report(scenario, *asyncio.run(run_scenario(scenario, scale)))
+        report(scenario, *asyncio.run(run_scenario(scenario, scale, args.warm)))
     return 0
 
 

@@ -123,7 +123,7 @@ class Follower:
         while True:
             now = engine.clock.now()
             news = self._news_event(job.id)
-            runs = self.runtimes.runs(key, job.estimate_s)
+            runs = self.runtimes.runs(key, job.estimate_s, known_before=started)
             due = started + next_poll_at(policy, runs, since, polls,
                                          self._request_worth(job.provider))
             if runs is None and polls == 0 and not waited_for_probe:
@@ -180,7 +180,8 @@ class Follower:
                 continue
             self._following.pop(job.id, None)
             if isinstance(outcome, Ready):
-                self.runtimes.learn_run(key, engine.clock.now() - started)
+                now = engine.clock.now()
+                self.runtimes.learn_run(key, now - started, now)
             return await self._finish(job, outcome)
 
     def _priority(self, runs: RunTimes | None, started: float,
