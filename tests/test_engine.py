@@ -230,8 +230,9 @@ async def test_polls_per_job_follow_the_server_estimate(make_sim, make_engine):
 
 async def test_stop_leaves_no_task_behind_budget_pumps_and_batch_rounds_included(make_sim,
                                                                                 make_engine):
-    # A retrieve limit of 1 a minute keeps polls waiting in the budget's pump at the stop.
-    sim = make_sim(Faults(retrieve_limit_per_min=1), real_limits=True, mean_s=5.0)
+    # A retrieve limit of 1 a minute keeps polls waiting in the budget's pump at the stop
+    # (jobs of about a second: their first polls, planned from the estimate, come soon).
+    sim = make_sim(Faults(retrieve_limit_per_min=1), real_limits=True, mean_s=1.0)
     engine = await make_engine(sim)
     before = asyncio.all_tasks()
     await engine.start()
