@@ -12,16 +12,31 @@ now), so the batch ends when the last of them does.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tui import format as fmt
 from tui.jobs import Job, JobState
 
 if TYPE_CHECKING:  # the facade hands it over; the app does not read the store itself
     from tui.app.facade import BatchStats
 
 NOT_DONE = (JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
+
+
+class Running(NamedTuple):
+    """What the ETA needs of a job still running (read without building the whole job)."""
+
+    state: JobState
+    estimate_s: float | None
+    submitted_at: float | None
+    created_at: float
+    finished_at: float | None = None
+    updated_at: float = 0.0
+
+
+def from_rows(rows: Iterable[Sequence[Any]]) -> list[Running]:
+    return [Running(JobState(row[0]), row[1], row[2], row[3]) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -55,17 +70,18 @@ class BatchSummary:
         return sum(n for s, n in self.stats.counts.items() if s.active)
 
 
-def remaining_s(job: Job, now: float, fallback: float | None) -> float | None:
+def remaining_s(job: Job | Running, now: float, fallback: float | None) -> float | None:
     """How long until this running job is done, by its estimate."""
     if job.state == JobState.DOWNLOADING:
         return 0.0
     estimate = job.estimate_s or fallback
     if estimate is None:
         return None
-    return max(0.0, estimate - fmt.elapsed_of(job, now))
+    elapsed = now - (job.submitted_at or job.created_at)  # it is running: no end yet
+    return max(0.0, estimate - elapsed)
 
 
-def batch_eta(active: list[Job], now: float) -> float | None:
+def batch_eta(active: Sequence[Job | Running], now: float) -> float | None:
     known = [j.estimate_s for j in active if j.estimate_s]
     mean = sum(known) / len(known) if known else None
     running = [j for j in active if j.state != JobState.PENDING]
@@ -92,7 +108,8 @@ def batch_eta(active: list[Job], now: float) -> float | None:
     return last
 
 
-def summarize(stats: BatchStats, active: list[Job], now: float) -> BatchSummary:
+def summarize(stats: BatchStats, active: Sequence[Job | Running],
+              now: float) -> BatchSummary:
     done = stats.counts.get(JobState.DONE, 0)
     per_hour = None
     if done and stats.first_submitted_at is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui import format as fmt
-from tui.app.batch_status import BatchSummary, summarize
+from tui.app.batch_status import BatchSummary, from_rows, summarize
 from tui.batchfile import BatchError, BatchLine, parse_line, read_batch, read_file
 from tui.engine import (
     AllSettled,
@@ -24,7 +24,7 @@ from tui.engine import (
     Notice,
 )
 from tui.engine.host import Follower
-from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, ModelCaps, ValidationError
+from tui.jobs import Job, JobRequest, JobState, ModelCaps, ValidationError
 from tui.providers.base import ProviderError, ProviderInfo, Quote
 from tui.query import JobQuery
 from tui.session import Session
@@ -45,10 +45,6 @@ SORTS = ("created", "state", "model", "provider", "cost", "updated")
 def descending(sort: str) -> bool:
     """Newest (or dearest) first, except by state: active jobs lead."""
     return sort != "state"
-
-
-def _active_in(batch: int) -> JobQuery:
-    return JobQuery(states=tuple(ACTIVE_STATES), batch=batch)
 
 
 @dataclass(frozen=True)
@@ -245,7 +241,7 @@ class Facade:
         out = []
         for stats in await self.reader.batches(limit):
             running = any(s.active and n for s, n in stats.counts.items())
-            active = (await self.reader.list_jobs(_active_in(stats.batch_id))
+            active = (from_rows(await self.reader.running_in_batch(stats.batch_id))
                       if running else [])
             out.append(summarize(stats, active, now))
         return out
@@ -259,7 +255,7 @@ class Facade:
         found = await self.reader.batches(batch=batch)
         if not found:
             return None
-        active = await self.reader.list_jobs(_active_in(batch))
+        active = from_rows(await self.reader.running_in_batch(batch))
         return summarize(found[0], active, now)
 
     async def counts(self) -> dict[JobState, int]:
