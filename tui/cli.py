@@ -13,7 +13,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tui import __version__
 from tui.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failure, UsageError
@@ -83,7 +83,7 @@ def _count(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         raise UsageError(f"{message} (see `wan-tui {self.prog.split()[-1]} --help`)"
                          if " " in self.prog else f"{message} (see `wan-tui --help`)")
 
@@ -408,7 +408,7 @@ async def cmd_submit(args) -> int:
             say(f"job {job.id} recorded; {s.host.follower(await s.host.status()).describe()} "
                 "and submits it")
             job = await _wait_for(s, job.id, final=args.wait)
-        job = await s.store.get(job.id)
+        job = await s.store.get(job.id) or job
     if job.state.value in ("failed", "unknown", "expired") or (
             args.wait and job.state.value != "done"):
         return EXIT_FAIL

@@ -241,6 +241,12 @@ class JobRequest:
 _REQUEST_FIELDS = tuple(f.name for f in fields(JobRequest))
 
 
+def price_key(req: JobRequest) -> tuple[object, ...]:
+    """What a price depends on: requests of the same shape are quoted once (the engine's
+    quote cache and the submit form both key on this)."""
+    return (req.provider, req.model, req.duration, req.resolution, req.aspect_ratio, req.audio)
+
+
 # ------------------------------------------------------------ checking one field
 
 # Limits that keep generated or hostile input from costing memory or time. Prompt limits

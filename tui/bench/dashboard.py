@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -63,7 +64,7 @@ HISTORY_MODELS = (
 )
 # Active jobs go to the two providers whose (simulated) limits let 1 000 submits start
 # within a minute; AceData's 60 submits a minute would make the set-up take 17 minutes.
-ACTIVE_MODELS = (
+ACTIVE_MODELS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("venice", "wan-2.5-preview-text-to-video", {"resolution": "720p"}),
     ("venice", "wan-2-7-text-to-video", {"resolution": "1080p"}),
     ("apixo", "wan-2-5-t2v", {"resolution": "720p"}),
@@ -258,11 +259,11 @@ async def measure_keys(app: Any, drive: Driver, samples: dict[str, int]) -> dict
     for _ in range(samples["jk"]):
         at = position(table)
         out["j"].append(await drive.press(
-            "j", lambda at=at: position(table) == at + 1 and cursor_visible(table)))
+            "j", functools.partial(moved_to, table, at + 1)))
     for _ in range(samples["jk"] // 2):
         at = position(table)
         out["k"].append(await drive.press(
-            "k", lambda at=at: position(table) == at - 1 and cursor_visible(table)))
+            "k", functools.partial(moved_to, table, at - 1)))
     for _ in range(samples["Gg"]):
         out["G"].append(await drive.press(
             "G", lambda: position(table) == table.total - 1 and cursor_visible(table)))
@@ -271,6 +272,14 @@ async def measure_keys(app: Any, drive: Driver, samples: dict[str, int]) -> dict
     for n in range(samples["filter"]):
         await filter_round(app, drive, FILTERS[n % len(FILTERS)], out)
     return out
+
+
+def has_value(bar: Any, text: str) -> bool:
+    return bool(bar.value == text)
+
+
+def moved_to(table: Any, row: int) -> bool:
+    return position(table) == row and cursor_visible(table)
 
 
 async def filter_round(app: Any, drive: Driver, query: str, out: dict[str, list]) -> None:
@@ -284,7 +293,7 @@ async def filter_round(app: Any, drive: Driver, query: str, out: dict[str, list]
     for char in query:
         typed += char
         out["type"].append(await drive.press(
-            char, lambda t=typed: bar.value == t, gap_s=0.06))
+            char, functools.partial(has_value, bar, typed), gap_s=0.06))
     out["enter"].append(await drive.press(
         "enter", lambda: (not bar.display and table.flt == wanted and probe.rebuilt == wanted)))
     out["esc"].append(await drive.press(

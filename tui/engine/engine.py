@@ -36,7 +36,7 @@ from tui.engine.schedule import PollPolicy
 from tui.engine.steps import FOLLOWED, STOP, Step
 from tui.engine.submitting import Submitter
 from tui.errors import EXIT_USAGE, WanError
-from tui.jobs import Job, JobRequest, JobState
+from tui.jobs import Job, JobRequest, JobState, price_key
 from tui.providers.base import (
     NotFound,
     Outcome,
@@ -55,11 +55,6 @@ class EngineError(WanError):
     """A request to the engine that cannot be carried out (one line for a human)."""
 
     exit_status = EXIT_USAGE  # no such job, wrong state: the user asked for something else
-
-
-def quote_key(req: JobRequest) -> tuple[object, ...]:
-    """What a price depends on: identical shapes are asked once."""
-    return (req.provider, req.model, req.duration, req.resolution, req.aspect_ratio, req.audio)
 
 
 class Engine:
@@ -307,7 +302,7 @@ class Engine:
         task = asyncio.get_running_loop().create_task(self._drive(job_id), name=f"job-{job_id}")
         self._tasks[job_id] = task
         self._idle.clear()
-        task.add_done_callback(lambda _t, jid=job_id: self._task_done(jid))
+        task.add_done_callback(lambda _t: self._task_done(job_id))  # job_id: this call's own
 
     def _task_done(self, job_id: int) -> None:
         self._tasks.pop(job_id, None)
@@ -374,7 +369,7 @@ class Engine:
     async def quote(self, req: JobRequest) -> Quote:
         """The price of a request. Identical price shapes are asked once per engine:
         quotes spend the same budget as submits."""
-        key = quote_key(req)
+        key = price_key(req)
         if key not in self._quotes:
             provider = self.catalog.provider(req.provider)
             if provider.can_quote:

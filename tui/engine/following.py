@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui.engine.budget import Priority
 from tui.engine.events import JobChanged
@@ -230,7 +230,7 @@ class Follower:
 
     async def _progress(self, job: Job, outcome: Processing) -> Job:
         engine = self.engine
-        fields: dict[str, object] = {}
+        fields: dict[str, Any] = {}  # Store.update checks the names and their values
         if outcome.estimate_s and outcome.estimate_s != job.estimate_s:
             fields["estimate_s"] = outcome.estimate_s
         if outcome.progress is not None:

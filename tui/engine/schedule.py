@@ -61,9 +61,8 @@ def _clamp(value: float, low: float, high: float) -> float:
 def backoff_delay(policy: PollPolicy, attempt: int, retry_after: float | None = None,
                   rng: random.Random | None = None) -> float:
     """Full-jitter exponential backoff; a server's Retry-After is a floor, never ignored."""
-    rng = rng or random
     cap = min(policy.backoff_max_s, policy.backoff_base_s * (2 ** max(0, attempt - 1)))
-    delay = rng.uniform(cap / 2, cap)
+    delay = (rng or random).uniform(cap / 2, cap)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

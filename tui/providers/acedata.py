@@ -279,7 +279,7 @@ def outcome_from_record(record: Any) -> Outcome:
 
 
 def failed_from(resp: dict[str, Any], state: str) -> Failed:
-    err = resp.get("error") if isinstance(resp.get("error"), dict) else {}
+    err = resp["error"] if isinstance(resp.get("error"), dict) else {}
     code = str(err.get("code") or state or "failed")
     message = str(
         err.get("message") or resp.get("message") or "AceData reported the task failed"
@@ -291,7 +291,7 @@ def failed_from(resp: dict[str, Any], state: str) -> Failed:
 def record_id(item: Any) -> str | None:
     if not isinstance(item, dict):
         return None
-    resp = item.get("response") if isinstance(item.get("response"), dict) else {}
+    resp = item["response"] if isinstance(item.get("response"), dict) else {}
     for value in (item.get("id"), item.get("task_id"), resp.get("task_id")):
         if isinstance(value, str) and value:
             return value

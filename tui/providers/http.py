@@ -190,7 +190,7 @@ def error_from_httpx(exc: Exception, what: str) -> ProviderError:
 def error_for_status(status: int, message: str, *, retry_after: float | None = None,
                      detail: Mapping | None = None) -> ProviderError:
     """The common HTTP status → error type table (adapters refine messages before calling)."""
-    kw = {"status": status, "retry_after": retry_after, "detail": detail}
+    kw: dict[str, Any] = {"status": status, "retry_after": retry_after, "detail": detail}
     if status in (400, 413):
         return InvalidRequest(message, **kw)
     if status == 401:

@@ -259,7 +259,7 @@ class API:
         token = self.state.authorized(PROVIDER, req)
         known = token is not None
         limit = self._limit("retrieve")
-        gate = self.state.peek(PROVIDER, token if known else "(none)", "retrieve", limit)
+        gate = self.state.peek(PROVIDER, token or "(none)", "retrieve", limit)
         resp = json_response(200, {"object": "list", "type": kind, "data": data})
         resp.headers.update(_rate_headers(gate, self.state.balance_usd if known else None))
         return resp
@@ -351,7 +351,7 @@ class API:
         queue_id = body.get("queue_id")
         if not isinstance(queue_id, str) or not queue_id:
             errors.add("queue_id", "Required" if queue_id is None else "Expected string")
-        if errors or model is None:
+        if errors or model is None or not isinstance(queue_id, str):
             return None, errors.response()
         job = self.state.job(queue_id)
         if job is None or job.provider != PROVIDER or job.deleted:

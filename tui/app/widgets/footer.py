@@ -55,7 +55,7 @@ class LazyFooter(Footer):
             for key in reversed(list(keys)):
                 if total <= room:
                     break
-                if key.action.removeprefix("app.") not in KEPT_ACTIONS:  # type: ignore[attr-defined]
+                if key.action.removeprefix("app.") not in KEPT_ACTIONS:
                     keys.remove(key)
                     total -= width(key)
             widgets = keys
