@@ -28,12 +28,12 @@ from tui.app.facade import Facade
 from tui.app.screens.result import SubmitResult
 from tui.config import KEY_ENV
 from tui.images import image_argument
-from tui.jobs import JobRequest, ModelCaps, ValidationError
+from tui.jobs import JobRequest, ModelCaps, ValidationError, price_key
 from tui.providers.base import LocalRefusal, OptionSpec, ProviderError, ProviderInfo, Quote
 
 DEBOUNCE_S = 0.2
 
-PriceKey = tuple[Any, ...]
+PriceKey = tuple[object, ...]  # what jobs.price_key returns
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,6 @@ class FormState:
         new option works before anyone describes it)."""
         info = self.infos.get(self.provider or "")
         return (info.options.get(name) if info else None) or OptionSpec(name)
-
-
-def price_key(req: JobRequest) -> PriceKey:
-    """The fields a price depends on (the engine caches quotes by the same shape)."""
-    return (req.provider, req.model, req.duration, req.resolution, req.aspect_ratio, req.audio)
 
 
 def takes_seed(caps: ModelCaps) -> bool:
@@ -387,7 +382,7 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
 
     def _fields_for(self, caps: ModelCaps, values: dict[str, Any]) -> list[Widget]:
         """Widgets for exactly what `caps` takes, pre-filled from `values` where still valid."""
-        rows = [self._duration_row(caps, values.get("duration"))]
+        rows: list[Widget] = [self._duration_row(caps, values.get("duration"))]
         if caps.resolutions:
             rows.append(row("Resolution", self._choice(
                 "resolution", caps.resolutions, pick(values.get("resolution"), caps.resolutions),
@@ -642,13 +637,14 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
 
     def _refresh(self) -> None:
         """Price line, status line and the Submit button from the current state."""
-        key = price_key(self.form.last) if self.form.last is not None else None
+        last = self.form.last
+        key = price_key(last) if last is not None else None
         price = self.query_one("#price", Static)
         bad = False
-        if key is None:
+        if last is None:
             text = "price: shown once a model is chosen and the request builds"
         elif self.form.quoting == key:
-            text = f"price: asking {self.form.infos[key[0]].label}…"
+            text = f"price: asking {self.form.infos[last.provider].label}…"
         elif self.form.quote and self.form.quote[0] == key:
             text = f"price: {self.form.quote[1].label()}"
         elif (failed := self.form.quote_error) and failed.key == key and not failed.local:
