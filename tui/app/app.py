@@ -23,6 +23,7 @@ from textual.binding import Binding
 from textual.driver import Driver
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker
 
@@ -153,8 +154,8 @@ class WanApp(App[int]):
         self._detail_at = 0.0
         self._window_worker: Worker | None = None
         self._window_again = False
-        self._filter_timer = None
-        self._detail_timer = None
+        self._filter_timer: Timer | None = None
+        self._detail_timer: Timer | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
@@ -402,8 +403,10 @@ class WanApp(App[int]):
         self._detail_id = job_id
         self._detail_at = time.monotonic()
         # Only the newest load matters; this group holds nothing else.
-        self.run_worker(partial(self._load_detail, job_id), group="detail", exclusive=True,
-                        exit_on_error=False)
+        # A callable, not a coroutine: a load replaced before it starts is never created.
+        # (Textual's stubs solve the result type of a callable's coroutine as Never.)
+        self.run_worker(partial(self._load_detail, job_id),  # type: ignore[arg-type]
+                        group="detail", exclusive=True, exit_on_error=False)
 
     async def _load_detail(self, job_id: int) -> None:
         job = await self.facade.get(job_id)
@@ -501,7 +504,7 @@ class WanApp(App[int]):
         self.table.styles.height = f"{10 - share}fr"
         self.detail.styles.height = f"{share}fr"
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:  # App.action_back is a coroutine
         table = self.table
         if self.focused is self.detail:
             table.focus()
