@@ -80,8 +80,8 @@ async def measure(cancels: int, takeovers: int) -> None:
                 [JobRequest(model=MODEL, prompt=f"handoff {i}", duration="5s")
                  for i in range(cancels + 1)], [0.25] * (cancels + 1))
             engine_pid = start_engine(env, home)
-            while any(not job.remote_id for job in
-                      [await client.store.get(j.id) for j in jobs]):  # type: ignore[union-attr]
+            while any(job is None or not job.remote_id for job in
+                      [await client.store.get(j.id) for j in jobs]):
                 await asyncio.sleep(0.1)
             acted, shown, cli_wall = [], [], []
             await client.host.changes()
