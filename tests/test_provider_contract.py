@@ -7,6 +7,7 @@ module (test_apixo.py, test_acedata.py, test_sim.py for Venice).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -244,6 +245,10 @@ async def test_sim_slow_submit_times_out_as_maybe_charged(spec, make_clocked_sim
     with pytest.raises(NetworkError) as info:
         await connect(spec, sim, policy=HttpPolicy(deadline_s=0.1)).submit(spec.req())
     assert info.value.sent is True
+    for _ in range(100):  # the server may read the request after the client gave up on it
+        if sim.state.queue_calls:
+            break
+        await asyncio.sleep(0.05)
     assert [charged for _, charged, _ in sim.state.queue_calls] == [True]
 
 
