@@ -46,6 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tui.engine import Engine, JobChanged
 from tui.engine.clock import Clock
@@ -177,13 +178,21 @@ def start_sim(scenario: Scenario, clock: ScaledClock, seed: int = SEED):
     class Started:
         def __enter__(self) -> SimServer:
             sim = context.__enter__()
-            sim.state.render_when_ready = lambda job: render_now(sim.state, job)
+            # The simulator's hook, replaced on purpose for the scaled clock.
+            sim.state.render_when_ready = (  # type: ignore[method-assign]
+                lambda job: render_now(sim.state, job))
             return sim
 
-        def __exit__(self, *exc: object) -> None:
+        def __exit__(self, *exc: Any) -> None:
             context.__exit__(*exc)
 
     return Started()
+
+
+def ready_at(sim: SimServer, remote_id: str) -> float:
+    job = sim.state.job(remote_id)
+    assert job is not None and job.ready_at is not None, remote_id  # it was downloaded
+    return job.ready_at
 
 
 def collect(result: Result, sim: SimServer, start: float, ends: dict[str, float]) -> None:
@@ -191,7 +200,7 @@ def collect(result: Result, sim: SimServer, start: float, ends: dict[str, float]
     result.retrieves_429 = sim.state.counter("venice", RETRIEVE, 429)
     result.queue_429 = sim.state.counter("venice", QUEUE, 429)
     result.finished = len(ends)
-    result.delays = [end - sim.state.job(rid).ready_at for rid, end in ends.items()]
+    result.delays = [end - ready_at(sim, rid) for rid, end in ends.items()]
     if ends:
         result.makespan_s = max(ends.values()) - start
 
