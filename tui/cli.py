@@ -658,8 +658,8 @@ async def cmd_show(args) -> int:
             shown[key] = stamp(value)
     print(json.dumps(shown, indent=2))
     for ev in events:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.at))
-        print(f"  {stamp}  {ev.state.value:11} {ev.detail}")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.at))
+        print(f"  {when}  {ev.state.value:11} {ev.detail}")
     return EXIT_OK
 
 
