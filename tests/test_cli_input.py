@@ -108,7 +108,7 @@ def test_unknown_jobs_count_as_maybe_charged_until_resolved(make_sim, tmp_path):
     # watch has nothing to follow, but the unknown jobs still need the user: exit 1.
     code, out, err = wan(env, "watch")
     assert code == 1 and "no active jobs" in out
-    assert "3 jobs unknown (maybe charged: 1, 2, 3)" in one_line(err)
+    assert "3 jobs unknown (1, 2, 3), maybe charged $" in one_line(err)
     assert "wan-tui resolve ID --charged" in err
 
     code, out, _ = wan(env, "resolve", "1", "--not-charged")
@@ -128,7 +128,7 @@ def test_unknown_jobs_count_as_maybe_charged_until_resolved(make_sim, tmp_path):
     spend = asyncio.run(_spend(db))
     assert spend.maybe_jobs == 1 and spend.charged_usd == two.quote_usd
     code, _, err = wan(env, "watch")
-    assert code == 1 and "1 job unknown (maybe charged: 3)" in one_line(err)
+    assert code == 1 and "1 job unknown (3), maybe charged $" in one_line(err)
 
 
 def test_resolving_with_the_provider_id_follows_and_downloads(make_sim, tmp_path):

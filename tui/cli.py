@@ -569,6 +569,7 @@ async def cmd_watch(args) -> int:
 async def _unknown_jobs_line(config) -> str | None:
     """One line while any job is `unknown` (maybe charged): it needs the user, so a
     watch that ends is not a success until each is settled."""
+    from tui.format import money
     from tui.jobs import JobState
     from tui.query import JobQuery
     from tui.store import Store
@@ -579,13 +580,15 @@ async def _unknown_jobs_line(config) -> str | None:
         ids = [j.id for j in await store.list_jobs(unknown, order="created", descending=False,
                                                    limit=6)]
         total = await store.count_jobs(unknown) if len(ids) > 5 else len(ids)
+        maybe = (await store.spend_detail(0.0)).maybe_usd if ids else 0.0
     finally:
         await store.close()
     if not ids:
         return None
     shown = ", ".join(map(str, ids[:5])) + (", ..." if total > 5 else "")
-    return (f"{total} job{'s' if total != 1 else ''} unknown (maybe charged: {shown}): check "
-            "the provider, then `wan-tui resolve ID --charged` or `--not-charged`")
+    return (f"{total} job{'s' if total != 1 else ''} unknown ({shown}), maybe charged "
+            f"{money(maybe)} in all: check the provider, then `wan-tui resolve ID --charged` "
+            "or `--not-charged`")
 
 
 def _job_dict(job) -> dict[str, Any]:
