@@ -17,10 +17,12 @@ whose queue endpoint counts every paid call. The cases:
   confirmation prompts without a terminal.
 
 Counted per case: a traceback (an exception escaping `main`, or main's own "unexpected
-error" line, which means a bug), paid calls made by a command that did not succeed (exit
-status other than 0: refused input must cost nothing), and hangs (no answer within
-`--case-timeout` seconds; a FIFO read on purpose with `batch - < fifo` is the one
-documented wait and is not generated). Exit status 1 if any of the three is not zero.
+error" line, which means a bug), paid calls made by a command that refused its input (exit
+status 2, wan-tui's "bad input": it must cost nothing and record nothing; a background
+engine a command hands its jobs to is waited for, so its calls count against that command),
+and hangs (no answer within `--case-timeout` seconds; a FIFO read on purpose with
+`batch - < fifo` is the one documented wait and is not generated). Exit status 1 if any
+of the three is not zero.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -234,6 +237,29 @@ def run_subprocess(case: Case, timeout: float) -> tuple[int | None, str]:
     return proc.returncode, proc.stderr
 
 
+def recorded_jobs(db: Path) -> int:
+    """Jobs in the history: a refused command must not have recorded any (recorded jobs
+    are what an engine submits, now or later)."""
+    if not db.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+
+def engine_idle(db: Path, timeout: float) -> bool:
+    """Wait for a background engine a case handed its jobs to, so that the paid calls it
+    makes are counted against that case and not the next one."""
+    from tui.engine.lock import EngineLock
+
+    lock = EngineLock(db.with_name("engine.lock"))
+    deadline = time.monotonic() + timeout
+    while lock.holder() is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=3000)
@@ -258,11 +284,15 @@ def main(argv: list[str] | None = None) -> int:
             "VENICE_API_KEY": "sim-venice-key", "WAN_TUI_TIME_SCALE": "0.02",
         })
         cases = generate(rng, args.cases, work)
+        db = work / "home" / "history.db"
         for number, case in enumerate(cases, start=1):
-            paid_before = len(sim.state.queue_calls)
+            paid_before, jobs_before = len(sim.state.queue_calls), recorded_jobs(db)
             runner = run_subprocess if case.subprocess else run_in_process
             code, err = runner(case, args.case_timeout)
+            if not engine_idle(db, args.case_timeout):
+                code = None  # a background engine that never finishes counts as a hang
             paid = len(sim.state.queue_calls) - paid_before
+            paid += recorded_jobs(db) - jobs_before if code == 2 else 0
             tally.cases[case.kind] += 1
             tally.exits[code] += 1
             shown = f"{case.kind}: {' '.join(a[:40] for a in case.argv)[:160]!r}"
@@ -271,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             elif code == -1 or any(s in err for s in ("Traceback", "unexpected error",
                                                       "internal error")):
                 tally.tracebacks.append(f"{shown} -> {err.strip()[-300:]}")
-            if paid and code != 0:
+            if paid and code == 2:
                 tally.paid_on_refused.append(f"{shown}: {paid} paid call(s), exit {code}")
             elif paid:
                 tally.paid_accepted += paid
