@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import T2V, sim_env
+from conftest import T2V, sim_env, stored_jobs
 
 from tui.jobs import JobState
 from tui.sim.state import Faults
@@ -36,15 +36,6 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-def jobs_in(db: Path) -> list:
-    async def read():
-        store = await Store.open(db)
-        try:
-            return await store.list_jobs(order="created", descending=False)
-        finally:
-            await store.close()
-    return asyncio.run(read())
-
 
 def batch_file(tmp_path: Path, *prompts: str) -> Path:
     path = tmp_path / "b.jsonl"
@@ -61,7 +52,7 @@ def test_no_terminal_means_add_yes_and_nothing_spent(sim, tmp_path):
         code, _, err = closed_stdin(env, *args)
         assert code == 2 and "add --yes" in one_line(err) and "nothing was sent" in err
     assert sim.state.queue_calls == []
-    assert jobs_in(tmp_path / "home" / "history.db") == []
+    assert stored_jobs(tmp_path / "home" / "history.db") == []
 
 
 def test_batch_refuses_devices_and_fifos_and_reads_dash_on_purpose(sim, tmp_path):
@@ -100,7 +91,7 @@ def test_unknown_jobs_count_as_maybe_charged_until_resolved(make_sim, tmp_path):
     db = tmp_path / "home" / "history.db"
     code, _, _ = wan(env, "batch", str(batch_file(tmp_path, "one", "two", "three")), "--yes")
     assert code == 1
-    jobs = jobs_in(db)
+    jobs = stored_jobs(db)
     assert [j.state for j in jobs] == [JobState.UNKNOWN] * 3
     spend = asyncio.run(_spend(db))
     assert spend.maybe_jobs == 3 and spend.maybe_usd == sum(j.quote_usd for j in jobs) > 0
@@ -122,7 +113,7 @@ def test_unknown_jobs_count_as_maybe_charged_until_resolved(make_sim, tmp_path):
     code, _, err = wan(env, "resolve", "3")
     assert code == 2 and "one of the arguments --charged --not-charged" in one_line(err)
 
-    one, two, three = jobs_in(db)
+    one, two, three = stored_jobs(db)
     assert one.state == JobState.CANCELLED and one.cost_usd == 0.0
     assert two.state == JobState.CANCELLED and two.cost_usd == two.quote_usd
     spend = asyncio.run(_spend(db))
@@ -136,13 +127,13 @@ def test_resolving_with_the_provider_id_follows_and_downloads(make_sim, tmp_path
     env = sim_env(sim, tmp_path / "home")
     db = tmp_path / "home" / "history.db"
     wan(env, "batch", str(batch_file(tmp_path, "found it")), "--yes")
-    (job,) = jobs_in(db)
+    (job,) = stored_jobs(db)
     (remote,) = [j.remote_id for j in sim.state.jobs.values()]  # what the provider's site shows
     code, out, _ = wan(env, "resolve", str(job.id), "--charged", "--remote-id", remote)
     assert code == 0 and "follows it" in out
     code, out, err = wan(env, "watch")
     assert code == 0, err
-    (job,) = jobs_in(db)
+    (job,) = stored_jobs(db)
     assert job.state == JobState.DONE and job.remote_id == remote and Path(job.file).exists()
     assert len(sim.state.queue_calls) == 1  # settled, followed, never paid again
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import T2V, VENICE_KEY, sim_env
+from conftest import T2V, VENICE_KEY, sim_env, stored_jobs
 
 from tui.cli import main
 from tui.engine import Notice
@@ -170,15 +170,6 @@ def the_line(err: str, needle: str) -> str:
     return lines[0]
 
 
-def jobs_in(db: Path) -> list:
-    async def read():
-        store = await Store.open(db)
-        try:
-            return await store.list_jobs(order="created", descending=False)
-        finally:
-            await store.close()
-    return asyncio.run(read())
-
 
 def submit_two(env: dict[str, str], tmp_path: Path) -> None:
     batch = tmp_path / "b.jsonl"
@@ -189,7 +180,7 @@ def submit_two(env: dict[str, str], tmp_path: Path) -> None:
 
 
 def assert_waiting_not_lost(db: Path, sim) -> list:
-    jobs = jobs_in(db)
+    jobs = stored_jobs(db)
     assert [j.state for j in jobs] == [JobState.QUEUED, JobState.QUEUED]  # not `downloading`
     assert all(j.remote_id for j in jobs) and not any(j.file for j in jobs)
     assert len(sim.state.queue_calls) == 2
@@ -199,7 +190,7 @@ def assert_waiting_not_lost(db: Path, sim) -> list:
 def assert_resumed(env, db: Path, sim, **kw) -> None:
     code, out, err = wan(env, "watch", **kw)
     assert code == 0, err
-    jobs = jobs_in(db)
+    jobs = stored_jobs(db)
     assert [j.state for j in jobs] == [JobState.DONE, JobState.DONE]
     assert all(Path(j.file).stat().st_size == j.bytes for j in jobs)
     assert len(sim.state.queue_calls) == 2  # resumed, never paid again
@@ -350,7 +341,7 @@ def test_a_read_only_history_says_so_and_loses_nothing(sim, tmp_path, monkeypatc
     home = tmp_path / "home"
     env = sim_env(sim, home)
     submit_two(env, tmp_path)
-    before = jobs_in(home / "history.db")
+    before = stored_jobs(home / "history.db")
     if FAULTS == "inject":  # SQLite itself opens the file read-only
         import aiosqlite
         real = aiosqlite.connect
@@ -369,7 +360,7 @@ def test_a_read_only_history_says_so_and_loses_nothing(sim, tmp_path, monkeypatc
             assert code == 1 and "cannot be written" in out and "integrity check passed" in out
     if FAULTS == "inject":
         monkeypatch.undo()
-    assert [(j.id, j.state, j.remote_id) for j in jobs_in(home / "history.db")] == [
+    assert [(j.id, j.state, j.remote_id) for j in stored_jobs(home / "history.db")] == [
         (j.id, j.state, j.remote_id) for j in before]
 
 
