@@ -35,9 +35,10 @@ class PollPolicy:
     # A status request is worth this many seconds of a finished video sitting unseen: polls
     # go where the delay they end is expected to reach it (see `next_poll_at`).
     request_worth_s: float = 0.4
-    # ... while each followed job has at least a 5 s poller's 12 requests a minute of the
-    # budget; with less (many jobs share a tight limit) a request is worth proportionally more.
-    comfortable_rate_per_min: float = 12.0
+    # ... while each followed job has a budget share of at least 20 requests a minute; with
+    # less (many jobs share a tight limit) a request is worth proportionally more: requests
+    # past the limit wait for the window to slide, far longer than any poll interval.
+    comfortable_rate_per_min: float = 20.0
 
     def scaled(self, factor: float) -> PollPolicy:
         """The same policy with every duration multiplied (tests and demos run faster)."""
