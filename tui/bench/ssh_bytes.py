@@ -1,7 +1,7 @@
 """Bandwidth benchmark: bytes per second the dashboard writes to a real terminal.
 
     python -m tui.bench.ssh_bytes                  # 160x45 and 80x24, 40 active jobs
-    python -m tui.bench.ssh_bytes --sizes 160x45 --jobs 40 --window 20
+    python -m tui.bench.ssh_bytes --sizes 160x45 --jobs 40 --window 20 --zoom
 
 Over SSH every byte the dashboard writes to its terminal crosses the link, so this counts
 exactly those: `wan-tui demo` (the built-in simulator, jobs long enough to stay active) runs
@@ -11,7 +11,8 @@ part of a long watch). When htop is installed it runs in the same kind of pty fo
 same window and its figure is printed beside ours; the script works without it.
 
 What moves on screen during the window: every active row's progress bar, ETA and elapsed
-time, and the status line; no key is pressed.
+time, the detail pane's clocks, and the status line; no key is pressed (with --zoom, `z`
+first hides the detail pane, so at 160x45 all 40 active jobs have a row on screen).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _drain(fd: int, until: float, counts: list[tuple[float, int]]) -> bool:
 
 
 def measure(argv: list[str], cols: int, rows: int, warmup: float, window: float,
-            quit_keys: bytes = b"q") -> dict[str, float]:
+            quit_keys: bytes = b"q", keys: bytes = b"") -> dict[str, float]:
     """Run `argv` in a cols x rows pty; bytes/s over [warmup, warmup + window]."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session leader with the pty as its terminal
@@ -68,6 +69,9 @@ def measure(argv: list[str], cols: int, rows: int, warmup: float, window: float,
     counts: list[tuple[float, int]] = []
     start = time.monotonic()
     alive = _drain(fd, start + warmup, counts)
+    if alive and keys:  # e.g. `z`: the table alone, so every active job has a row on screen
+        os.write(fd, keys)
+        alive = _drain(fd, time.monotonic() + 2.0, counts)
     begin = time.monotonic()
     if alive:
         alive = _drain(fd, begin + window, counts)
@@ -116,15 +120,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated run time, seconds (long: every job stays active)")
     parser.add_argument("--warmup", type=float, default=12.0, help="seconds before counting")
     parser.add_argument("--window", type=float, default=20.0, help="seconds counted")
+    parser.add_argument("--zoom", action="store_true",
+                        help="also measure with the table alone (z): every active job on screen")
     args = parser.parse_args(argv)
     htop = shutil.which("htop")
     print(f"{'terminal':<9} {'program':<22} {'bytes/s':>9} {'writes/s':>9}")
     for size in args.sizes.split(","):
         cols, rows = (int(n) for n in size.lower().split("x"))
-        ours = measure(demo_argv(args.jobs, args.mean), cols, rows, args.warmup, args.window)
-        label = f"wan-tui ({args.jobs} active)"
-        print(f"{size:<9} {label:<22} {ours['per_s'] / 1024:>7.2f}KB"
-              f" {ours['writes'] / ours['seconds']:>9.1f}", flush=True)
+        runs = [("", f"wan-tui ({args.jobs} active)")]
+        if args.zoom:
+            runs.append(("z", "  … table alone (z)"))
+        for keys, label in runs:
+            ours = measure(demo_argv(args.jobs, args.mean), cols, rows, args.warmup,
+                           args.window, keys=keys.encode())
+            print(f"{size:<9} {label:<22} {ours['per_s'] / 1024:>7.2f}KB"
+                  f" {ours['writes'] / ours['seconds']:>9.1f}", flush=True)
         if htop:
             theirs = measure([htop], cols, rows, 3.0, args.window, quit_keys=b"q")
             print(f"{size:<9} {'htop (default delay)':<22} {theirs['per_s'] / 1024:>7.2f}KB"
