@@ -92,3 +92,23 @@ async def test_a_remap_that_takes_another_bindings_key_is_reported(config):  # n
         warnings = [m for s, m in app.notices if s == "warning"]
         assert any("ctrl+q is given to quote but is also quit_ctrl" in m for m in warnings)
         assert any("'nonsense' is not a key id" in m for m in warnings)
+
+
+async def test_the_title_follows_the_tables_state_by_itself(config):  # noqa: F811
+    """No hand-called refresh: sort, direction, marks, filter and find are watched."""
+    app = seeded_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        table = app.table
+        table.sort_by = "cost"
+        await pilot.pause(0)
+        assert "sort cost ↓" in table.border_title
+        table.reverse = True
+        await pilot.pause(0)
+        assert "sort cost ↑" in table.border_title
+        table.set_mark(3, True)
+        await pilot.pause(0)
+        assert table.border_subtitle.startswith("1 marked")
+        app.find_term = "fox"
+        await pilot.pause(0)
+        assert "find 'fox'" in table.border_title

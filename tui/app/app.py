@@ -207,6 +207,11 @@ class WanApp(App[int]):
         self._unsubscribe = self.facade.subscribe(self._on_engine_event)
         self.facade.on_role_change(self._became_engine)
         await table.reload()
+        # The title follows the table's state by itself from here on (watchers below);
+        # only the "row N of M" part is refreshed by the live timer, at most 4 times a
+        # second: a border change repaints the whole table, too dear for each key-repeat.
+        for name in ("flt", "sort_by", "reverse", "total", "marked_count"):
+            self.watch(table, name, self._titles_changed, init=False)
         self._update_titles()
         table.focus()
         if self.start_engine:
@@ -364,6 +369,12 @@ class WanApp(App[int]):
     def _batch_moved(self) -> None:
         self._status_dirty = True
 
+    def _titles_changed(self, _value: object = None) -> None:
+        self._update_titles()
+
+    def watch_find_term(self, _term: str | None) -> None:
+        self._update_titles()
+
     def _update_titles(self) -> None:
         table = self.table
         arrow = "↓" if (table.sort_by != "state") != table.reverse else "↑"
@@ -463,7 +474,6 @@ class WanApp(App[int]):
         if await self.facade.locate(table.flt, table.sort_by, jobs[0].id, table.reverse) \
                 is not None:
             await table.reload(jobs[0].id)
-            self._update_titles()
         self._status_dirty = True
 
     def show_jobs(self, jobs: Iterable[Job]) -> None:
@@ -510,10 +520,8 @@ class WanApp(App[int]):
             table.focus()
         elif table.marked:
             table.clear_marks()
-            self._update_titles()
         elif self.find_term:
             self.find_term = None
-            self._update_titles()
         elif not table.flt.empty:
             self.set_filter("")
 
@@ -542,11 +550,9 @@ class WanApp(App[int]):
             self.spawn(self._jump(event.value), "go to")
         elif event.value:
             self.find_term = event.value
-            self._update_titles()
             self.action_find_step(1)
         else:
             self.find_term = None
-            self._update_titles()
 
     async def _jump(self, text: str) -> None:
         number = text.lstrip("#")
@@ -561,7 +567,6 @@ class WanApp(App[int]):
             self.toast(f"#{job_id} is hidden by the filter (esc clears it)", "warning")
         else:
             await table.reload(job_id)
-            self._update_titles()
 
     def action_find_step(self, step: int) -> None:
         if self.find_term:
@@ -602,14 +607,12 @@ class WanApp(App[int]):
             table.move_cursor(row=table.order.index(target))
         else:
             await table.reload(target)
-        self._update_titles()
 
     def action_sort_step(self, step: int) -> None:
         self.action_sort_by(SORTS[(SORTS.index(self.table.sort_by) + step) % len(SORTS)])
 
     def action_reverse_sort(self) -> None:
         self.table.reverse = not self.table.reverse
-        self._update_titles()
         self.schedule_reload()
 
     def action_copy_remote_id(self) -> None:
@@ -709,7 +712,6 @@ class WanApp(App[int]):
         finally:
             if after is not None:
                 after()
-        self._update_titles()
         current = self.table.current_id
         if current is None:
             self._detail_id = None
@@ -725,7 +727,6 @@ class WanApp(App[int]):
 
     def action_sort_by(self, sort: str) -> None:
         self.table.sort_by = sort
-        self._update_titles()
         self.schedule_reload()
 
     # ------------------------------------------------------------ keys: jobs
@@ -790,12 +791,10 @@ class WanApp(App[int]):
 
     def action_clear_marks(self) -> None:
         self.table.clear_marks()
-        self._update_titles()
 
     def action_mark_all_visible(self) -> None:
         for job_id in self.table.order:
             self.table.set_mark(job_id, True)
-        self._update_titles()
 
     async def action_top(self) -> None:
         await self.table.jump_top()

@@ -66,6 +66,8 @@ class LazyFooter(Footer):
         self.call_after_refresh(self._recompose_if_changed)
 
     def bindings_changed(self, screen: Screen) -> None:
+        # Footer.compose waits for this private flag and there is no public way to set it;
+        # Footer's own bindings_changed sets it the same way.
         self._bindings_ready = True
         if not screen.app.app_focus:
             return

@@ -25,6 +25,7 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -129,15 +130,18 @@ class JobTable(ScrollView, can_focus=True):
 
     header_height = 1
 
+    # What the table's title says; the app watches them (nothing repaints the rows).
+    flt: reactive[JobQuery] = reactive(JobQuery(), repaint=False, init=False)
+    sort_by: reactive[str] = reactive("created", repaint=False, init=False)
+    reverse: reactive[bool] = reactive(False, repaint=False, init=False)  # the other way round
+    total: reactive[int] = reactive(0, repaint=False, init=False)
+    marked_count: reactive[int] = reactive(0, repaint=False, init=False)
+
     def __init__(self, clock, **kwargs) -> None:
         super().__init__(**kwargs)
         self.clock = clock
         self.facade: Facade | None = None
-        self.flt = JobQuery()
-        self.sort_by = "created"
-        self.reverse = False  # the sort's usual direction turned round
         self.base = 0
-        self.total = 0
         self.order: list[int] = []
         self.jobs: dict[int, Job] = {}
         self.marked: set[int] = set()
@@ -193,13 +197,13 @@ class JobTable(ScrollView, can_focus=True):
         self._header = None
         self.refresh()
 
-    def _on_focus(self, event: events.Focus) -> None:
+    # Public handlers (Textual runs its own private ones too); each row's cached strip is
+    # keyed by its style, so the repaint that focus asks for draws the new look.
+    def on_focus(self, event: events.Focus) -> None:
         self._styles = None  # the cursor and the background look different with focus
-        super()._on_focus(event)
 
-    def _on_blur(self, event: events.Blur) -> None:
+    def on_blur(self, event: events.Blur) -> None:
         self._styles = None
-        super()._on_blur(event)
 
     # ------------------------------------------------------------ the public surface
 
@@ -561,6 +565,7 @@ class JobTable(ScrollView, can_focus=True):
             self.marked.add(job_id)
         else:
             self.marked.discard(job_id)
+        self.marked_count = len(self.marked)
         if job_id in self.jobs:
             self._set_cells(job_id, {"mark": Text("●" if on else " ", style="bold magenta")})
 
