@@ -49,7 +49,7 @@ CONFIG_TEMPLATE = """\
 # api_key = ""
 
 [keys]
-# remap dashboard keys by binding id, e.g. quote = "ctrl+q"
+# remap dashboard keys by binding id, e.g. quote = "ctrl+e"
 """
 
 

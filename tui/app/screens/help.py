@@ -79,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(status_table(), id="help-status")
             yield Static(Text(
                 "Remap any key by its id under [keys] in config.toml (`wan-tui config` says "
-                "where it is), e.g. quote = \"ctrl+q\".\n"
+                "where it is), e.g. quote = \"ctrl+e\".\n"
                 "Over SSH, o and y copy the path with OSC 52 (tmux: set-clipboard on).\n"
                 "esc, ? or q closes this.", style="grey62"), id="help-foot")
 
