@@ -247,6 +247,26 @@ async def test_headers_that_never_come_end_at_the_deadline(serve):
     assert len(server.requests("POST")) == 1
 
 
+async def test_submit_waiting_for_a_connection_ends_as_certainly_not_sent(serve):
+    """Every pooled connection hangs on a silent server: a submit that never got one must
+    end before the deadline as not sent (safe to retry), not as "maybe charged"."""
+    async def silent(seen: Seen, writer) -> None:
+        await asyncio.sleep(3600)
+
+    server = await serve(silent)
+    provider = venice(serve, server, HttpPolicy(deadline_s=30.0, connect_s=0.3))
+    hung = [asyncio.ensure_future(provider.quote(req())) for _ in range(64)]
+    while len(server.seen) < 64:
+        await asyncio.sleep(0.01)
+    with pytest.raises(NetworkError) as info:
+        await provider.submit(req())
+    assert info.value.sent is False and "connecting" in one_line(info.value)
+    assert server.requests("POST", f"{API}/video/queue") == []
+    for task in hung:
+        task.cancel()
+    await asyncio.gather(*hung, return_exceptions=True)
+
+
 @pytest.mark.parametrize("gap_s", [0.05, 3600.0], ids=["one-byte-at-a-time", "stalled"])
 async def test_video_body_that_crawls_is_too_slow_and_retryable(serve, gap_s):
     video = b"\0" * 100_000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -341,3 +342,16 @@ async def test_quote_without_an_endpoint_is_a_labelled_estimate(spec):
     quote = await provider.quote(spec.req())
     assert quote.estimate and quote.usd > 0 and "estimate" in quote.label()
     await provider.aclose()
+
+
+@ALL
+async def test_key_never_reaches_the_logs(spec, sim, connect, caplog):
+    """httpx and httpcore log every request at DEBUG; none of it may carry the key."""
+    caplog.set_level(logging.DEBUG)
+    provider = connect(spec, sim)
+    job = await submitted(provider, spec.req())
+    await provider.poll(job)
+    with pytest.raises(AuthError):
+        await connect(spec, sim, key=spec.sim_key + "-wrong").submit(spec.req())
+    assert any(r.name.startswith(("httpx", "httpcore")) for r in caplog.records)
+    assert spec.sim_key not in caplog.text

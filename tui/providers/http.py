@@ -367,7 +367,10 @@ class HttpProvider(Provider):
             auth=ApiAuth(api_key, self.base_url),
             follow_redirects=False,
             max_redirects=self.policy.max_redirects,
-            timeout=httpx.Timeout(self.policy.deadline_s, connect=self.policy.connect_s),
+            # Waiting for a connection (pool) or making one ends well inside the deadline with
+            # an error that proves nothing was sent, so a submit stuck there stays retryable.
+            timeout=httpx.Timeout(self.policy.deadline_s, connect=self.policy.connect_s,
+                                  pool=self.policy.connect_s),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=0),
             transport=transport,
             trust_env=transport is None,
