@@ -14,7 +14,9 @@ GLYPHS = {
     JobState.DOWNLOADING: "↓",
     JobState.DONE: "✔",
     JobState.FAILED: "✘",
-    JobState.EXPIRED: "⌛",
+    # Narrow everywhere: ⌛ is two cells wide in some terminals and one in others (the
+    # rows after it shifted), and a missing glyph in common fonts.
+    JobState.EXPIRED: "◷",
     JobState.CANCELLED: "⊘",
     JobState.UNKNOWN: "?",
 }

@@ -30,6 +30,7 @@ def done_words(jobs: list[Job]) -> str:
     if len(jobs) == 1:
         job = jobs[0]
         return f"#{job.id} done · {fmt.size(job.bytes)} · {fmt.excerpt(job.prompt, 40)}"
+    jobs = sorted(jobs, key=lambda j: j.id)
     ids = " ".join(f"#{j.id}" for j in jobs[:3])
     more = f" … #{jobs[-1].id}" if len(jobs) > 3 else ""
     return f"+{len(jobs)} done ({ids}{more})"

@@ -26,7 +26,7 @@ STATUS_FIGURES: tuple[tuple[str, str], ...] = (
     ("30/h", "jobs of the batch done per hour since its first submit"),
     ("$3.20/$10.00", "money delivered (jobs done) / committed (every job of the batch that "
                      "is or may be charged, at its cost or its quote)"),
-    ("all ◐ ✔ ✘ ⌛ ⊘", "the whole history: active, done, failed (with unknown), expired, "
+    ("all ◐ ✔ ✘ ◷ ⊘", "the whole history: active, done, failed (with unknown), expired, "
                       "cancelled"),
     ("today $21.36", "spent today: what was charged, plus unknown jobs at their quote "
                      "(maybe charged until `wan-tui resolve`)"),
