@@ -219,12 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_config():
-    from tui.config import ConfigError, load_config
+    from tui.config import load_config
 
-    try:
-        return load_config()
-    except ConfigError as err:
-        raise UsageError(str(err)) from None
+    return load_config()  # a ConfigError is a WanError with exit status 2: main says it
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -312,14 +309,6 @@ def _confirm(question: str, yes: bool) -> bool:
 
 async def _quote_all(session, requests) -> list:
     return [await session.engine.quote(req) for req in requests]
-
-
-def _provider_failure(err) -> Exception:
-    from tui.providers.base import AuthError, InsufficientBalance, InvalidRequest, NotConfigured
-
-    if isinstance(err, NotConfigured | AuthError | InsufficientBalance | InvalidRequest):
-        return UsageError(str(err))
-    return Failure(str(err))
 
 
 # ---------------------------------------------------------------- commands
@@ -439,15 +428,12 @@ async def _wait_for(s, job_id: int, *, final: bool, timeout_s: float = 120.0):
 
 
 async def cmd_batch(args) -> int:
-    from tui.batchfile import BatchError, read_batch
+    from tui.batchfile import read_batch
     from tui.followcli import Report, hand_to_background, run_following
     from tui.format import money
     from tui.session import open_session
 
-    try:
-        lines = read_batch(args.file)
-    except BatchError as err:
-        raise UsageError(str(err)) from None
+    lines = read_batch(args.file)  # BatchError: exit 2, one line, from main
     config = _load_config()
     async with open_session(config, lock=False, role="batch") as s:
         requests = []
@@ -669,21 +655,15 @@ async def cmd_show(args) -> int:
 async def _one_job_action(args, action: str) -> int:
     import time
 
-    from tui.engine import EngineError
     from tui.format import job_line
-    from tui.providers.base import ProviderError
     from tui.session import open_session
 
     config = _load_config()
     async with open_session(config, lock=False, role=action, serves=False) as s:
         # The engine itself if none runs (acting directly); its client if one does.
         await s.host.claim()
-        try:
-            job = await _act_on_job(s, args, action)
-        except EngineError as err:
-            raise UsageError(str(err)) from None
-        except ProviderError as err:
-            raise _provider_failure(err) from None
+        # EngineError and ProviderError carry their exit status to main, like every WanError.
+        job = await _act_on_job(s, args, action)
         here = s.host.is_engine
     if job is not None:
         print(job_line(job, time.time()))
