@@ -484,7 +484,7 @@ async def test_a_large_history_is_windowed_not_loaded(sim):
 # ---------------------------------------------------------------- the demo
 
 
-def test_demo_runs_its_jobs_and_cleans_up(monkeypatch):
+def test_demo_runs_its_jobs_and_cleans_up(monkeypatch, capsys):
     """`wan-tui demo`: simulator, throwaway home and first jobs, no key; a headless run."""
     import argparse
     import tempfile
@@ -508,12 +508,18 @@ def test_demo_runs_its_jobs_and_cleans_up(monkeypatch):
             seen["states"] = await states(self.facade, ids)
             seen["providers"] = {(await self.facade.get(i)).provider for i in ids}
             seen["home"] = self.facade.config.db_path
-            await pilot.press("q")
+            await pilot.press("q")  # the demo says what quitting deletes, then goes
+            await until(pilot, lambda: isinstance(self.screen, ConfirmScreen), 5, "question")
+            seen["question"] = str(self.screen.message)
+            await pilot.press("y")
+            await until(pilot, lambda: not self.is_running, 5, "exit")
 
     monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     monkeypatch.setattr(WanApp, "run_async", headless)
     monkeypatch.setattr(launch, "demo_policy", lambda mean: FAST_POLICY)
     assert launch.run_demo(argparse.Namespace(jobs=8, mean=0.3)) == 0
+    assert f"folder {made[0]} is deleted, with the 6 videos" in seen["question"]
+    assert f"deleted {made[0]} (its history and 6 videos)" in capsys.readouterr().out
     assert seen["providers"] == {"venice", "apixo", "acedata"}
     assert seen["states"].count(JobState.EXPIRED) == 1  # the one to try `r` on
     assert seen["states"].count(JobState.FAILED) == 1  # refused by the content policy

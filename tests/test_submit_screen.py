@@ -205,6 +205,30 @@ async def test_escape_returns_none(make_facade):
     assert app.results == [None]
 
 
+async def test_escape_asks_before_throwing_away_a_typed_prompt(make_facade):
+    from textual.widgets import TextArea
+
+    from tui.app.screens.confirm import ConfirmScreen
+
+    facade = await make_facade("venice")
+    app = Host(lambda: SubmitScreen(facade))
+    async with app.run_test(size=(120, 60)) as pilot:
+        await until(pilot, lambda: app.screen.form.models)
+        app.screen.query_one("#prompt", TextArea).text = "a lighthouse in a storm at dusk"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Discard this prompt?" in app.screen.title_text
+        await pilot.press("n")  # keep it: back in the form, the prompt intact
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        assert app.screen.query_one("#prompt", TextArea).text.startswith("a lighthouse")
+        assert app.results == []
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: app.results)
+    assert app.results == [None]
+
+
 async def test_unconfigured_provider_cannot_be_selected(make_facade):
     facade = await make_facade("venice")
     app = Host(lambda: SubmitScreen(facade))

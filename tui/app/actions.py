@@ -258,7 +258,15 @@ async def quit_app(app: WanApp) -> None:
     engine keeps following them (the default), or they wait until wan-tui runs again."""
     from tui.app.screens.quit import QuitScreen
 
-    if app.facade.is_engine and app.background_ok:
+    if app.demo_folder is not None:
+        videos = len(list(app.facade.config.output_dir.glob("*.mp4")))
+        if not await app.push_screen_wait(ConfirmScreen(
+                "Quit the demo?",
+                f"Its simulator stops and its folder {app.demo_folder} is deleted, with the "
+                f"{videos} video{'s' if videos != 1 else ''} it made. Your own history is "
+                "not touched.", "Quit")):
+            return
+    elif app.facade.is_engine and app.background_ok:
         counts = await app.facade.counts()
         active = sum(counts.get(s, 0) for s in JobState if s.active) + app.submitting
         if active:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, ExitStack
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -134,6 +135,7 @@ class WanApp(App[int]):
         # What the user chose when quitting with jobs active: "background" or "stop".
         self.after_quit: str | None = None
         self.background_ok = True  # False in the demo: its simulator ends with it
+        self.demo_folder: Path | None = None  # the demo's throwaway folder, deleted at exit
         self.clock = clock
         self.live = live
         self.terminal = Terminal(self._write_escape, self.copy_to_clipboard)

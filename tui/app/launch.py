@@ -26,7 +26,7 @@ def run_dashboard(config: Config) -> int:
 
 
 async def dashboard(config: Config, *, policy: PollPolicy | None = None,
-                    before: Any = None, demo: bool = False) -> int:
+                    before: Any = None, demo_folder: Path | None = None) -> int:
     """Open the session and run the app: as the engine if none runs, else as its client.
 
     `before(facade)` runs once the session is open and before the engine starts (the demo
@@ -47,8 +47,10 @@ async def dashboard(config: Config, *, policy: PollPolicy | None = None,
         if before is not None and await session.host.claim(start=False):
             await before(facade)
         app = WanApp(facade)
-        # The demo's simulator lives in this process: nothing could follow its jobs later.
-        app.background_ok = not demo
+        # The demo's simulator lives in this process: nothing could follow its jobs later,
+        # and its folder goes when it ends (quitting says so first).
+        app.background_ok = demo_folder is None
+        app.demo_folder = demo_folder
         # The first SIGHUP/SIGTERM ends the app; the engine goes on below without it.
         signals = StopSignals(on_hangup=lambda: app.exit(0),
                               on_stop=lambda _name: app.exit(0))
@@ -191,7 +193,10 @@ def run_demo(args: Any) -> int:
             async def first_jobs(facade: Facade) -> None:
                 await submit_demo_jobs(facade, args.jobs)
 
-            return asyncio.run(dashboard(config, policy=demo_policy(args.mean), demo=True,
-                                         before=first_jobs))
+            return asyncio.run(dashboard(config, policy=demo_policy(args.mean),
+                                         demo_folder=tmp, before=first_jobs))
     finally:
+        videos = len(list((tmp / "home").rglob("*.mp4")))
         shutil.rmtree(tmp, ignore_errors=True)
+        print(f"wan-tui demo: deleted {tmp} (its history and {videos} videos); "
+              "your own history was not touched")

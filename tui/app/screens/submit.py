@@ -25,6 +25,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select, Static, Sw
 from textual.widgets.option_list import Option
 
 from tui.app.facade import Facade
+from tui.app.screens.confirm import ConfirmScreen
 from tui.app.screens.result import SubmitResult
 from tui.config import KEY_ENV
 from tui.images import image_argument
@@ -698,6 +699,21 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         self.dismiss(SubmitResult([req], [quote]))
 
     def action_close(self) -> None:
+        if self.form.done:
+            return
+        typed = self.query_one("#prompt", TextArea).text
+        if typed.strip() and typed != (self.initial.prompt if self.initial else ""):
+            # A typed prompt can be minutes of work: esc asks before throwing it away.
+            def answered(discard: bool | None) -> None:
+                if discard:
+                    self._discard()
+            self.app.push_screen(ConfirmScreen(
+                "Discard this prompt?", f"{len(typed)} characters typed; nothing was sent.",
+                "Discard"), answered)
+            return
+        self._discard()
+
+    def _discard(self) -> None:
         if not self.form.done:
             self.form.done = True
             self.dismiss(None)
