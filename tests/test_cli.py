@@ -179,6 +179,14 @@ def test_batch_then_watch_then_list(cli, tmp_path):
                 "cost_usd", "error", "created_at", "finished_at"} <= set(row)
         assert row["state"] == "done" and Path(row["file"]).is_absolute()
         assert Path(row["file"]).stat().st_size == row["bytes"]
+        video = row["video"]  # the facts read by decoding the file (5 s asked, 5 s got)
+        assert {"width", "height", "duration_s", "fps", "video_codec", "audio_codec",
+                "bitrate", "warnings"} <= set(video)
+        assert (video["width"], video["height"], video["video_codec"]) == (320, 180, "h264")
+        assert video["audio_codec"] is None and video["warnings"] == []
+        assert video["duration_s"] == pytest.approx(5.0, abs=0.1)
+    code, out, _ = cli("show", str(rows[0]["id"]))
+    assert code == 0 and '"video_codec": "h264"' in out
     code, out, _ = cli("list", "--json", "-q", "fox 1")
     assert [r["prompt"] for r in json.loads(out)] == ["fox 1"]
     code, out, _ = cli("list", "--state", "failed")

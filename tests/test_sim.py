@@ -173,7 +173,9 @@ async def test_queue_then_retrieve_gives_a_real_mp4(
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(r.content)
     with av.open(str(clip)) as container:
-        assert sum(1 for _ in container.decode(video=0)) == 48  # 2 s at 24 fps
+        # the asked 5 s, drawn with the 2 s budget of 48 frames: 10 fps, 50 frames
+        assert sum(1 for _ in container.decode(video=0)) == 50
+        assert float(container.duration / 1_000_000) == pytest.approx(5.0, abs=0.1)
     assert sim.state.queue_calls == [(queue_id, True, 200)]
     assert sim.state.balance_usd == pytest.approx(1000 - 0.3125)
 

@@ -578,6 +578,8 @@ async def _unknown_jobs_line(config) -> str | None:
 
 
 def _job_dict(job) -> dict[str, Any]:
+    from tui.media.facts import video_json
+
     return {
         "id": job.id,
         "provider": job.provider,
@@ -596,6 +598,7 @@ def _job_dict(job) -> dict[str, Any]:
         "finished_at": job.finished_at,
         "remote_deleted": job.remote_deleted,
         "request": job.request.to_dict(),
+        "video": video_json(job),
     }
 
 

@@ -440,6 +440,30 @@ def validate_request(req: JobRequest, caps: ModelCaps) -> None:
 
 
 @dataclass(frozen=True)
+class VideoFacts:
+    """What a downloaded video holds, read by decoding it (tui.media.probe)."""
+
+    width: int
+    height: int
+    duration_s: float
+    fps: float
+    video_codec: str
+    audio_codec: str | None = None  # None: the file has no audio track
+    bitrate: int | None = None  # bits per second over the whole file
+    # Sampled-frame measures behind the "possibly moderated" hint (tui.media.facts):
+    dark: float = 0.0  # fraction of sampled frames that are nearly black
+    motion: float | None = None  # largest mean luma change between sampled frames (0-255)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VideoFacts:
+        # Keys a newer wan-tui may have written are ignored, not an error: history is shared.
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class Job:
     """A job as the store holds it: a request plus everything learned since."""
 
@@ -469,6 +493,10 @@ class Job:
     delete_pending: bool = False
     # Jobs recorded together (one submit of many, a batch file) share the id of the first.
     batch_id: int | None = None
+    video: VideoFacts | None = None  # what the downloaded file holds (tui.media.probe)
+    # sha256 -> how many times a whole copy with those bytes failed its check: the same bytes
+    # failing three times settle the job instead of being fetched forever.
+    rejects: dict[str, int] = field(default_factory=dict)
 
     @property
     def provider(self) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import aiosqlite
 
 from tui.errors import WanError
-from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_transition
+from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, VideoFacts, check_transition
 from tui.query import JobQuery
 
 
@@ -206,6 +206,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX requests_open ON requests(state) WHERE state IN ('new', 'taken')",
     ),
+    (
+        # What a downloaded video holds (tui.media.probe), as JSON: read with the row, never
+        # searched, and its keys may grow without another migration.
+        "ALTER TABLE jobs ADD COLUMN video TEXT",
+        # sha256 -> times a whole copy with those bytes failed its check (JSON): the same
+        # bytes failing three times settle the job, across restarts too.
+        "ALTER TABLE jobs ADD COLUMN rejects TEXT NOT NULL DEFAULT '{}'",
+    ),
 ]
 
 # Job fields stored in a column of the same name; id, request and state are handled apart.
@@ -214,6 +222,7 @@ _FIELDS: tuple[str, ...] = tuple(
 )
 _COLUMNS: tuple[str, ...] = ("id", "provider", "model", "prompt", "request_json", "state", *_FIELDS)
 _BOOL_FIELDS = frozenset({"cost_is_estimate", "remote_deleted", "delete_pending"})
+_JSON_FIELDS = frozenset({"video", "rejects"})
 # What transition()/update() may set; the timestamps of the row itself are the store's job.
 _SETTABLE = frozenset(_FIELDS) - {"created_at", "updated_at"}
 
@@ -248,6 +257,10 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     values = {name: row[name] for name in _FIELDS}
     for name in _BOOL_FIELDS:
         values[name] = bool(values[name])
+    video = values["video"]
+    values["video"] = VideoFacts.from_dict(json.loads(video)) if video else None
+    rejects = values["rejects"]
+    values["rejects"] = json.loads(rejects) if rejects and rejects != "{}" else {}
     return Job(
         id=row["id"],
         request=JobRequest.from_stored(row["request_json"]),
@@ -259,6 +272,10 @@ def _job_from_row(row: sqlite3.Row) -> Job:
 def _column_value(name: str, value: Any) -> Any:
     if name in _BOOL_FIELDS:
         return int(bool(value))
+    if name in _JSON_FIELDS:
+        if isinstance(value, VideoFacts):
+            value = value.to_dict()
+        return None if value is None else json.dumps(value, sort_keys=True)
     if value is None or type(value) in (str, float, int):  # the common case, without an ABC check
         return value
     if isinstance(value, os.PathLike):  # `file` may arrive as a Path

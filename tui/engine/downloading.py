@@ -8,19 +8,24 @@ from typing import TYPE_CHECKING
 
 from tui.engine.events import JobChanged
 from tui.engine.files import (
-    TINY_VIDEO_BYTES,
     DiskError,
     DownloadError,
+    RejectedCopy,
     output_name,
     save_stream,
 )
 from tui.engine.schedule import backoff_delay
 from tui.engine.steps import STOP, Step
 from tui.jobs import Job, JobState
+from tui.media.facts import moderation_hint, shortfalls
 from tui.providers.base import NotFound, Provider, ProviderError, Ready
 
 if TYPE_CHECKING:
     from tui.engine.engine import Engine
+
+# A whole copy whose exact bytes failed a check this many times is what the provider has:
+# fetching it again only spends the retrieve budget (issue #8: never fetched forever).
+SAME_BYTES_LIMIT = 3
 
 
 class Downloader:
@@ -66,6 +71,13 @@ class Downloader:
                                             error="expired before download",
                                             finished_at=engine.clock.now())
                     return STOP
+                except RejectedCopy as err:
+                    stream = None
+                    last_error = str(err)
+                    job = await self._rejected(job, err, attempt)
+                    if job.state != JobState.DOWNLOADING:
+                        return STOP
+                    await engine.clock.sleep(backoff_delay(policy, attempt, None, engine.rng))
                 except (DownloadError, ProviderError) as err:
                     stream = None
                     last_error = str(err)
@@ -83,16 +95,40 @@ class Downloader:
                 return None
         self.disk_problem = None
         detail = f"saved {saved.size} bytes to {saved.path}"
-        if saved.size < TINY_VIDEO_BYTES:
-            detail += " -- suspiciously small: the provider may have moderated it"
+        for line in shortfalls(job.request, saved.video) if saved.video else ():
+            detail += f" -- {line}"
+        hint = moderation_hint(saved.video, saved.size)
+        if hint:
+            detail += f" -- {hint}"
         delete = engine.delete_after_download and provider.can_delete
         done = await engine.transition(job, JobState.DONE, detail, file=str(saved.path),
-                                       bytes=saved.size, sha256=saved.sha256,
+                                       bytes=saved.size, sha256=saved.sha256, video=saved.video,
                                        finished_at=engine.clock.now(), progress=1.0,
                                        delete_pending=delete)
         if done is not None and delete:
             await self.delete_after_download(done, provider)
         return STOP
+
+    async def _rejected(self, job: Job, err: RejectedCopy, attempt: int) -> Job:
+        """Count a whole copy that failed its check. The same bytes failing SAME_BYTES_LIMIT
+        times settle the job as failed: the copy stays on disk as evidence (the job's file)
+        and the remote copy is never deleted -- it may be the only good one."""
+        engine = self.engine
+        rejects = {**job.rejects, err.sha256: job.rejects.get(err.sha256, 0) + 1}
+        seen = rejects[err.sha256]
+        job = await engine.store.update(
+            job.id, rejects=rejects,
+            event=f"download attempt {attempt}: {err}; kept as {err.kept.name} "
+                  f"(sha256 {err.sha256[:12]}, failed {seen}x)")
+        if seen < SAME_BYTES_LIMIT:
+            return job
+        reason = (f"{err} (the same {err.size}-byte file failed {seen} times; kept as "
+                  f"{err.kept}; the remote copy is left in place)")
+        settled = await engine.transition(job, JobState.FAILED, reason, error=reason,
+                                          file=str(err.kept), bytes=err.size,
+                                          sha256=err.sha256, finished_at=engine.clock.now())
+        engine.notice("error", f"job {job.id}: {err}; kept as {err.kept.name}", job.id)
+        return settled or await engine.store.get(job.id) or job
 
     async def delete_after_download(self, job: Job, provider: Provider) -> None:
         # Only reached with a DONE row: the file is renamed, fsynced and checked.

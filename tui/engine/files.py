@@ -1,12 +1,15 @@
 """Getting a video onto disk whole: readable names, `.part` streaming, checks, fsync, rename.
 
 A file only gets its final name after its size matches Content-Length, its MP4 boxes
-tile it exactly, and it is fsynced -- so a final name always means a whole video, and
-only then may the remote copy be deleted.
+tile it exactly, its first and last frames decode (tui.media.probe), and it is fsynced --
+so a final name always means a whole, playable video, and only then may the remote copy be
+deleted. A copy that arrived whole but fails a check is kept under a suspect name: it may be
+all the user ever gets for the money, and it is the evidence when the same bytes keep failing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
@@ -20,13 +23,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui.errors import WanError
+from tui.jobs import VideoFacts
+from tui.media.probe import UndecodableError, probe
 from tui.providers.base import VideoStream
-
-TINY_VIDEO_BYTES = 100 * 1024  # moderated jobs "succeed" with clips smaller than this
 
 
 class DownloadError(WanError):
     """The bytes that arrived are not a whole video; fetching again may fix it."""
+
+
+class RejectedCopy(DownloadError):
+    """The whole body arrived (its size is right) but failed a check: not a network cut.
+
+    The copy is kept at `kept`; `sha256` lets the caller see the same bytes failing again.
+    """
+
+    def __init__(self, message: str, *, kept: Path, sha256: str, size: int) -> None:
+        super().__init__(message)
+        self.kept, self.sha256, self.size = kept, sha256, size
+
+
+# Suspect copies are named for the check they failed, so a listing says what is wrong.
+UNDECODABLE_SUFFIX = ".undecodable.mp4"
+NOT_MP4_SUFFIX = ".not-a-video.mp4"
+
+
+def suspect_path(dest: Path, suffix: str) -> Path:
+    return dest.with_name(dest.name.removesuffix(".mp4") + suffix)
 
 
 @dataclass(frozen=True)
@@ -34,6 +57,7 @@ class SavedFile:
     path: Path
     size: int
     sha256: str
+    video: VideoFacts | None = None
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -104,11 +128,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
-    """Stream to `dest.part` (memory flat), check, fsync, rename to `dest`.
+    """Stream to `dest.part` (memory flat), check, decode, fsync, rename to `dest`.
 
-    Always closes the stream. Raises DownloadError (and removes the .part) when the
-    bytes are not a whole video, NetworkError when the connection broke, DiskError when
-    the folder cannot take the file (read-only, not a folder, full).
+    Always closes the stream. Raises DownloadError (and removes the .part) when the bytes
+    are cut off, RejectedCopy (keeping them under a suspect name) when they arrived whole
+    but are not a playable video, NetworkError when the connection broke, DiskError when
+    the folder cannot take the file (read-only, not a folder, full). Decoding runs in a
+    worker thread: it must never block the event loop the dashboard draws on.
     """
     folder = dest.parent
     part = dest.with_name(dest.name + ".part")
@@ -135,9 +161,19 @@ async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
                 raise DownloadError("the provider sent an empty video")
             _disk_op(folder, fh.flush)
             _disk_op(folder, os.fsync, fh.fileno())
-        check_mp4(part)
+        sha256 = digest.hexdigest()
+        try:
+            check_mp4(part)
+            facts = await asyncio.to_thread(probe, part)
+        except (DownloadError, UndecodableError) as err:
+            suffix = NOT_MP4_SUFFIX if isinstance(err, DownloadError) else UNDECODABLE_SUFFIX
+            kept = suspect_path(dest, suffix)
+            _disk_op(folder, os.replace, part, kept)
+            raise RejectedCopy(str(err), kept=kept, sha256=sha256, size=size) from err
         _disk_op(folder, os.replace, part, dest)
         _fsync_dir(folder)
+        for suffix in (UNDECODABLE_SUFFIX, NOT_MP4_SUFFIX):  # a good copy ends the suspicion
+            suspect_path(dest, suffix).unlink(missing_ok=True)
     except BaseException:
         try:
             part.unlink(missing_ok=True)
@@ -146,7 +182,7 @@ async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
         raise
     finally:
         await stream.aclose()
-    return SavedFile(dest, size, digest.hexdigest())
+    return SavedFile(dest, size, sha256, facts)
 
 
 # ---------------------------------------------------------------- a folder that says no

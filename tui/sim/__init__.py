@@ -4,7 +4,7 @@
         base = sim.url("venice")   # http://127.0.0.1:PORT/venice/api/v1
 
 See server.py for routing and the provider-module contract, state.py for faults and the
-`[sim:...]` prompt triggers, venice.py for the simulated Venice API. PyAV and numpy load
+`[sim:...]` prompt triggers, venice.py for the simulated Venice API. PyAV and Pillow load
 only when the first clip is rendered.
 """
 

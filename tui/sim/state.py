@@ -13,6 +13,16 @@ Prompt triggers (deterministic faults for tests; every provider honours them):
     [sim:expire]  once finished, the media is gone (Venice: retrieve 404, /files 404)
     [sim:cut]     the first download of the clip is cut off mid-body
     [sim:tiny]    the clip is under 100 KB (looks like a moderated, black result)
+    [sim:black]   the clip is nearly black, of normal size (a moderated stand-in)
+    [sim:less]    the clip falls short of the request: half the asked length, 320x180,
+                  no audio track
+    [sim:undecodable]  every copy of the clip has whole MP4 boxes but frames that do not
+                  decode (the same bytes each time)
+
+Clips otherwise have the asked length, resolution (16:9 unless an aspect ratio is asked)
+and, when audio is asked for, a silent audio track; 320x180 when no resolution is asked.
+They hold `video_seconds * 24` frames whatever their length (a 5 s clip of a 1 s budget
+plays at 5 fps), so making them costs the same.
 
 Triggers are case-insensitive and may appear anywhere in the prompt.
 """
@@ -36,7 +46,8 @@ from typing import Any
 
 from tui.sim.http import Request, Response, log
 
-TRIGGERS = frozenset({"policy", "fail", "expire", "cut", "tiny"})
+TRIGGERS = frozenset({"policy", "fail", "expire", "cut", "tiny", "black", "less",
+                      "undecodable"})
 _TRIGGER = re.compile(r"\[sim:([a-z]+)\]", re.IGNORECASE)
 
 FAIL_POLICY = "content_policy"
@@ -46,6 +57,40 @@ FAIL_INFERENCE = "inference_failed"
 def parse_triggers(prompt: str) -> frozenset[str]:
     """The known `[sim:NAME]` triggers in a prompt (unknown names are ignored)."""
     return frozenset(m.lower() for m in _TRIGGER.findall(prompt or "")) & TRIGGERS
+
+
+_LINES = re.compile(r"^(\d{3,4})[pP]$")
+_RATIO = re.compile(r"^(\d+):(\d+)$")
+DEFAULT_SIZE = (320, 180)
+
+
+def clip_shape(body: dict[str, Any], triggers: frozenset[str], budget_s: float
+               ) -> dict[str, Any]:
+    """render_clip's keyword arguments for what a queue body asked (any provider's body:
+    Venice's top level or APIXO's `input`; duration "5s" or 5, resolution "720p"/"720P")."""
+    asked = body.get("input") if isinstance(body.get("input"), dict) else body
+    seconds = budget_s
+    duration = asked.get("duration")
+    if isinstance(duration, int | float | str) and not isinstance(duration, bool):
+        match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$", str(duration))
+        if match and float(match.group(1)) > 0:
+            seconds = float(match.group(1))
+    width, height = DEFAULT_SIZE
+    lines = _LINES.match(str(asked.get("resolution") or ""))
+    if lines:
+        short = int(lines.group(1))
+        ratio = _RATIO.match(str(asked.get("aspect_ratio") or "16:9")) or _RATIO.match("16:9")
+        a, b = int(ratio.group(1)), int(ratio.group(2))
+        long_side = short * max(a, b) // max(1, min(a, b)) // 2 * 2  # even: yuv420p
+        width, height = (long_side, short) if a >= b else (short, long_side)
+    audio = asked.get("audio") is True
+    if "less" in triggers:
+        seconds, (width, height), audio = seconds / 2, DEFAULT_SIZE, False
+    frames = max(1, round(budget_s * 24))
+    fps = max(1, round(frames / seconds))
+    return {"seconds": seconds, "width": width, "height": height, "fps": fps,
+            "audio": audio, "tiny": "tiny" in triggers, "dark": "black" in triggers,
+            "spoil": "undecodable" in triggers}
 
 
 @dataclass
@@ -486,7 +531,7 @@ class SimState:
             await asyncio.gather(*self._renders.values(), return_exceptions=True)
 
     async def _render(self, job: SimJob) -> None:
-        from tui.sim.video import render_clip  # numpy/PyAV load on first render, not import
+        from tui.sim.video import render_clip  # Pillow/PyAV load on first render, not import
 
         if self._render_slots is None:
             # Two encoders at once on this 2-core budget keep each render short.
@@ -498,8 +543,7 @@ class SimState:
                 path,
                 prompt=job.prompt,
                 job_id=job.remote_id,
-                seconds=self.config.video_seconds,
-                tiny="tiny" in job.triggers,
+                **clip_shape(job.body, job.triggers, self.config.video_seconds),
             )
         job.video_path, job.size, job.sha256 = path, size, digest
         if job.deleted:  # deleted while it was rendering: do not leave the file behind

@@ -4,16 +4,23 @@ Each clip shows scrolling colour bars, the start of the prompt, the job id and a
 counter, drawn with a tiny built-in 5x7 bitmap font. Film grain seeded by the job id makes
 every file's bytes unique and keeps normal clips above 100 KB: clients treat anything
 smaller as a moderated ("black") result, so `tiny=True` drops the grain to produce one.
+`dark=True` draws a nearly black clip (a moderated stand-in of normal size), `audio=True`
+adds a silent AAC track, and `spoil=True` keeps the boxes but makes the frames undecodable.
+
+Frames are drawn with Pillow (which textual-image brings for thumbnails anyway), so the
+default install needs no numpy.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
+import struct
 import zlib
 from pathlib import Path
 
-import numpy as np
+from PIL import Image, ImageChops, ImageDraw
 
 # 5x7 glyphs, one 5-bit row per entry, most significant bit on the left.
 _GLYPHS: dict[str, tuple[int, ...]] = {
@@ -81,31 +88,18 @@ _GLYPHS: dict[str, tuple[int, ...]] = {
     "$": (0x04, 0x0F, 0x14, 0x0E, 0x05, 0x1E, 0x04),
 }
 GLYPH_W, GLYPH_H, ADVANCE = 5, 7, 6
-
-# The glyph bitmaps as one boolean array, so text is a fancy-index instead of a loop.
-_CHARS = "".join(_GLYPHS)
-_INDEX = {ch: i for i, ch in enumerate(_CHARS)}
-_BITMAPS = np.array(
-    [
-        [[(row >> (4 - col)) & 1 for col in range(GLYPH_W)] for row in rows]
-        for rows in _GLYPHS.values()
-    ],
-    dtype=bool,
-)
+_UNKNOWN = "?"
 
 # SMPTE-like bars: white, yellow, cyan, green, magenta, red, blue, black.
-_BAR_COLOURS = np.array(
-    [
-        [235, 235, 235],
-        [235, 235, 16],
-        [16, 235, 235],
-        [16, 235, 16],
-        [235, 16, 235],
-        [235, 16, 16],
-        [16, 16, 235],
-        [16, 16, 16],
-    ],
-    dtype=np.uint8,
+_BAR_COLOURS = (
+    (235, 235, 235),
+    (235, 235, 16),
+    (16, 235, 235),
+    (16, 235, 16),
+    (235, 16, 235),
+    (235, 16, 16),
+    (16, 16, 235),
+    (16, 16, 16),
 )
 
 PROMPT_CHARS = 40
@@ -114,37 +108,48 @@ BAND = 20  # height of the black text bands at top and bottom
 # clips get no grain and a coarse quantiser, to stay far under 100 KB.
 GRAIN = 12
 CRF, TINY_CRF = 26, 34
+GRAIN_PATCH = (320, 140)
+AUDIO_RATE = 24_000
+DARK_GREY = (12, 12, 12)
+# A grain byte n becomes n * (2 * GRAIN + 1) // 256: 0 .. 2 * GRAIN, centred by the offset.
+_GRAIN_TABLE = [v * (2 * GRAIN + 1) // 256 for v in range(256)]
 
 
-def text_mask(text: str, scale: int = 1) -> np.ndarray:
-    """Boolean (7*scale, 6*len*scale) mask of `text` in upper case; unknown chars are '?'."""
+def text_mask(text: str, scale: int = 1) -> Image.Image:
+    """A mode "L" mask (255 = ink) of `text` in upper case, 7*scale rows high and 6*scale
+    columns per character; unknown characters are drawn as '?'."""
     text = text.upper()
-    if not text:
-        return np.zeros((GLYPH_H * scale, 0), dtype=bool)
-    idx = [_INDEX.get(ch, _INDEX["?"]) for ch in text]
-    glyphs = np.zeros((len(idx), GLYPH_H, ADVANCE), dtype=bool)
-    glyphs[:, :, :GLYPH_W] = _BITMAPS[idx]
-    mask = glyphs.transpose(1, 0, 2).reshape(GLYPH_H, len(idx) * ADVANCE)
-    if scale > 1:
-        mask = mask.repeat(scale, axis=0).repeat(scale, axis=1)
+    width = len(text) * ADVANCE
+    rows = bytearray(GLYPH_H * width)
+    for i, ch in enumerate(text):
+        glyph = _GLYPHS.get(ch, _GLYPHS[_UNKNOWN])
+        for y, bits in enumerate(glyph):
+            base = y * width + i * ADVANCE
+            for x in range(GLYPH_W):
+                if (bits >> (4 - x)) & 1:
+                    rows[base + x] = 255
+    mask = Image.frombytes("L", (width, GLYPH_H), bytes(rows))
+    if scale > 1 and width:
+        mask = mask.resize((width * scale, GLYPH_H * scale), Image.Resampling.NEAREST)
     return mask
 
 
-def _stamp(img: np.ndarray, text: str, x: int, y: int, scale: int = 1) -> None:
-    """Draw white text into `img` (H, W, 3) in place, clipped to the image."""
+def _stamp(img: Image.Image, text: str, x: int, y: int, scale: int = 1) -> None:
+    """Draw white text into `img` in place (Pillow clips it to the image)."""
     mask = text_mask(text, scale)
-    h = min(mask.shape[0], img.shape[0] - y)
-    w = min(mask.shape[1], img.shape[1] - x)
-    if h <= 0 or w <= 0:
-        return
-    region = img[y : y + h, x : x + w]
-    region[mask[:h, :w]] = 255
+    if mask.width:
+        img.paste((255, 255, 255), (x, y, x + mask.width, y + mask.height), mask)
 
 
-def _bars(width: int, height: int) -> np.ndarray:
+def _bars(width: int, height: int) -> Image.Image:
     """Colour bars of `height` rows, one period wide across the frame (rolls seamlessly)."""
-    cols = (np.arange(width) * len(_BAR_COLOURS)) // width
-    return np.broadcast_to(_BAR_COLOURS[cols], (height, width, 3)).copy()
+    img = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(img)
+    n = len(_BAR_COLOURS)
+    for i, colour in enumerate(_BAR_COLOURS):
+        x0, x1 = (i * width) // n, ((i + 1) * width) // n
+        draw.rectangle((x0, 0, x1 - 1, height - 1), fill=colour)
+    return img
 
 
 def _seed_for(job_id: str) -> int:
@@ -155,32 +160,49 @@ class _FramePainter:
     """Draws frame i: the static parts are built once, only bars, grain and counter move."""
 
     def __init__(
-        self, *, prompt: str, job_id: str, width: int, height: int, frames: int, tiny: bool
+        self, *, prompt: str, job_id: str, width: int, height: int, frames: int, tiny: bool,
+        dark: bool = False,
     ):
         self.width, self.height, self.frames = width, height, frames
-        self.tiny = tiny
-        self.rng = np.random.default_rng(_seed_for(job_id))
-        self.bars = _bars(width, height - 2 * BAND)
-        self.top = np.zeros((BAND, width, 3), dtype=np.uint8)
-        _stamp(self.top, " ".join(prompt.split())[:PROMPT_CHARS], 4, (BAND - GLYPH_H) // 2)
-        self.bottom = np.zeros((BAND, width, 3), dtype=np.uint8)
-        _stamp(self.bottom, f"JOB {job_id}"[:PROMPT_CHARS], 4, (BAND - GLYPH_H) // 2)
+        self.tiny, self.dark = tiny, dark
+        self.rng = random.Random(_seed_for(job_id))
+        mid_h = height - 2 * BAND
+        self.mid_size = (width, mid_h)
+        # dark: a dim grey under the grain, so the clip is nearly black yet of normal size
+        self.bars = Image.new("RGB", self.mid_size, DARK_GREY) if dark else _bars(width, mid_h)
+        self.top = Image.new("RGB", (width, BAND))
+        self.bottom = Image.new("RGB", (width, BAND))
+        if not dark:  # a moderated stand-in shows nothing at all
+            _stamp(self.top, " ".join(prompt.split())[:PROMPT_CHARS], 4, (BAND - GLYPH_H) // 2)
+            _stamp(self.bottom, f"JOB {job_id}"[:PROMPT_CHARS], 4, (BAND - GLYPH_H) // 2)
         self.step = max(1, width // 96)
+        # Grain covers at most a 320x140 patch: enough for unique bytes and a normal size,
+        # while a 1080p clip stays cheap to encode and small to serve.
+        self.grain_size = (min(width, GRAIN_PATCH[0]), min(mid_h, GRAIN_PATCH[1]))
 
-    def frame(self, i: int) -> np.ndarray:
-        img = np.empty((self.height, self.width, 3), dtype=np.uint8)
-        img[:BAND] = self.top
-        img[self.height - BAND :] = self.bottom
-        mid = np.roll(self.bars, i * self.step, axis=1)
+    def _grain(self) -> Image.Image:
+        w, h = self.grain_size
+        noise = Image.frombytes("L", (w, h), self.rng.randbytes(w * h)).point(_GRAIN_TABLE)
+        return Image.merge("RGB", (noise, noise, noise))
+
+    def frame(self, i: int) -> Image.Image:
+        img = Image.new("RGB", (self.width, self.height))
+        img.paste(self.top, (0, 0))
+        img.paste(self.bottom, (0, self.height - BAND))
+        mid = self.bars if self.dark else ImageChops.offset(self.bars, i * self.step, 0)
+        img.paste(mid, (0, BAND))
         if not self.tiny:
-            grain = self.rng.integers(-GRAIN, GRAIN + 1, size=mid.shape[:2], dtype=np.int16)
-            mid = np.clip(mid.astype(np.int16) + grain[:, :, None], 0, 255).astype(np.uint8)
-        img[BAND : self.height - BAND] = mid
-        counter = f"{i + 1:03d}/{self.frames:03d}"
-        x = self.width - len(counter) * ADVANCE * 2 - 4
-        # a black box behind the counter keeps it legible on the white and yellow bars
-        img[BAND + 2 : BAND + 2 * GLYPH_H + 6, x - 2 : self.width - 2] = 0
-        _stamp(img, counter, x, BAND + 4, scale=2)
+            # (bars + grain) - GRAIN, clipped to 0..255: grain of +-GRAIN around the bars
+            box = (0, BAND, self.grain_size[0], BAND + self.grain_size[1])
+            img.paste(ImageChops.add(img.crop(box), self._grain(), scale=1.0, offset=-GRAIN),
+                      box)
+        if not self.dark:
+            counter = f"{i + 1:03d}/{self.frames:03d}"
+            x = self.width - len(counter) * ADVANCE * 2 - 4
+            # a black box behind the counter keeps it legible on the white and yellow bars
+            ImageDraw.Draw(img).rectangle(
+                (x - 2, BAND + 2, self.width - 3, BAND + 2 * GLYPH_H + 5), fill=(0, 0, 0))
+            _stamp(img, counter, x, BAND + 4, scale=2)
         return img
 
 
@@ -194,13 +216,17 @@ def render_clip(
     height: int = 180,
     fps: int = 24,
     tiny: bool = False,
+    dark: bool = False,
+    audio: bool = False,
+    spoil: bool = False,
 ) -> tuple[int, str]:
     """Encode an H.264 MP4 at `path` (atomically) and return (size in bytes, sha256 hex)."""
     import av  # imported here: PyAV is slow to import and only the simulator needs it
 
     frames = max(1, round(seconds * fps))
     painter = _FramePainter(
-        prompt=prompt, job_id=job_id, width=width, height=height, frames=frames, tiny=tiny
+        prompt=prompt, job_id=job_id, width=width, height=height, frames=frames, tiny=tiny,
+        dark=dark,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
@@ -211,12 +237,50 @@ def render_clip(
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": str(TINY_CRF if tiny else CRF)}
+        sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if audio else None
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(painter.frame(i), format="rgb24")
+            frame = av.VideoFrame.from_image(painter.frame(i))
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+        if sound is not None:
+            _silence(av, container, sound, frames / fps)
+    if spoil:
+        _spoil(part)
     os.replace(part, path)
     return path.stat().st_size, file_sha256(path)
+
+
+def _silence(av, container, stream, seconds: float) -> None:
+    """A silent track as long as the video: an audio stream a player would find."""
+    chunk = 1024
+    total = round(seconds * AUDIO_RATE)
+    for start in range(0, total, chunk):
+        n = min(chunk, total - start)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=n)
+        frame.planes[0].update(bytes(frame.planes[0].buffer_size))
+        frame.sample_rate, frame.pts = AUDIO_RATE, start
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def _spoil(path: Path) -> None:
+    """Overwrite the media data with a repeating pattern, in place: every box still tiles
+    the file (a container check passes) but no frame decodes."""
+    with path.open("r+b") as fh:
+        size = path.stat().st_size
+        pos = 0
+        while pos < size:
+            fh.seek(pos)
+            box_size, box_type = struct.unpack(">I4s", fh.read(8))
+            header = 8
+            if box_size == 1:
+                box_size, header = struct.unpack(">Q", fh.read(8))[0], 16
+            elif box_size == 0:
+                box_size = size - pos
+            if box_type == b"mdat":
+                fh.seek(pos + header)
+                fh.write(b"\xde\xad\xbe\xef" * ((box_size - header) // 4))
+            pos += box_size
 
 
 def file_sha256(path: Path) -> str:
