@@ -186,3 +186,18 @@ async def test_an_undecodable_file_is_kept_settled_and_never_deleted_remotely(
     await engine2.start()
     await asyncio.wait_for(engine2.wait_idle(), 10)
     assert remote.downloads == 3 and not sim.state.complete_calls
+
+
+async def test_a_whole_body_that_is_not_an_mp4_is_kept_and_counted(tmp_path: Path):
+    from test_files import BytesStream
+
+    html = b"<html><body>rate limited, try later</body></html>" * 40
+    dest = tmp_path / "video_9.mp4"
+    with pytest.raises(RejectedCopy, match="not an MP4") as caught:
+        await save_stream(BytesStream(html), dest)
+    assert caught.value.kept.name == "video_9.not-a-video.mp4"
+    assert caught.value.kept.read_bytes() == html and caught.value.size == len(html)
+    # a cut-off body (fewer bytes than announced) is the network's fault: not kept
+    with pytest.raises(Exception, match="cut off") as cut:
+        await save_stream(BytesStream(html[:100], content_length=len(html)), dest)
+    assert not isinstance(cut.value, RejectedCopy)

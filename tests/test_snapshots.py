@@ -161,3 +161,41 @@ def test_filter_and_delete_confirmation(snap_compare, config):
         await pilot.pause(0.3)
 
     assert snap_compare(seeded_app(config), terminal_size=SIZE, run_before=run_before)
+
+
+def test_finished_job_with_its_picture(snap_compare, config):
+    """The detail pane of a finished job whose file is a real clip: its facts and a picture
+    from its middle (half-blocks: the test has no terminal to ask for kitty or sixel)."""
+    from dataclasses import replace
+
+    from tui.jobs import VideoFacts
+    from tui.sim.video import render_clip
+
+    render_clip(Path(FILE), prompt="A red fox trots through fresh snow", job_id="snapshot",
+                seconds=1.0, fps=8)
+    facts = VideoFacts(width=320, height=180, duration_s=1.0, fps=8.0, video_codec="h264",
+                       bitrate=1_650_000)
+
+    @asynccontextmanager
+    async def opener():
+        async with open_session(config, lock=False) as session:
+            jobs = history()
+            jobs[0] = replace(jobs[0], video=facts)
+            await session.store.bulk_insert_for_benchmark(jobs)
+            yield Facade(session)
+
+    async def run_before(pilot):
+        await ready(pilot)
+        await pilot.press("G", "enter")
+        detail = pilot.app.detail
+        picture = detail.query_one("#detail-picture")
+        for _ in range(200):  # the picture is decoded in a thread, then laid out
+            await pilot.pause(0.05)
+            if detail.picture_of == 1 and picture.region.height > 5:
+                break
+        assert detail.picture_of == 1 and picture.region.height > 5
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.3)
+
+    app = WanApp(opener=opener, start_engine=False, clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

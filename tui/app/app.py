@@ -29,7 +29,7 @@ from textual.widgets import Input
 from textual.worker import Worker
 
 from tui import format as fmt
-from tui.app import actions, commands
+from tui.app import actions, commands, media_keys
 from tui.app.alerts import Alerts, done_words
 from tui.app.diff_driver import diff_driver_class
 from tui.app.facade import (
@@ -99,6 +99,9 @@ class WanApp(App[int]):
         Binding("d", "delete_remote", "delete", id="delete"),
         Binding("o", "open_file", "open", id="open"),
         Binding("y", "copy_path", "copy path", id="copy_path"),
+        # Not in the footer (it is full at 160 columns): the detail pane names them.
+        Binding("w", "play", "watch", show=False, id="play"),
+        Binding("v", "gallery", "gallery", show=False, id="gallery"),
         Binding("z", "zoom", "zoom", id="zoom"),
         Binding("plus,equals_sign", "resize_detail(1)", "detail taller", show=False,
                 id="detail_taller"),
@@ -205,6 +208,7 @@ class WanApp(App[int]):
                            "\"Change theme\" lists them", "warning")
         table = self.table
         table.facade = self.facade
+        self.detail.thumbnails = self.facade.thumbnail
         table.setup_columns()
         self._unsubscribe = self.facade.subscribe(self._on_engine_event)
         self.facade.on_role_change(self._became_engine)
@@ -737,6 +741,14 @@ class WanApp(App[int]):
         job = self.table.current
         if job is not None:
             self.spawn(actions.open_file(self, job), "open", [job.id])
+
+    def action_play(self) -> None:
+        job = self.table.current
+        if job is not None:
+            media_keys.play(self, job)
+
+    def action_gallery(self) -> None:
+        self.spawn(media_keys.gallery(self), "gallery")
 
     def action_copy_path(self) -> None:
         job = self.table.current

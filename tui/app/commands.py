@@ -26,6 +26,8 @@ HELP: dict[str, str] = {
     "sort": "cycle the sort (created, state, model, provider, cost, updated)",
     "open": "open the finished file (no desktop: show and copy its path)",
     "copy_path": "copy the file's path (OSC 52, works over SSH)",
+    "play": "watch: play the finished clip in the terminal (esc stops)",
+    "gallery": "gallery of finished jobs under the filter (enter opens)",
     "new_job": "new job (submission form with its price)", "batch": "submit a batch from a file",
     "failures": "show the jobs that did not finish well (and clear the alert line)",
     "batches": "list the batches; pick one to show only its jobs (filter batch:N)",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tui import format as fmt
@@ -25,6 +25,9 @@ from tui.engine import (
 )
 from tui.engine.host import Follower
 from tui.jobs import Job, JobRequest, JobState, ModelCaps, ValidationError
+from tui.media import facts as media_facts
+from tui.media.frames import Frame, frames, paced
+from tui.media.probe import UndecodableError
 from tui.providers.base import ProviderError, ProviderInfo, Quote
 from tui.query import JobQuery
 from tui.session import Session
@@ -297,3 +300,41 @@ class Facade:
 
     def destination(self, job: Job) -> Path:
         return self.engine.destination(job)
+
+    # ------------------------------------------------------------ media (tui.media)
+
+    @staticmethod
+    def video_warnings(job: Job) -> list[str]:
+        """What a finished job's ⚠ stands for: short of its request, or possibly moderated."""
+        if job.state != JobState.DONE:
+            return []
+        return media_facts.warnings(job.request, job.video, job.bytes)
+
+    def thumb_path(self, job_id: int) -> Path:
+        return self.config.db_path.parent / "thumbs" / f"{job_id}.png"
+
+    async def thumbnail(self, job: Job) -> Path | None:
+        """The cached picture of a finished job's video (made once, in a worker thread),
+        or None when there is no playable file."""
+        if job.state != JobState.DONE or not job.file:
+            return None
+        from tui.media.frames import thumbnail
+
+        try:
+            return await asyncio.to_thread(thumbnail, Path(job.file), self.thumb_path(job.id))
+        except (UndecodableError, OSError):
+            return None
+
+    @staticmethod
+    def play_frames(path: Path, width: int, height: int, fps: float | None,
+                    stop: Callable[[], bool]) -> Iterator[Frame]:
+        """The clip's frames at `width` x `height` pixels, when they are due (blocking:
+        iterate it in a worker thread)."""
+        return paced(frames(path, width, height, fps=fps, stop=stop))
+
+    async def finished_page(self, flt: JobQuery, sort: str, limit: int) -> list[Job]:
+        """Finished jobs with a file, under the table's filter (for the gallery)."""
+        if flt.states is not None and JobState.DONE not in flt.states:
+            return []
+        done = replace(flt, states=(JobState.DONE,))
+        return [j for j in await self.page(done, sort, 0, limit) if j.file]

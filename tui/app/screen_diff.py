@@ -31,8 +31,9 @@ _TOKEN = re.compile(
     r"|([^\x00-\x1f\x7f]+)"                  # 5: text
     r"|(\x1b\[[0-9;?$<=>]*[ -/]*[@-~]"       # 6: any other CSI ...
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"    # ... OSC
-    r"|\x1bP.*?\x1b\\"                       # ... DCS (tmux passthrough)
-    r"|\x1b[^\[\]P]"                         # ... two-byte escape
+    r"|\x1bP.*?\x1b\\"                       # ... DCS (tmux passthrough, sixel)
+    r"|\x1b_.*?\x1b\\"                       # ... APC (kitty graphics: thumbnails)
+    r"|\x1b[^\[\]P_]"                        # ... two-byte escape
     r"|[\x00-\x1f\x7f])",                    # ... a lone control character
     re.DOTALL,
 )

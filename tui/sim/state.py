@@ -68,7 +68,8 @@ def clip_shape(body: dict[str, Any], triggers: frozenset[str], budget_s: float
                ) -> dict[str, Any]:
     """render_clip's keyword arguments for what a queue body asked (any provider's body:
     Venice's top level or APIXO's `input`; duration "5s" or 5, resolution "720p"/"720P")."""
-    asked = body.get("input") if isinstance(body.get("input"), dict) else body
+    inner = body.get("input")
+    asked: dict[str, Any] = inner if isinstance(inner, dict) else body
     seconds = budget_s
     duration = asked.get("duration")
     if isinstance(duration, int | float | str) and not isinstance(duration, bool):
@@ -79,8 +80,8 @@ def clip_shape(body: dict[str, Any], triggers: frozenset[str], budget_s: float
     lines = _LINES.match(str(asked.get("resolution") or ""))
     if lines:
         short = int(lines.group(1))
-        ratio = _RATIO.match(str(asked.get("aspect_ratio") or "16:9")) or _RATIO.match("16:9")
-        a, b = int(ratio.group(1)), int(ratio.group(2))
+        ratio = _RATIO.match(str(asked.get("aspect_ratio") or ""))
+        a, b = (int(ratio.group(1)), int(ratio.group(2))) if ratio else (16, 9)
         long_side = short * max(a, b) // max(1, min(a, b)) // 2 * 2  # even: yuv420p
         width, height = (long_side, short) if a >= b else (short, long_side)
     audio = asked.get("audio") is True

@@ -1,22 +1,31 @@
 """The detail pane: everything about the highlighted job, its timeline from the store, and
-its error in full (a toast is gone in seconds; this stays)."""
+its error in full (a toast is gone in seconds; this stays). A finished job also shows what
+its video holds, where it falls short of the request, and a picture from its middle."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from tui import format as fmt
-from tui.app.facade import Event
+from tui.app.facade import Event, Facade
+from tui.app.widgets.picture import load_image, make_picture
 from tui.app.widgets.rows import STATE_STYLE, progress_cell, state_text
-from tui.jobs import Job, JobState
+from tui.jobs import Job, JobState, VideoFacts
+
+log = logging.getLogger(__name__)
+
+PICTURE_COLS = 40  # the picture's width in cells (the widget's 42 less its padding)
 
 EMPTY_HINT = ("No job here yet.\n\n"
               "n  submit a job (the price is shown first)\n"
@@ -55,6 +64,16 @@ def file_text(job: Job) -> Text:
     if not exists:
         text.append("  (missing on disk)", style="bold red")
     return text
+
+
+def video_text(video: VideoFacts) -> Text:
+    """`1280x720 · 5.0 s · 24 fps · h264 + aac · 1.2 Mb/s`"""
+    bits = [f"{video.width}x{video.height}", f"{video.duration_s:.1f} s",
+            f"{video.fps:g} fps", video.video_codec + (f" + {video.audio_codec}"
+                                                       if video.audio_codec else ", no audio")]
+    if video.bitrate:
+        bits.append(f"{video.bitrate / 1e6:.1f} Mb/s")
+    return Text(" · ".join(bits))
 
 
 def times(job: Job, now: float) -> Text:
@@ -102,6 +121,9 @@ def render_job(job: Job, events: list[Event], now: float, notice: str | None) ->
                       f"quoted {fmt.money(job.quote_usd, job.cost_is_estimate)}")),
         ("file", file_text(job)),
         *([("sha256", Text(job.sha256, style="grey62"))] if job.sha256 else []),
+        *([("video", video_text(job.video).append("   w plays it · v gallery", "grey50"))]
+          if job.video else []),
+        *[("⚠", Text(line, style="bold yellow")) for line in Facade.video_warnings(job)],
         ("times", times(job, now)),
     ]
     if job.remote_deleted:
@@ -115,12 +137,18 @@ def render_job(job: Job, events: list[Event], now: float, notice: str | None) ->
 
 
 class DetailPane(VerticalScroll, can_focus=True):
+    DEFAULT_CSS = """
+    DetailPane #detail-top { height: auto; }
+    DetailPane #detail-body { width: 1fr; }
+    DetailPane #detail-picture { width: 42; height: 0; padding: 0 1; display: none; }
+    """
     BINDINGS = [
         Binding("j,down", "scroll_down", "scroll", show=False, id="detail_down"),
         Binding("k,up", "scroll_up", "scroll", show=False, id="detail_up"),
     ]
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, thumbnails: Callable[[Job], Awaitable[Path | None]] | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.job: Job | None = None
         self.events: list[Event] = []
@@ -128,9 +156,17 @@ class DetailPane(VerticalScroll, can_focus=True):
         self._body = Static(EMPTY_HINT, id="detail-body")
         self._shown: object = None
         self.body: RenderableType = EMPTY_HINT
+        # Where the picture comes from (Facade.thumbnail: decoded in a worker thread and
+        # cached); which job's picture is wanted, and which one is showing.
+        self.thumbnails = thumbnails
+        self._picture = make_picture(id="detail-picture")
+        self._picture_wanted: tuple[int, str] | None = None
+        self.picture_of: int | None = None
 
     def compose(self):
-        yield self._body
+        with Horizontal(id="detail-top"):
+            yield self._body
+            yield self._picture
 
     def show(self, job: Job | None, events: list[Event], now: float,
              notice: str | None = None) -> None:
@@ -139,6 +175,53 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.render_now(now)
         if changed_job:
             self.scroll_home(animate=False)
+        self._want_picture(job)
+
+    def _want_picture(self, job: Job | None) -> None:
+        wanted = ((job.id, job.file) if job is not None and job.state == JobState.DONE
+                  and job.file and self.thumbnails is not None else None)
+        if wanted == self._picture_wanted:
+            return
+        self._picture_wanted = wanted
+        if wanted is None:
+            self._hide_picture()
+            return
+        assert job is not None
+        # exclusive: moving on to another job cancels waiting for this one's picture
+        self.run_worker(self._load_picture(job, wanted), group="picture", exclusive=True,
+                        exit_on_error=False)
+
+    async def _load_picture(self, job: Job, wanted: tuple[int, str]) -> None:
+        assert self.thumbnails is not None
+        try:
+            path = await self.thumbnails(job)
+            image = await asyncio.to_thread(load_image, path) if path is not None else None
+        except Exception:  # a picture is a nicety: never let it take the dashboard down
+            log.exception("picture of job %s", job.id)
+            image = None
+        if wanted != self._picture_wanted:
+            return
+        if image is None:
+            self._hide_picture()
+            return
+        # A new widget per picture: an image widget sized "auto" keeps the height it measured
+        # while it was empty, so swapping the image in place can leave it 0 rows high.
+        fresh = make_picture(id="detail-picture", image=image)
+        fresh.display = True
+        # Rows from the picture's shape (a cell is about twice as high as wide): "auto"
+        # would measure against a parent whose height is itself "auto".
+        width, height = image.size
+        fresh.styles.height = max(2, round(PICTURE_COLS * height / max(1, width) / 2))
+        old = self._picture
+        self._picture = fresh
+        await old.remove()
+        await self.query_one("#detail-top", Horizontal).mount(fresh)
+        self.picture_of = job.id
+
+    def _hide_picture(self) -> None:
+        self.picture_of = None
+        if self._picture.display:
+            self._picture.display = False
 
     def render_now(self, now: float) -> None:
         if self.job is None:

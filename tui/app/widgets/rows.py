@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from tui import format as fmt
+from tui.app.facade import Facade
 from tui.jobs import Job, JobState, progress_of
 
 # Standard colour names: on a 16-colour terminal every state keeps a colour of its own
@@ -77,6 +78,15 @@ def state_text(state: JobState) -> Text:
     return Text(f"{fmt.GLYPHS[state]} {state.value}", style=STATE_STYLE[state])
 
 
+def state_cell(job: Job) -> Text:
+    """The state, with ⚠ when a finished video is short of its request or looks moderated
+    (the detail pane says which)."""
+    text = state_text(job.state)
+    if Facade.video_warnings(job):
+        text.append(" ⚠", style="bold yellow")
+    return text
+
+
 TROUBLE_STYLE = "bold dark_orange"
 
 
@@ -110,7 +120,7 @@ def row_cells(job: Job, now: float, marked: bool, trouble: str | None = None) ->
     cells = {
         "mark": Text("●" if marked else " ", style="bold magenta"),
         "id": Text(str(job.id), style="grey62", justify="right"),
-        "state": state_text(job.state),
+        "state": state_cell(job),
         "provider": Text(job.provider),
         "model": Text(fmt.excerpt(job.model, 22)),
         # The table crops to the column; the ellipsis shows where the prompt goes on.
