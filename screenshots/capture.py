@@ -3,7 +3,9 @@
     python screenshots/capture.py
 
 Writes SVGs (what Textual renders) and, when `cairosvg` is installed (it needs the system
-cairo library), PNGs of the same. No key and no network: the simulator runs in-process.
+cairo library), PNGs of the same. The PNGs need fonts with every glyph the app draws
+(Debian: fonts-firacode fonts-dejavu-core fonts-noto-core fonts-symbola). No key and no
+network: the simulator runs in-process.
 """
 
 from __future__ import annotations
@@ -76,7 +78,11 @@ def to_png(svg: Path) -> None:
         import cairosvg
     except ImportError:
         return  # SVG only: pip install cairosvg (needs libcairo) for PNGs
-    cairosvg.svg2png(url=str(svg), write_to=str(svg.with_suffix(".png")), output_width=1600)
+    # cairo draws each run in one font, with no fallback per glyph: DejaVu Sans Mono has
+    # every symbol the app draws (✔ ✘ ⚑ ⚠ ⌛ ◐ ▏), Fira Code (Textual's choice) does not.
+    text = svg.read_text().replace("Fira Code, monospace", "DejaVu Sans Mono, monospace")
+    cairosvg.svg2png(bytestring=text.encode(), write_to=str(svg.with_suffix(".png")),
+                     output_width=1600)
 
 
 async def wait_for(pilot, check, timeout: float = 20.0) -> None:
@@ -133,18 +139,44 @@ async def capture(facade: Facade) -> None:
         await save(app, "requeue")
         await pilot.press("n")
 
+        await pilot.press("v")  # the gallery of finished jobs
+        await pilot.pause(2.0)
+        await save(app, "gallery")
+        await pilot.press("escape")
+
         await capture_submit(app, pilot)
+    await capture_small(facade)
 
 
 async def capture_submit(app: WanApp, pilot) -> None:
-    try:
-        from tui.app.screens.submit import SubmitScreen
-    except ImportError:
-        return
-    like = (await app.facade.get(1)).request
-    app.push_screen(SubmitScreen(app.facade, like))
+    """The submission modal as a new job is written: a model chosen, a prompt typed,
+    the price quoted before anything is spent."""
+    from textual.widgets import TextArea
+
+    from tui.app.screens.submit import SubmitScreen
+
+    app.push_screen(SubmitScreen(app.facade))
+    await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen) and app.screen.form.models)
+    app.screen.query_one("#model-search").focus()
+    await pilot.press(*"wan-2.5-preview-text", "enter")  # the model: its fields appear
+    await pilot.pause(1.0)
+    app.screen.query_one("#prompt", TextArea).text = (
+        "A lighthouse keeper climbs the spiral stairs at dusk, lantern swinging, "
+        "storm clouds gathering over the sea")
     await pilot.pause(3.0)  # checked and priced (debounced) before the picture
     await save(app, "submit")
+    await pilot.press("escape")
+    await pilot.pause(0.5)
+    await pilot.press("y")  # discard the typed prompt
+
+
+async def capture_small(facade: Facade) -> None:
+    """The same history at 80x24: columns dropped by priority, `?` and `q` kept."""
+    app = WanApp(facade)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.table.loaded.is_set())
+        await pilot.pause(1.5)
+        await save(app, "small-terminal")
 
 
 async def main() -> None:
