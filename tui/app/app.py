@@ -451,6 +451,11 @@ class WanApp(App[int]):
     async def _pull_changes(self) -> None:
         """Other windows and engines write to the same history: show their commits
         within a fraction of a second (the engine's own changes arrive as events)."""
+        if self.facade.is_engine and not self.facade.stop_requested():
+            # This window's engine announces every change it makes, and what other windows
+            # write reaches it as work it then announces (pending jobs, requests); the
+            # 10 s resync covers the rest. Reading the rows again would double the work.
+            return
         try:
             jobs = await self.facade.changes()
             if self.facade.stop_requested() and self.facade.is_engine:
