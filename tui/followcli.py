@@ -9,7 +9,6 @@ posts a request and that engine carries it out.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -267,6 +266,3 @@ async def engine_stop(config: Any) -> int:
     say(f"pid {pid} stopped following the jobs (requests on the wire were answered first)")
     return EXIT_OK
 
-
-def current_pid() -> int:
-    return os.getpid()
