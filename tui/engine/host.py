@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from tui.engine.engine import Engine, EngineError
 from tui.engine.lock import EngineLock
+from tui.errors import WanError
 from tui.jobs import Job, JobRequest
 from tui.providers.base import Quote
 from tui.store import EngineRequest, Store
@@ -273,7 +274,7 @@ class EngineHost:
                 result = str((await self.engine.delete_remote(request.job_id)).state)
             else:
                 raise EngineError(f"unknown request {request.kind!r}")
-        except EngineError as err:
+        except WanError as err:  # refused (EngineError) or the history failed: say so
             await self.store.finish_request(request.id, False, str(err))
             return
         await self.store.finish_request(request.id, True, result)
