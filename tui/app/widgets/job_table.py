@@ -7,9 +7,12 @@ asks for a resync, which re-reads the window and applies the difference -- rows 
 removed and reordered in place, never cleared and rebuilt. The cursor follows its job.
 
 Drawn with Textual's Line API: each row is one `Strip`, cached per job and drawn again only
-when that row's cells change (or the cursor arrives or leaves). A live patch, a tick of the
-clock columns or a cursor move repaints the few lines it touched, not the whole table; a
-row's cells are only made (from the Job, through rich) once the row is on screen.
+when that row's cells change (or the cursor arrives or leaves); each cell's segments are
+cached too, so a row whose clock ticked draws two cells, not eleven. A live patch, a tick of
+the clock columns or a cursor move repaints the few lines it touched, not the whole table; a
+row's cells are only made (from the Job, through rich) once the row is on screen. Rows that
+leave the window (a jump with G, g or a filter) are kept aside for a while: jumping back
+compares their cells with the Job as it is now and draws only the cells that changed.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from tui.jobs import Job
 
 PAGE = 200
 EDGE = 30  # rows from a window edge at which the next page is read
+SPARE = 1000  # drawn rows kept after they leave the window (a few MB at most)
 ORDER_FIELDS = {"state": "state", "updated": "updated_at", "cost": "cost_usd"}
 
 
@@ -151,6 +155,11 @@ class JobTable(ScrollView, can_focus=True):
         self._row_of: dict[int, int] = {}  # job id -> index in order
         self._version: dict[int, int] = {}  # bumped whenever a row's cells change
         self._strips: dict[int, tuple[tuple, Strip]] = {}  # job id -> (key, its drawn row)
+        # job id -> column -> (the cell's Text, width, row style, its styled segments)
+        self._segments: dict[int, dict[str, tuple[Text, int, Style, list[Segment]]]] = {}
+        # Drawn rows no longer in the window, oldest first: (cells, segments, strip, version).
+        self._spare: dict[int, tuple[dict[str, Text], dict, tuple[tuple, Strip] | None,
+                                     int]] = {}
         self._header: tuple[tuple, Strip] | None = None
         self.columns: tuple[Column, ...] = COLUMNS  # those that fit, in their order
         self._widths = [c.width for c in COLUMNS]
@@ -172,7 +181,7 @@ class JobTable(ScrollView, can_focus=True):
         if widths != self._widths or columns != self.columns:
             self.columns = columns
             self._widths = widths
-            self._strips.clear()
+            self._forget_drawing()
             self._header = None
             self.refresh()
         self._update_virtual_size()
@@ -193,7 +202,7 @@ class JobTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
-        self._strips.clear()
+        self._forget_drawing()
         self._header = None
         self.refresh()
 
@@ -244,16 +253,16 @@ class JobTable(ScrollView, can_focus=True):
         self._set_cursor(row)
 
     def clear(self) -> None:
-        """Empty the table (a jump to another window; live updates never do this)."""
-        self.order = []
+        """Empty the table (live updates never do this)."""
+        self._set_order([])
         self.jobs.clear()
-        self._cells.clear()
-        self._row_of.clear()
-        self._strips.clear()
-        self._version.clear()
         self._cursor = 0
-        self._update_virtual_size()
-        self.refresh()
+
+    def _forget_drawing(self) -> None:
+        """Widths or looks changed: no drawn row or cell is any use now."""
+        self._strips.clear()
+        self._segments.clear()
+        self._spare.clear()
 
     # ------------------------------------------------------------ rows
 
@@ -262,6 +271,18 @@ class JobTable(ScrollView, can_focus=True):
         if cells is None:
             cells = row_cells(self.jobs[job_id], self.clock(), job_id in self.marked,
                               self.trouble.get(job_id))
+            spare = self._spare.pop(job_id, None)
+            if spare is not None:  # drawn before: keep what is the same, and its drawing
+                old, segments, strip, version = spare
+                cells = {key: old[key] if old.get(key) == text else text
+                         for key, text in cells.items()}
+                self._segments[job_id] = segments
+                if all(cells[key] is old.get(key) for key in cells):
+                    self._version[job_id] = version
+                    if strip is not None:
+                        self._strips[job_id] = strip
+                else:
+                    self._version[job_id] = version + 1
             self._cells[job_id] = cells
         return cells
 
@@ -295,9 +316,17 @@ class JobTable(ScrollView, can_focus=True):
             self.refresh()  # every row is drawn from its cache: cheap
 
     def _forget(self, job_id: int) -> None:
-        self._strips.pop(job_id, None)
-        self._cells.pop(job_id, None)
-        self._version.pop(job_id, None)
+        """The row leaves the window, or its clock cells went stale: its cells are made
+        afresh when it is seen again, reusing what it drew that is still the same."""
+        strip = self._strips.pop(job_id, None)
+        cells = self._cells.pop(job_id, None)
+        segments = self._segments.pop(job_id, {})
+        version = self._version.pop(job_id, 0)
+        if cells is not None:
+            self._spare.pop(job_id, None)
+            self._spare[job_id] = (cells, segments, strip, version)
+            if len(self._spare) > SPARE:
+                del self._spare[next(iter(self._spare))]
 
     def _set_cursor(self, row: int) -> None:
         row = min(max(0, row), max(0, len(self.order) - 1))
@@ -332,10 +361,13 @@ class JobTable(ScrollView, can_focus=True):
 
     def _rebuild(self, jobs: list[Job], base: int, total: int, cursor_on: int | None,
                  fallback: int = 0) -> None:
-        """A jump (new filter, sort, top, bottom): a different window, not an update."""
-        self.clear()
+        """A jump (new filter, sort, top, bottom): a different window, not an update.
+        The size is set once (no layout pass for an empty table in between)."""
+        self.jobs.clear()
         self.jobs.update((job.id, job) for job in jobs)
+        self._cursor = 0
         self._set_order([job.id for job in jobs])
+        self.refresh()
         self.base, self.total = base, total
         self._place_cursor(cursor_on, fallback)
 
@@ -350,12 +382,23 @@ class JobTable(ScrollView, can_focus=True):
             self._styles = (base, header, base + cursor, Style.from_color(cursor.color))
         return self._styles
 
-    def _draw(self, texts: Iterable[Text], style: Style, post: Style | None) -> Strip:
+    def _draw(self, texts: Iterable[Text], style: Style, post: Style | None,
+              cache: dict[str, tuple[Text, int, Style, list[Segment]]] | None = None) -> Strip:
+        """One row. With `cache` (the row's own, by column), a cell whose Text, width and
+        style are those it was drawn with last time is not drawn again."""
         console = self.app.console
         segments: list[Segment] = []
         apply = Segment.apply_style
-        for text, width in zip(texts, self._widths, strict=True):
-            segments.extend(apply(_cell_segments(console, text, width), style, post))
+        for column, text, width in zip(self.columns, texts, self._widths, strict=True):
+            drawn = cache.get(column.key) if cache is not None else None
+            if drawn is not None and drawn[0] is text and drawn[1] == width \
+                    and drawn[2] is style:
+                segments.extend(drawn[3])
+                continue
+            cell = list(apply(_cell_segments(console, text, width), style, post))
+            if cache is not None:
+                cache[column.key] = (text, width, style, cell)
+            segments.extend(cell)
         # Runs of one style are one segment: fewer colour codes in every frame.
         return Strip(Segment.simplify(segments), self._row_width)
 
@@ -372,13 +415,14 @@ class JobTable(ScrollView, can_focus=True):
         base, _, cursor, cursor_fg = self._row_styles()
         on_cursor = row == self._cursor
         style = cursor if on_cursor else base
+        cells = self._cells_of(job_id)  # first, as it may bring back a kept row's drawing
         key = (self._version.get(job_id, 0), style)
         cached = self._strips.get(job_id)
         if cached is not None and cached[0] == key:
             return cached[1]
-        cells = self._cells_of(job_id)
         strip = self._draw((cells[c.key] for c in self.columns), style,
-                           cursor_fg if on_cursor else None)
+                           cursor_fg if on_cursor else None,
+                           self._segments.setdefault(job_id, {}))
         self._strips[job_id] = (key, strip)
         return strip
 
