@@ -17,6 +17,7 @@ No Textual import: the driver in `diff_driver.py` feeds it.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 from rich.cells import get_character_cell_size
 
@@ -153,19 +154,13 @@ class ScreenDiff:
                 line = want[y]
                 span = touched.get(y)
                 start = x
-                for ch in text:
-                    size = get_character_cell_size(ch) if not ch.isascii() else 1
-                    if size == 0:  # a combining mark joins the cell before it
-                        if 0 < x <= width and line[x - 1] is not None:
-                            prev = line[x - 1]
-                            line[x - 1] = (prev[0] + ch, prev[1])  # type: ignore[index]
-                        continue
-                    if x + size > width:
-                        break
-                    line[x] = (ch, look)
-                    if size == 2:
-                        line[x + 1] = ("", look)  # the right half of a wide character
-                    x += size
+                if text.isascii():  # the common case: one cell a character, set in one go
+                    end = min(x + len(text), width)
+                    if end > x:
+                        line[x:end] = zip(text[:end - x], repeat(look))
+                        x = end
+                else:
+                    x = self._write(line, x, text, look)
                 if span is None:
                     touched[y] = [start, x]
                 else:
@@ -197,6 +192,25 @@ class ScreenDiff:
             out.append(_move(min(x, max(0, width - 1)), max(0, min(y, height - 1))))
         return "".join(out)
 
+    def _write(self, line: list, x: int, text: str, look: Look) -> int:
+        """Text with wide characters or combining marks, a character at a time; returns
+        the column after it."""
+        width = self.width
+        for ch in text:
+            size = get_character_cell_size(ch) if not ch.isascii() else 1
+            if size == 0:  # a combining mark joins the cell before it
+                if 0 < x <= width and line[x - 1] is not None:
+                    prev = line[x - 1]
+                    line[x - 1] = (prev[0] + ch, prev[1])
+                continue
+            if x + size > width:
+                break
+            line[x] = (ch, look)
+            if size == 2:
+                line[x + 1] = ("", look)  # the right half of a wide character
+            x += size
+        return x
+
     @staticmethod
     def _may_change_cells(sequence: str) -> bool:
         if _HARMLESS.match(sequence):
@@ -214,6 +228,8 @@ class ScreenDiff:
         for y in sorted(touched):
             first, last = touched[y]
             wline, hline = want[y], have[y]
+            if wline[first:last] == hline[first:last]:
+                continue  # compared in C: most lines of most frames are as they were
             cursor = -1  # where the terminal's cursor is on this line (-1: elsewhere)
             cx = first
             while cx < last:
