@@ -144,7 +144,7 @@ class WanApp(App[int]):
         self.terminal = Terminal(self._write_escape, self.copy_to_clipboard)
         self.notices: deque[tuple[str, str]] = deque(maxlen=200)  # (severity, message) shown
         self.keymap: dict[str, str] = {}
-        self._dirty: dict[int, tuple[Job, bool]] = {}
+        self._dirty: dict[int, tuple[Job, bool, bool]] = {}  # id -> (job, transition, new)
         self._settled: list[Job] = []
         self._done_waiting: list[Job] = []  # done since the last "+N done"
         self._done_at = 0.0
@@ -254,9 +254,9 @@ class WanApp(App[int]):
         """Runs inside the engine's call stack: record, never render or await here."""
         if isinstance(event, JobChanged):
             job = event.job
-            structural = event.transition or event.previous is None
-            earlier = self._dirty.get(job.id)
-            self._dirty[job.id] = (job, structural or bool(earlier and earlier[1]))
+            new = event.previous is None
+            self._mark_dirty(job, event.transition, new)
+            structural = event.transition or new
             if event.transition and job.state in SETTLED:
                 self._settled.append(job)
             self._status_dirty = self._status_dirty or structural
@@ -317,8 +317,8 @@ class WanApp(App[int]):
         table = self.table
         resync = False
         with self.batch_update():
-            for job, structural in dirty.values():
-                resync = table.patch(job, structural) or resync
+            for job, transition, new in dirty.values():
+                resync = table.patch(job, transition, new) or resync
             table.tick(now)
         if self._settled or self._done_waiting:
             self._announce_settled()
@@ -466,13 +466,21 @@ class WanApp(App[int]):
         except Exception as err:
             log.warning("reading other windows' changes: %s", err)
             return
-        for job in jobs:
-            shown = self.table.jobs.get(job.id)
-            structural = shown is None or shown.state != job.state
-            earlier = self._dirty.get(job.id)
-            self._dirty[job.id] = (job, structural or bool(earlier and earlier[1]))
+        self._mark_changed(jobs)
         if jobs:
             self._status_dirty = True
+
+    def _mark_changed(self, jobs: Iterable[Job]) -> None:
+        """Rows written by someone else: a job this window has not seen may be new."""
+        for job in jobs:
+            shown = self.table.jobs.get(job.id)
+            self._mark_dirty(job, shown is None or shown.state != job.state, shown is None)
+
+    def _mark_dirty(self, job: Job, transition: bool, new: bool) -> None:
+        earlier = self._dirty.get(job.id)
+        if earlier is not None:
+            transition, new = transition or earlier[1], new or earlier[2]
+        self._dirty[job.id] = (job, transition, new)
 
     def _became_engine(self, _here: bool) -> None:
         self._status_dirty = True
@@ -489,11 +497,7 @@ class WanApp(App[int]):
 
     def show_jobs(self, jobs: Iterable[Job]) -> None:
         """Rows changed by an action the engine does not announce (a remote delete)."""
-        for job in jobs:
-            shown = self.table.jobs.get(job.id)
-            structural = shown is None or shown.state != job.state
-            earlier = self._dirty.get(job.id)
-            self._dirty[job.id] = (job, structural or bool(earlier and earlier[1]))
+        self._mark_changed(jobs)
         self._status_dirty = True
 
     # ------------------------------------------------------------ keys: view

@@ -42,7 +42,9 @@ class Follower:
         self.engine = engine
         self.polls: Counter[int] = Counter()  # status requests per job, this process
         self.runtimes = RunTimeMemory()  # per model: estimate, past run times, who probes
-        self._following: dict[int, Job] = {}
+        # provider -> job id -> the job as last seen: a poll asks how many share its
+        # provider's budget, and with 1 000 jobs a scan of them all per poll adds up.
+        self._following: dict[str, dict[int, Job]] = {}
         self._news: dict[int, asyncio.Event] = {}
         self._latest: dict[int, Outcome | ProviderError] = {}
         # Jobs whose latest polls failed: (errors in a row, the last one), for the dashboard.
@@ -55,18 +57,28 @@ class Follower:
 
     def deliver_news(self, job_id: int, outcome: Outcome | ProviderError) -> None:
         """A batch round learned about a job that was not asking: wake it with the answer."""
-        if job_id in self._following:
+        if self._followed(job_id):
             self._latest[job_id] = outcome
             self._news_event(job_id).set()
 
     def followed_jobs(self, provider: str) -> list[Job]:
-        return [j for j in self._following.values() if j.provider == provider]
+        return list(self._following.get(provider, {}).values())
+
+    def _followed(self, job_id: int) -> bool:
+        return any(job_id in jobs for jobs in self._following.values())
+
+    def _track(self, job: Job) -> None:
+        self._following.setdefault(job.provider, {})[job.id] = job
+
+    def _untrack(self, job_id: int) -> None:
+        for jobs in self._following.values():
+            jobs.pop(job_id, None)
 
     def forget(self, job_id: int) -> None:
         self.failing.pop(job_id, None)
         self._news.pop(job_id, None)
         self._latest.pop(job_id, None)
-        self._following.pop(job_id, None)
+        self._untrack(job_id)
 
     # ------------------------------------------------------------ the poll loop
 
@@ -86,16 +98,16 @@ class Follower:
         if not learned:
             return job
         job = await engine.store.update(job.id, estimate_s=learned)
-        if job.id in self._following:
-            self._following[job.id] = job
+        if self._followed(job.id):
+            self._track(job)
         engine.emit(JobChanged(job))
         return job
 
     def _replan_siblings(self, job: Job) -> None:
         # The model's run times just became known (or the probe answered without them): its
         # other jobs wake with no outcome and plan their next poll again.
-        for other in self._following.values():
-            if other.id != job.id and (other.provider, other.model) == (job.provider, job.model):
+        for other in self._following.get(job.provider, {}).values():
+            if other.id != job.id and other.model == job.model:
                 self._news_event(other.id).set()
 
     def _request_worth(self, provider: str) -> float:
@@ -105,7 +117,7 @@ class Follower:
         budget = engine.budgets.get((provider, "retrieve"))
         if budget is None:
             return engine.policy.request_worth_s
-        sharing = 1 if provider in engine.batch_pollers else len(self.followed_jobs(provider))
+        sharing = 1 if provider in engine.batch_pollers else len(self._following.get(provider, ()))
         return request_worth(engine.policy, sharing, budget.limit)
 
     async def follow(self, job: Job) -> Step:
@@ -119,7 +131,7 @@ class Follower:
         waited_for_probe = False
         probing = False
         started = job.submitted_at or job.created_at
-        self._following[job.id] = job
+        self._track(job)
         while True:
             now = engine.clock.now()
             news = self._news_event(job.id)
@@ -176,9 +188,9 @@ class Follower:
                 job = await self._progress(job, outcome)
                 if job.state not in FOLLOWED:
                     return None
-                self._following[job.id] = job
+                self._track(job)
                 continue
-            self._following.pop(job.id, None)
+            self._untrack(job.id)
             if isinstance(outcome, Ready):
                 now = engine.clock.now()
                 self.runtimes.learn_run(key, now - started, now)

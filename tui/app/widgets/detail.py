@@ -1,6 +1,11 @@
 """The detail pane: everything about the highlighted job, its timeline from the store, and
 its error in full (a toast is gone in seconds; this stays). A finished job also shows what
-its video holds, where it falls short of the request, and a picture from its middle."""
+its video holds, where it falls short of the request, and a picture from its middle.
+
+The text is three parts, each drawn only when it changes: what the job is (drawn when the
+job changes), what moves with the clock (progress, cost, file, times: each second while it
+runs) and its error and timeline. A running job's pane then costs the clock's few lines a
+second, not the whole pane with its timeline."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from tui import format as fmt
@@ -26,6 +31,7 @@ from tui.jobs import Job, JobState, VideoFacts
 log = logging.getLogger(__name__)
 
 PICTURE_COLS = 40  # the picture's width in cells (the widget's 42 less its padding)
+LABEL_WIDTH = 11  # the longest label ("remote copy", "last notice"): the parts line up
 
 EMPTY_HINT = ("No job here yet.\n\n"
               "n  submit a job (the price is shown first)\n"
@@ -35,7 +41,7 @@ EMPTY_HINT = ("No job here yet.\n\n"
 
 def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold grey70", no_wrap=True)
+    grid.add_column(style="bold grey70", no_wrap=True, width=LABEL_WIDTH)
     grid.add_column(ratio=1)
     for label, value in rows:
         grid.add_row(label, value)
@@ -104,6 +110,13 @@ def timeline(events: list[Event]) -> Table:
 
 
 def render_job(job: Job, events: list[Event], now: float, notice: str | None) -> Group:
+    """The whole pane as one renderable (for `plain`, tests and logs)."""
+    return Group(*job_parts(job, events, now, notice))
+
+
+def job_parts(job: Job, events: list[Event], now: float,
+              notice: str | None) -> tuple[RenderableType, RenderableType, RenderableType]:
+    """(what the job is, what moves with the clock, its error and timeline)."""
     head = Text.assemble((f"#{job.id} ", "bold"), state_text(job.state),
                          f"   {job.provider} / {job.model}")
     rows: list[tuple[str, RenderableType]] = [
@@ -116,6 +129,8 @@ def render_job(job: Job, events: list[Event], now: float, notice: str | None) ->
     rows += [
         ("parameters", Text(parameters(job))),
         ("remote id", Text(job.remote_id or "– (not submitted yet)")),
+    ]
+    live: list[tuple[str, RenderableType]] = [
         ("progress", progress_cell(job, now)),
         ("cost", Text(f"{fmt.cost_of(job)}   "
                       f"quoted {fmt.money(job.quote_usd, job.cost_is_estimate)}")),
@@ -126,20 +141,22 @@ def render_job(job: Job, events: list[Event], now: float, notice: str | None) ->
         *[("⚠", Text(line, style="bold yellow")) for line in Facade.video_warnings(job)],
         ("times", times(job, now)),
     ]
+    tail: list[tuple[str, RenderableType]] = []
     if job.remote_deleted:
-        rows.append(("remote copy", Text("deleted at the provider", style="grey62")))
+        tail.append(("remote copy", Text("deleted at the provider", style="grey62")))
     if job.error:
-        rows.append(("error", Text(job.error, style="bold red")))
+        tail.append(("error", Text(job.error, style="bold red")))
     if notice:
-        rows.append(("last notice", Text(notice, style="yellow")))
-    return Group(head, Text(), _fields(rows), Text(), Text("timeline", style="bold grey70"),
-                 timeline(events))
+        tail.append(("last notice", Text(notice, style="yellow")))
+    rest: list[RenderableType] = [_fields(tail)] if tail else []
+    return (Group(head, Text(), _fields(rows)), _fields(live),
+            Group(*rest, Text(), Text("timeline", style="bold grey70"), timeline(events)))
 
 
 class DetailPane(VerticalScroll, can_focus=True):
     DEFAULT_CSS = """
     DetailPane #detail-top { height: auto; }
-    DetailPane #detail-body { width: 1fr; }
+    DetailPane #detail-text { width: 1fr; height: auto; }
     DetailPane #detail-picture { width: 42; height: 0; padding: 0 1; display: none; }
     """
     BINDINGS = [
@@ -154,7 +171,9 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.events: list[Event] = []
         self.notice: str | None = None
         self._body = Static(EMPTY_HINT, id="detail-body")
-        self._shown: object = None
+        self._live = Static("", id="detail-live")
+        self._tail = Static("", id="detail-tail")
+        self._shown: list[object] = [None, None, None]  # what each part was drawn from
         self.body: RenderableType = EMPTY_HINT
         # Where the picture comes from (Facade.thumbnail: decoded in a worker thread and
         # cached); which job's picture is wanted, and which one is showing.
@@ -165,7 +184,10 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def compose(self):
         with Horizontal(id="detail-top"):
-            yield self._body
+            with Vertical(id="detail-text"):
+                yield self._body
+                yield self._live
+                yield self._tail
             yield self._picture
 
     def show(self, job: Job | None, events: list[Event], now: float,
@@ -224,20 +246,26 @@ class DetailPane(VerticalScroll, can_focus=True):
             self._picture.display = False
 
     def render_now(self, now: float) -> None:
-        if self.job is None:
-            key: object = None
-            body: RenderableType = EMPTY_HINT
+        job = self.job
+        if job is None:
+            parts: tuple[RenderableType, ...] = (EMPTY_HINT, "", "")
+            keys: tuple[object, ...] = ("empty", "empty", "empty")
         else:
-            key = (self.job, len(self.events), self.notice, int(now))
-            body = render_job(self.job, self.events, now, self.notice)
-        if key != self._shown or key is None:
-            # Only a new job or new lines can change the height: the once-a-second
-            # re-render of the clock text needs no layout pass.
-            same_shape = (isinstance(key, tuple) and isinstance(self._shown, tuple)
-                          and key[:3] == self._shown[:3])
-            self._shown = key
-            self.body = body
-            self._body.update(body, layout=not same_shape)
+            parts = job_parts(job, self.events, now, self.notice)
+            # The clock part is compared by its words: a finished job's "3 minutes ago"
+            # changes once a minute, a running job's elapsed time once a second.
+            clock = (progress_cell(job, now).plain, times(job, now).plain)
+            keys = (job, (job, clock), (job, len(self.events), self.notice))
+        self.body = Group(*parts)
+        for n, (static, part, key) in enumerate(zip(
+                (self._body, self._live, self._tail), parts, keys, strict=True)):
+            old = self._shown[n]
+            if key == old:
+                continue
+            self._shown[n] = key
+            # The same job's clock part keeps its shape while its words move: no layout.
+            same_shape = n == 1 and isinstance(old, tuple) and old[0] == job
+            static.update(part, layout=not same_shape)
 
     def plain(self, width: int = 150) -> str:
         """What the pane says, as text (for tests and logs)."""

@@ -559,11 +559,17 @@ class JobTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ live patches
 
-    def patch(self, job: Job, transition: bool) -> bool:
+    def patch(self, job: Job, transition: bool, new: bool = False) -> bool:
         """Show a changed job in place. True when the window may need a resync (the job
         may have moved, left, or newly belong here)."""
         if job.id not in self.jobs:
-            return transition and self.flt.admits(job)
+            if new:
+                return self.flt.admits(job)
+            # A job outside the window stays outside unless the change can move it in the
+            # order or in or out of the filter: with 1 000 jobs running, re-reading the
+            # window for every state change elsewhere would cost every key its latency.
+            return transition and (self.flt.states is not None
+                                   or self.sort_by in ORDER_FIELDS)
         old = self.jobs[job.id]
         self.jobs[job.id] = job
         if job.id in self._cells:  # rows never drawn are made from the Job when they are
