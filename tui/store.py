@@ -768,6 +768,15 @@ class Store:
         return await self.list_jobs(JobQuery(states=tuple(ACTIVE_STATES)), order="created",
                                     descending=False)
 
+    async def active_heads(self) -> list[tuple[int, JobState, float]]:
+        """(id, state, updated_at) of every active job, oldest first: what the engine's
+        inbox compares five times a second, without building 1 000 whole jobs each time."""
+        active = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
+        rows = await self._read(
+            f"SELECT id, state, updated_at FROM jobs WHERE state IN ({active})"
+            " ORDER BY created_at, id")
+        return [(row[0], JobState(row[1]), row[2]) for row in rows]
+
     async def pending_remote_deletes(self) -> list[Job]:
         """Finished jobs whose remote copy the user's setting says to delete."""
         rows = await self._read(f"{_SELECT_JOB} WHERE delete_pending = 1 ORDER BY id")

@@ -238,16 +238,16 @@ class Engine:
         """Start every active job that has no task here: added by another process, or
         settled back into following by `wan-tui resolve`."""
         try:
-            for job in await self.store.active_jobs():
-                if job.id in self._tasks or job.id in self._broken:
+            for job_id, state, updated_at in await self.store.active_heads():
+                if job_id in self._tasks or job_id in self._broken:
                     continue
-                if job.state == JobState.PENDING or (
-                        job.state != JobState.SUBMITTING
-                        and job.updated_at > self._parked.get(job.id, float("-inf"))):
+                if state == JobState.PENDING or (
+                        state != JobState.SUBMITTING
+                        and updated_at > self._parked.get(job_id, float("-inf"))):
                     # Pending: new. Other active states: only when something else changed the
                     # row after this engine last let go of it (`wan-tui resolve`); a job it
                     # parked itself (a full disk) waits for the next start.
-                    self._launch(job.id)
+                    self._launch(job_id)
         except Exception:
             log.exception("rescan failed")
 
