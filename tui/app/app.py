@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,6 +20,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
@@ -42,6 +44,7 @@ from tui.app.facade import (
     JobQuery,
     Notice,
 )
+from tui.app.idle_gc import IdleCollector
 from tui.app.notify import Terminal
 from tui.app.screens.help import HelpScreen, KeyRow
 from tui.app.widgets.alert_line import AlertLine
@@ -56,6 +59,7 @@ from tui.jobs import Job, JobState, ValidationError
 log = logging.getLogger("wan_tui.app")
 
 LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
+GIL_SWITCH_S = 0.001
 STATUS_EVERY_S = 1.0
 FIND_LIMIT = 5000  # matches `f` looks through
 DONE_EVERY_S = 5.0  # jobs done are announced together, at most this often
@@ -162,6 +166,7 @@ class WanApp(App[int]):
         self._filter_timer: Timer | None = None
         self._detail_timer: Timer | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self.idle_gc = IdleCollector()
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
         self._detail = DetailPane(id="detail")
@@ -230,12 +235,25 @@ class WanApp(App[int]):
         # as long as the app: out of the collector's sight, a full collection stops taking
         # a frame's worth of time (75-90 ms) to walk it.
         gc.freeze()
+        self.idle_gc.start()
+        # The history is read and written in threads (aiosqlite), and each query hands
+        # its rows back through the GIL, which the loop keeps for up to the switch
+        # interval (5 ms by default) while it draws a frame or answers a poll. A key's
+        # two or three reads then wait 10-20 ms each; 1 ms keeps them quick.
+        sys.setswitchinterval(GIL_SWITCH_S)
         if self.live:
             self.set_interval(1 / LIVE_HZ, self._live_tick, name="live")
             self.set_interval(1 / CHANGES_HZ, self._pull_changes, name="changes")
         self.run_worker(self._refresh_status(), group="status", exit_on_error=False)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
+                      | events.MouseScrollUp):
+            self.idle_gc.touched()  # the next full collection waits until the user pauses
+        await super().on_event(event)
+
     async def on_unmount(self) -> None:
+        self.idle_gc.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.facade.close()  # a client's wait for the engine ends with the window
@@ -312,6 +330,7 @@ class WanApp(App[int]):
     # ------------------------------------------------------------ the live timer
 
     def _live_tick(self) -> None:
+        self.idle_gc.tick()
         now = self.clock()
         dirty, self._dirty = self._dirty, {}
         table = self.table

@@ -1,0 +1,200 @@
+"""What keeps keys quick with 1 000 jobs running, pinned by counts (the benchmark,
+`python -m tui.bench.dashboard`, measures the time): jumps draw only the cells that
+changed, a state change elsewhere does not re-read the window, a running job's detail pane
+redraws only its clock lines, its width never flips with the job shown, and full garbage
+collections wait for a pause in the typing."""
+
+from __future__ import annotations
+
+import gc
+from contextlib import asynccontextmanager
+
+from tests.test_snapshots import NOW, config, job  # noqa: F401  (config: fixture)
+from tui.app import idle_gc
+from tui.app.app import WanApp
+from tui.app.facade import Facade, JobQuery
+from tui.app.idle_gc import IdleCollector
+from tui.app.widgets import job_table
+from tui.jobs import JobState
+from tui.session import open_session
+
+SIZE = (160, 45)
+
+
+def many_jobs(count: int, state: JobState = JobState.DONE) -> list:
+    extra = {"estimate_s": 300.0} if state.active else {}
+    return [job(state, f"prompt number {n} of a long batch", age=200 - n * 0.3, **extra)
+            for n in range(count)]
+
+
+def app_with(config, jobs: list, clock: list[float]) -> WanApp:  # noqa: F811
+    @asynccontextmanager
+    async def opener():
+        async with open_session(config, lock=False) as session:
+            await session.store.bulk_insert_for_benchmark(jobs)
+            yield Facade(session)
+
+    return WanApp(opener=opener, start_engine=False, clock=lambda: clock[0])
+
+
+def count_cells(monkeypatch) -> list[int]:
+    drawn = [0]
+    original = job_table._cell_segments
+
+    def counting(*args, **kwargs):
+        drawn[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(job_table, "_cell_segments", counting)
+    return drawn
+
+
+async def ready(pilot) -> None:
+    """The first window is in and the detail pane shows the job under the cursor."""
+    app = pilot.app
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if app.table.order and app.detail.job is not None \
+                and app.detail.job.id == app.table.current_id:
+            return
+    raise AssertionError("the dashboard did not settle")
+
+
+async def settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.pause(0.05)
+
+
+async def test_jumping_back_draws_no_cell_of_a_finished_job_again(config, monkeypatch):  # noqa: F811
+    app = app_with(config, many_jobs(600), [NOW])
+    drawn = count_cells(monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = app.table
+        await pilot.press("G")
+        await settle(pilot)
+        assert table.base > 0  # another window: the first one's rows left it
+        await pilot.press("g")
+        await settle(pilot)
+        assert table.base == 0
+        before = drawn[0]
+        await pilot.press("G")  # back to rows drawn before, none of them changed
+        await settle(pilot)
+        assert table.cursor_row == table.row_count - 1
+        assert drawn[0] == before
+
+
+async def test_jumping_back_to_running_jobs_draws_only_their_clock_cells(config, monkeypatch):  # noqa: F811
+    clock = [NOW]
+    app = app_with(config, many_jobs(600, JobState.PROCESSING), clock)
+    drawn = count_cells(monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("G")
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        clock[0] += 7  # their elapsed time and progress moved meanwhile
+        before = drawn[0]
+        await pilot.press("G")
+        await settle(pilot)
+        rows = app.table.scrollable_content_region.height - app.table.header_height
+        clock_cells = len([c for c in app.table.columns if c.clock])
+        assert 0 < drawn[0] - before <= rows * clock_cells + len(app.table.columns)
+
+
+async def test_a_state_change_outside_the_window_reads_nothing_again(config):  # noqa: F811
+    app = app_with(config, many_jobs(600, JobState.PROCESSING), [NOW])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = app.table
+        outside = await app.facade.page(JobQuery(), offset=500, limit=1)
+        assert outside[0].id not in table.jobs
+        moved = outside[0].with_(state=JobState.DOWNLOADING)
+        assert table.patch(moved, transition=True) is False  # sorted by creation: stays out
+        assert table.patch(moved, transition=True, new=True) is True  # a new job may enter
+        table.sort_by = "state"
+        assert table.patch(moved, transition=True) is True  # its place in the order moved
+        table.sort_by = "created"
+        table.flt = JobQuery(states=(JobState.PROCESSING,))
+        assert table.patch(moved, transition=True) is True  # it left the filter
+
+
+async def test_a_running_jobs_pane_redraws_only_its_clock_lines(config):  # noqa: F811
+    clock = [NOW]
+    app = app_with(config, many_jobs(3, JobState.PROCESSING), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        detail = app.detail
+        parts = [detail.query_one(f"#detail-{name}") for name in ("body", "live", "tail")]
+        before = [part.content for part in parts]
+        words = detail.plain()
+        clock[0] += 3
+        detail.render_now(clock[0])
+        after = [part.content for part in parts]
+        assert after[0] is before[0] and after[2] is before[2]  # not drawn again
+        assert after[1] is not before[1]
+        assert detail.plain() != words  # the clock lines moved on
+        detail.render_now(clock[0])  # the same second again: nothing to draw
+        assert parts[1].content is after[1]
+
+
+async def test_the_detail_text_keeps_its_width_whatever_the_job(config):  # noqa: F811
+    tall = job(JobState.FAILED, "word " * 400, age=500, error="refused " * 60,
+               finished_at=NOW - 400)
+    short = job(JobState.DONE, "a fox", age=400, finished_at=NOW - 300)
+    app = app_with(config, [tall, short], [NOW])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        text = app.detail.query_one("#detail-text")
+        widths = set()
+        for key in ("j", "k", "j"):
+            await pilot.press(key)
+            await ready(pilot)
+            await settle(pilot)
+            widths.add(text.size.width)
+        assert len(widths) == 1
+
+
+def test_full_collections_wait_for_a_pause_in_the_typing():
+    now = [0.0]
+    collector = IdleCollector(clock=lambda: now[0])
+    full = []
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(now[0])
+
+    gc.callbacks.append(seen)
+    before = gc.get_threshold()
+    try:
+        collector.start()
+        assert gc.get_threshold()[2] == idle_gc.NEVER
+        for step in range(1, 400):  # a key every 0.25 s for 100 s: never idle
+            now[0] = step * 0.25
+            collector.touched()
+            collector.tick()
+        assert collector.collections == 0 and full == []
+        now[0] = 130.0  # past the longest wait: collected even while typing
+        collector.touched()
+        assert collector.tick() and full == [130.0]
+        now[0] = 150.0  # idle, but only 20 s since the last one
+        assert not collector.tick()
+        now[0] = 161.0  # idle for a while, 31 s since: now
+        assert collector.tick() and full == [130.0, 161.0]
+    finally:
+        collector.stop()
+        gc.callbacks.remove(seen)
+    assert gc.get_threshold() == before
+
+
+async def test_the_dashboard_leaves_full_collections_to_its_pauses(config):  # noqa: F811
+    before = gc.get_threshold()
+    app = app_with(config, many_jobs(3), [NOW])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert gc.get_threshold()[2] == idle_gc.NEVER
+        typed_at = app.idle_gc.input_at
+        await pilot.press("j")
+        assert app.idle_gc.input_at > typed_at
+    assert gc.get_threshold() == before

@@ -1,0 +1,58 @@
+"""Full garbage collections while nobody is typing.
+
+With 1 000 jobs running, the dashboard keeps tens of thousands of objects alive (jobs,
+drawn rows, the engine's state). Python's automatic full collection walks them all: 20 to
+50 ms in which no key is answered, every few seconds at random. Short collections (the
+young generations) stay automatic; the full one runs here instead, when the user has not
+touched a key for a moment -- and, so that memory stays bounded however busy the user
+is, at the latest after `LONGEST_S`.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+QUIET_S = 1.0  # no input for this long: a pause now delays nobody's key
+EVERY_S = 30.0  # at most this often while idle
+LONGEST_S = 120.0  # at least this often, typing or not
+NEVER = 1_000_000  # young collections before an automatic full one: never, in practice
+
+
+class IdleCollector:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.input_at = clock()
+        self.collected_at = clock()
+        self.collections = 0
+        self._thresholds: tuple[int, int, int] | None = None
+
+    def start(self) -> None:
+        """Take full collections off the automatic schedule (young ones stay)."""
+        if self._thresholds is None:
+            self._thresholds = gc.get_threshold()
+            gen0, gen1, _ = self._thresholds
+            gc.set_threshold(gen0, gen1, NEVER)
+
+    def stop(self) -> None:
+        """Back to Python's own schedule (the app has ended)."""
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
+
+    def touched(self) -> None:
+        """A key or a click arrived."""
+        self.input_at = self.clock()
+
+    def tick(self) -> bool:
+        """Collect if now is a good moment; True if it did."""
+        now = self.clock()
+        since = now - self.collected_at
+        idle = now - self.input_at >= QUIET_S
+        if (idle and since >= EVERY_S) or since >= LONGEST_S:
+            gc.collect()
+            self.collected_at = self.clock()
+            self.collections += 1
+            return True
+        return False
