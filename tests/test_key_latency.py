@@ -6,6 +6,7 @@ collections wait for a pause in the typing."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from contextlib import asynccontextmanager
 
@@ -198,3 +199,38 @@ async def test_the_dashboard_leaves_full_collections_to_its_pauses(config):  # n
         await pilot.press("j")
         assert app.idle_gc.input_at > typed_at
     assert gc.get_threshold() == before
+
+
+async def test_esc_shows_the_window_from_before_the_filter_at_once_then_reads_it(
+        config, monkeypatch):  # noqa: F811
+    app = app_with(config, many_jobs(600, JobState.PROCESSING), [NOW])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = app.table
+        before = list(table.order)
+        await pilot.press("slash", *"599", "enter")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if not table.flt.empty and len(table.order) == 1:
+                break
+        assert len(table.order) == 1
+        # The history's read is held back, and a job of the old window changes meanwhile.
+        gate = asyncio.Event()
+        page = app.facade.page
+
+        async def held(*args, **kwargs):
+            await gate.wait()
+            return await page(*args, **kwargs)
+
+        monkeypatch.setattr(app.facade, "page", held)
+        await app.facade.session.store.transition(before[3], JobState.DOWNLOADING)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert table.flt.empty and table.order == before  # shown before any row was read
+        assert table.jobs[before[3]].state == JobState.PROCESSING
+        gate.set()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if table.jobs[before[3]].state == JobState.DOWNLOADING:
+                break
+        assert table.jobs[before[3]].state == JobState.DOWNLOADING  # then as the history says

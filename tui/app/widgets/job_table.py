@@ -13,12 +13,17 @@ the clock columns or a cursor move repaints the few lines it touched, not the wh
 row's cells are only made (from the Job, through rich) once the row is on screen. Rows that
 leave the window (a jump with G, g or a filter) are kept aside for a while: jumping back
 compares their cells with the Job as it is now and draws only the cells that changed.
+
+The last few windows are kept too, as they were shown: a jump back to one of them (esc
+after a filter, g after G) shows it at once, then reads the history and applies the
+difference -- one frame later, the rows are as current as after any read.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.segment import Segment
@@ -47,6 +52,21 @@ from tui.jobs import Job
 PAGE = 200
 EDGE = 30  # rows from a window edge at which the next page is read
 SPARE = 1000  # drawn rows kept after they leave the window (a few MB at most)
+KEPT_WINDOWS = 4  # windows shown before, to show again at once
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A window as it was shown: under which filter, sort and direction, where."""
+
+    view: tuple[JobQuery, str, bool]
+    base: int
+    total: int
+    jobs: tuple[Job, ...]
+
+    @property
+    def at_bottom(self) -> bool:
+        return self.base + len(self.jobs) >= self.total
 ORDER_FIELDS = {"state": "state", "updated": "updated_at", "cost": "cost_usd"}
 
 
@@ -167,6 +187,8 @@ class JobTable(ScrollView, can_focus=True):
         self._highlighted: int | None = None
         self._styles: tuple[Style, Style, Style, Style] | None = None
         self._lock = asyncio.Lock()
+        self._windows: list[_Window] = []  # oldest first
+        self._view_shown: tuple[JobQuery, str, bool] | None = None  # the window's view
         self.loaded = asyncio.Event()  # set after the first window is in
 
     # ------------------------------------------------------------ columns and geometry
@@ -363,6 +385,8 @@ class JobTable(ScrollView, can_focus=True):
                  fallback: int = 0) -> None:
         """A jump (new filter, sort, top, bottom): a different window, not an update.
         The size is set once (no layout pass for an empty table in between)."""
+        self._keep_window()
+        self._view_shown = self._view()
         self.jobs.clear()
         self.jobs.update((job.id, job) for job in jobs)
         self._cursor = 0
@@ -448,6 +472,48 @@ class JobTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ reading windows
 
+    def _view(self) -> tuple[JobQuery, str, bool]:
+        return (self.flt, self.sort_by, self.reverse)
+
+    def _keep_window(self) -> None:
+        if self._view_shown is None or not self.order:
+            return
+        shown = _Window(self._view_shown, self.base, self.total,
+                        tuple(self.jobs[job_id] for job_id in self.order))
+        self._windows = [w for w in self._windows
+                         if (w.view, w.base) != (shown.view, shown.base)][-KEPT_WINDOWS + 1:]
+        self._windows.append(shown)
+
+    def _kept(self, fits: Callable[[_Window], bool]) -> _Window | None:
+        view = self._view()
+        for window in reversed(self._windows):
+            if window.view == view and fits(window):
+                return window
+        return None
+
+    def _show_kept(self, window: _Window | None, cursor_on: int | None, fallback: int = 0,
+                   before: Callable[[], None] | None = None) -> bool:
+        """Show a window kept from before at once (the caller reads it again next)."""
+        if window is None:
+            return False
+        with self.app.batch_update():
+            if before is not None:
+                before()
+            self._rebuild(list(window.jobs), window.base, window.total, cursor_on, fallback)
+        return True
+
+    def _refresh_window(self, jobs: list[Job], base: int, total: int, cursor_on: int | None,
+                        fallback: int) -> None:
+        """The rows just read, over a kept window shown a moment ago: in place when it is
+        the same stretch of the history, else as a jump."""
+        with self.app.batch_update():
+            if base == self.base:
+                self._apply(jobs)
+                self.total = total
+                self._place_cursor(cursor_on, fallback)
+            else:
+                self._rebuild(jobs, base, total, cursor_on, fallback)
+
     async def reload(self, keep: int | None = None, *, fallback: int = 0,
                      before: Callable[[], None] | None = None) -> None:
         """Read the window that holds job `keep` (or the top) under the current filter/sort.
@@ -455,26 +521,38 @@ class JobTable(ScrollView, can_focus=True):
         assert self.facade is not None
         async with self._lock:
             flt, sort = self.flt, self.sort_by
+            shown = self._show_kept(
+                self._kept(lambda w: keep in (j.id for j in w.jobs) if keep is not None
+                           else w.base == 0), keep, fallback, before)
             total = await self.facade.count(flt)
             pos = (await self.facade.locate(flt, sort, keep, self.reverse)
                    if keep is not None else None)
             base = 0 if pos is None or pos < PAGE else pos - PAGE // 2
             jobs = await self.facade.page(flt, sort, base, PAGE, reverse=self.reverse)
-            with self.app.batch_update():
-                if before is not None:
-                    before()
-                self._rebuild(jobs, base, total, keep, fallback)
+            if shown:
+                self._refresh_window(jobs, base, total, keep, fallback)
+            else:
+                with self.app.batch_update():
+                    if before is not None:
+                        before()
+                    self._rebuild(jobs, base, total, keep, fallback)
         self.loaded.set()
 
     async def jump_bottom(self) -> None:
         assert self.facade is not None
         async with self._lock:
+            kept = self._kept(lambda w: w.at_bottom)
+            self._show_kept(kept, kept.jobs[-1].id if kept and kept.jobs else None)
             total = await self.facade.count(self.flt)
             base = max(0, total - PAGE)
             jobs = await self.facade.page(self.flt, self.sort_by, base, PAGE,
                                           reverse=self.reverse)
-            with self.app.batch_update():
-                self._rebuild(jobs, base, total, jobs[-1].id if jobs else None)
+            last = jobs[-1].id if jobs else None
+            if kept is not None:
+                self._refresh_window(jobs, base, total, last, len(jobs) - 1)
+            else:
+                with self.app.batch_update():
+                    self._rebuild(jobs, base, total, last)
 
     async def jump_top(self) -> None:
         if self.base == 0:
