@@ -524,11 +524,14 @@ class JobTable(ScrollView, can_focus=True):
             shown = self._show_kept(
                 self._kept(lambda w: keep in (j.id for j in w.jobs) if keep is not None
                            else w.base == 0), keep, fallback, before)
-            total = await self.facade.count(flt)
             pos = (await self.facade.locate(flt, sort, keep, self.reverse)
                    if keep is not None else None)
             base = 0 if pos is None or pos < PAGE else pos - PAGE // 2
             jobs = await self.facade.page(flt, sort, base, PAGE, reverse=self.reverse)
+            # A page that is not full ends the list: it tells the total without a count
+            # (most filters), one read less before the rows show.
+            total = (base + len(jobs) if len(jobs) < PAGE
+                     else await self.facade.count(flt))
             if shown:
                 self._refresh_window(jobs, base, total, keep, fallback)
             else:
