@@ -223,9 +223,10 @@ class Facade:
         One count of the rows that sort before it (the store checks the filter, prompt
         words included, on the job itself first).
         """
-        job = await self.get(job_id)
-        if job is None or not flt.admits(job):
-            return None
+        if not flt.empty:  # a job the filter hides is known without counting
+            job = await self.get(job_id)
+            if job is None or not flt.admits(job):
+                return None
         return await self.reader.position_of(job_id, flt, order=sort,
                                              descending=descending(sort) != reverse)
 
