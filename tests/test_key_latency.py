@@ -171,18 +171,19 @@ def test_full_collections_wait_for_a_pause_in_the_typing():
     try:
         collector.start()
         assert gc.get_threshold()[2] == idle_gc.NEVER
-        for step in range(1, 400):  # a key every 0.25 s for 100 s: never idle
+        typing_for = idle_gc.LONGEST_S - 1  # a key every 0.25 s: never idle
+        for step in range(1, int(typing_for * 4)):
             now[0] = step * 0.25
             collector.touched()
             collector.tick()
         assert collector.collections == 0 and full == []
-        now[0] = 130.0  # past the longest wait: collected even while typing
+        now[0] = first = idle_gc.LONGEST_S + 1  # past the longest wait: even while typing
         collector.touched()
-        assert collector.tick() and full == [130.0]
-        now[0] = 150.0  # idle, but only 20 s since the last one
+        assert collector.tick() and full == [first]
+        now[0] = first + idle_gc.EVERY_S - 5  # idle, but too soon after the last one
         assert not collector.tick()
-        now[0] = 161.0  # idle for a while, 31 s since: now
-        assert collector.tick() and full == [130.0, 161.0]
+        now[0] = second = first + idle_gc.EVERY_S + 1  # idle, and a while since: now
+        assert collector.tick() and full == [first, second]
     finally:
         collector.stop()
         gc.callbacks.remove(seen)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 QUIET_S = 1.0  # no input for this long: a pause now delays nobody's key
 EVERY_S = 30.0  # at most this often while idle
-LONGEST_S = 120.0  # at least this often, typing or not
+LONGEST_S = 60.0  # at least this often, typing or not
 NEVER = 1_000_000  # young collections before an automatic full one: never, in practice
 
 
