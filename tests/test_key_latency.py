@@ -157,6 +157,12 @@ async def test_the_detail_text_keeps_its_width_whatever_the_job(config):  # noqa
         assert len(widths) == 1
 
 
+def make_garbage_collections() -> None:
+    """What a busy dashboard does between two full collections: young collections."""
+    for _ in range(idle_gc.FULL_AFTER):
+        gc.collect(1)
+
+
 def test_full_collections_wait_for_a_pause_in_the_typing():
     now = [0.0]
     collector = IdleCollector(clock=lambda: now[0])
@@ -171,6 +177,7 @@ def test_full_collections_wait_for_a_pause_in_the_typing():
     try:
         collector.start()
         assert gc.get_threshold()[2] == idle_gc.NEVER
+        make_garbage_collections()
         typing_for = idle_gc.LONGEST_S - 1  # a key every 0.25 s: never idle
         for step in range(1, int(typing_for * 4)):
             now[0] = step * 0.25
@@ -180,10 +187,13 @@ def test_full_collections_wait_for_a_pause_in_the_typing():
         now[0] = first = idle_gc.LONGEST_S + 1  # past the longest wait: even while typing
         collector.touched()
         assert collector.tick() and full == [first]
+        make_garbage_collections()
         now[0] = first + idle_gc.EVERY_S - 5  # idle, but too soon after the last one
         assert not collector.tick()
         now[0] = second = first + idle_gc.EVERY_S + 1  # idle, and a while since: now
         assert collector.tick() and full == [first, second]
+        now[0] = second + 10 * idle_gc.LONGEST_S  # left alone: nothing new to collect
+        assert not collector.tick() and full == [first, second]
     finally:
         collector.stop()
         gc.callbacks.remove(seen)

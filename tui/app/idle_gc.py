@@ -18,6 +18,7 @@ QUIET_S = 1.0  # no input for this long: a pause now delays nobody's key
 EVERY_S = 30.0  # at most this often while idle
 LONGEST_S = 60.0  # at least this often, typing or not
 NEVER = 1_000_000  # young collections before an automatic full one: never, in practice
+FULL_AFTER = 10  # middle-generation collections that make a full one worth its time
 
 
 class IdleCollector:
@@ -26,6 +27,7 @@ class IdleCollector:
         self.input_at = clock()
         self.collected_at = clock()
         self.collections = 0
+        self._young_at = gc.get_stats()[1]["collections"]
         self._thresholds: tuple[int, int, int] | None = None
 
     def start(self) -> None:
@@ -45,14 +47,24 @@ class IdleCollector:
         """A key or a click arrived."""
         self.input_at = self.clock()
 
+    def _young_since(self) -> int:
+        """Collections of the middle generation since the last full one: each moves what
+        survived it into the oldest generation, which only a full collection looks at."""
+        return gc.get_stats()[1]["collections"] - self._young_at
+
     def tick(self) -> bool:
-        """Collect if now is a good moment; True if it did."""
+        """Collect if now is a good moment and there is something to collect; True if it
+        did. Python itself runs a full collection after 10 middle ones: so does this, at
+        the next pause (a dashboard left alone makes no garbage, so costs nothing)."""
+        if self._young_since() < FULL_AFTER:
+            return False
         now = self.clock()
         since = now - self.collected_at
         idle = now - self.input_at >= QUIET_S
         if (idle and since >= EVERY_S) or since >= LONGEST_S:
             gc.collect()
             self.collected_at = self.clock()
+            self._young_at = gc.get_stats()[1]["collections"]
             self.collections += 1
             return True
         return False
