@@ -228,20 +228,26 @@ async def test_esc_shows_the_window_from_before_the_filter_at_once_then_reads_it
         # The history's read is held back, and a job of the old window changes meanwhile.
         gate = asyncio.Event()
         page = app.facade.page
+        reads: list[str] = []
 
         async def held(*args, **kwargs):
+            reads.append("asked")
             await gate.wait()
-            return await page(*args, **kwargs)
+            jobs = await page(*args, **kwargs)
+            reads.append("answered")
+            return jobs
 
         monkeypatch.setattr(app.facade, "page", held)
         await app.facade.session.store.transition(before[3], JobState.DOWNLOADING)
         await pilot.press("escape")
         await settle(pilot)
-        assert table.flt.empty and table.order == before  # shown before any row was read
-        assert table.jobs[before[3]].state == JobState.PROCESSING
+        assert reads == ["asked"]  # the read is still waiting ...
+        assert table.flt.empty and table.order == before  # ... and the window shows
         gate.set()
         for _ in range(100):
             await pilot.pause(0.02)
-            if table.jobs[before[3]].state == JobState.DOWNLOADING:
+            if reads == ["asked", "answered"] \
+                    and table.jobs[before[3]].state == JobState.DOWNLOADING:
                 break
-        assert table.jobs[before[3]].state == JobState.DOWNLOADING  # then as the history says
+        assert reads == ["asked", "answered"]
+        assert table.jobs[before[3]].state == JobState.DOWNLOADING  # as the history says

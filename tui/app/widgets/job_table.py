@@ -70,6 +70,27 @@ class _Window:
 ORDER_FIELDS = {"state": "state", "updated": "updated_at", "cost": "cost_usd"}
 
 
+class RowStrip(Strip):
+    """A Strip that never keeps itself in its own caches.
+
+    Textual's Strip remembers the result of `adjust_cell_length` and `crop_extend`, even
+    when that result is the strip itself: a reference cycle, which only Python's full
+    garbage collection frees. Every row the table draws goes through both, and rows are
+    drawn again each second while jobs run: with 1 000 jobs that made 150 000 objects of
+    cyclic garbage a minute and full collections of 40-400 ms in the middle of the keys.
+    """
+
+    def adjust_cell_length(self, cell_length: int, style: Style | None = None) -> Strip:
+        if cell_length == self.cell_length:
+            return self
+        return super().adjust_cell_length(cell_length, style)
+
+    def crop_extend(self, start: int, end: int, style: Style | None) -> Strip:
+        if start == 0 and end == self.cell_length:
+            return self
+        return super().crop_extend(start, end, style)
+
+
 def _cell_segments(console: Console, text: Text, width: int) -> list[Segment]:
     """One cell, padded to its column: cropped (with … where the text says so), justified."""
     line = text
@@ -424,7 +445,7 @@ class JobTable(ScrollView, can_focus=True):
                 cache[column.key] = (text, width, style, cell)
             segments.extend(cell)
         # Runs of one style are one segment: fewer colour codes in every frame.
-        return Strip(Segment.simplify(segments), self._row_width)
+        return RowStrip(Segment.simplify(segments), self._row_width)
 
     def _header_strip(self) -> Strip:
         _, header, _, _ = self._row_styles()
@@ -459,7 +480,7 @@ class JobTable(ScrollView, can_focus=True):
         else:
             row = scroll_y + y - self.header_height
             if not 0 <= row < len(self.order):
-                return Strip.blank(width, base)
+                return RowStrip.blank(width, base)
             strip = self._row_strip(row)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
