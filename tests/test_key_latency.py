@@ -178,13 +178,13 @@ def test_full_collections_wait_for_a_pause_in_the_typing():
         collector.start()
         assert gc.get_threshold()[2] == idle_gc.NEVER
         make_garbage_collections()
-        typing_for = idle_gc.LONGEST_S - 1  # a key every 0.25 s: never idle
-        for step in range(1, int(typing_for * 4)):
-            now[0] = step * 0.25
+        step = 0.25  # a key every 0.25 s: never even a short pause
+        while now[0] + step < idle_gc.LONGEST_S:
+            now[0] += step
             collector.touched()
             collector.tick()
         assert collector.collections == 0 and full == []
-        now[0] = first = idle_gc.LONGEST_S + 1  # past the longest wait: even while typing
+        now[0] = first = idle_gc.LONGEST_S + 0.1  # past the longest wait: even while typing
         collector.touched()
         assert collector.tick() and full == [first]
         make_garbage_collections()
@@ -192,8 +192,15 @@ def test_full_collections_wait_for_a_pause_in_the_typing():
         assert not collector.tick()
         now[0] = second = first + idle_gc.EVERY_S + 1  # idle, and a while since: now
         assert collector.tick() and full == [first, second]
-        now[0] = second + 10 * idle_gc.LONGEST_S  # left alone: nothing new to collect
-        assert not collector.tick() and full == [first, second]
+        make_garbage_collections()
+        now[0] = second + idle_gc.OVERDUE_S + 1  # overdue: a short pause is enough
+        collector.touched()
+        now[0] += idle_gc.SHORT_QUIET_S / 2
+        assert not collector.tick()  # not this short
+        now[0] = third = now[0] + idle_gc.SHORT_QUIET_S
+        assert collector.tick() and full == [first, second, third]
+        now[0] = third + 10 * idle_gc.LONGEST_S  # left alone: nothing new to collect
+        assert not collector.tick() and full == [first, second, third]
     finally:
         collector.stop()
         gc.callbacks.remove(seen)

@@ -2,10 +2,11 @@
 
 With 1 000 jobs running, the dashboard keeps tens of thousands of objects alive (jobs,
 drawn rows, the engine's state). Python's automatic full collection walks them all: 20 to
-50 ms in which no key is answered, every few seconds at random. Short collections (the
-young generations) stay automatic; the full one runs here instead, when the user has not
-touched a key for a moment -- and, so that memory stays bounded however busy the user
-is, at the latest after `LONGEST_S`.
+50 ms in which no key is answered, every few seconds at random (and up to 400 ms once
+garbage has piled up). Short collections (the young generations) stay automatic; the full
+one runs here instead, when the user has not touched a key for a second. One overdue (a
+minute of steady typing) takes the next short pause; and so that memory stays bounded
+however busy the user is, none waits longer than `LONGEST_S`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import Callable
 
 QUIET_S = 1.0  # no input for this long: a pause now delays nobody's key
 EVERY_S = 30.0  # at most this often while idle
-LONGEST_S = 60.0  # at least this often, typing or not
+OVERDUE_S = 60.0  # after this long, a shorter pause will do ...
+SHORT_QUIET_S = 0.3  # ... this one (a breath between keys, not a key-repeat)
+LONGEST_S = 300.0  # at least this often, typing or not
 NEVER = 1_000_000  # young collections before an automatic full one: never, in practice
 FULL_AFTER = 10  # middle-generation collections that make a full one worth its time
 
@@ -60,8 +63,9 @@ class IdleCollector:
             return False
         now = self.clock()
         since = now - self.collected_at
-        idle = now - self.input_at >= QUIET_S
-        if (idle and since >= EVERY_S) or since >= LONGEST_S:
+        quiet = now - self.input_at
+        if (quiet >= QUIET_S and since >= EVERY_S) \
+                or (quiet >= SHORT_QUIET_S and since >= OVERDUE_S) or since >= LONGEST_S:
             gc.collect()
             self.collected_at = self.clock()
             self._young_at = gc.get_stats()[1]["collections"]
