@@ -199,8 +199,15 @@ def test_full_collections_wait_for_a_pause_in_the_typing():
         assert not collector.tick()  # not this short
         now[0] = third = now[0] + idle_gc.SHORT_QUIET_S
         assert collector.tick() and full == [first, second, third]
-        now[0] = third + 10 * idle_gc.LONGEST_S  # left alone: nothing new to collect
-        assert not collector.tick() and full == [first, second, third]
+        make_garbage_collections()
+        now[0] = third + 5  # typing again soon after: at its first pause, not 30 s later
+        collector.touched()
+        now[0] += idle_gc.QUIET_S / 2
+        assert not collector.tick()
+        now[0] = fourth = now[0] + idle_gc.QUIET_S
+        assert collector.tick() and full == [first, second, third, fourth]
+        now[0] = fourth + 10 * idle_gc.LONGEST_S  # left alone: nothing new to collect
+        assert not collector.tick() and full == [first, second, third, fourth]
     finally:
         collector.stop()
         gc.callbacks.remove(seen)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 QUIET_S = 1.0  # no input for this long: a pause now delays nobody's key
-EVERY_S = 30.0  # at most this often while idle
+EVERY_S = 30.0  # at most this often while nobody types (after typing: at the first pause)
 OVERDUE_S = 60.0  # after this long, a shorter pause will do ...
 SHORT_QUIET_S = 0.3  # ... this one (a breath between keys, not a key-repeat)
 LONGEST_S = 300.0  # at least this often, typing or not
@@ -30,6 +30,7 @@ class IdleCollector:
         self.input_at = clock()
         self.collected_at = clock()
         self.collections = 0
+        self._typed = False  # input since the last full collection
         self._young_at = gc.get_stats()[1]["collections"]
         self._thresholds: tuple[int, int, int] | None = None
 
@@ -49,6 +50,7 @@ class IdleCollector:
     def touched(self) -> None:
         """A key or a click arrived."""
         self.input_at = self.clock()
+        self._typed = True
 
     def _young_since(self) -> int:
         """Collections of the middle generation since the last full one: each moves what
@@ -64,10 +66,11 @@ class IdleCollector:
         now = self.clock()
         since = now - self.collected_at
         quiet = now - self.input_at
-        if (quiet >= QUIET_S and since >= EVERY_S) \
+        if (quiet >= QUIET_S and (since >= EVERY_S or self._typed)) \
                 or (quiet >= SHORT_QUIET_S and since >= OVERDUE_S) or since >= LONGEST_S:
             gc.collect()
             self.collected_at = self.clock()
+            self._typed = False
             self._young_at = gc.get_stats()[1]["collections"]
             self.collections += 1
             return True
