@@ -217,14 +217,15 @@ class Facade:
         return await self.reader.count_jobs(flt)
 
     async def locate(self, flt: JobQuery, sort: str, job_id: int,
-                     reverse: bool = False) -> int | None:
+                     reverse: bool = False, *, seen: Job | None = None) -> int | None:
         """The job's row number in `page(flt, sort)` order, or None if the filter hides it.
 
         One count of the rows that sort before it (the store checks the filter, prompt
-        words included, on the job itself first).
+        words included, on the job itself first). `seen`: the job as the caller has it,
+        enough to judge the filter's other parts without reading it again.
         """
         if not flt.empty:  # a job the filter hides is known without counting
-            job = await self.get(job_id)
+            job = seen if seen is not None else await self.get(job_id)
             if job is None or not flt.admits(job):
                 return None
         return await self.reader.position_of(job_id, flt, order=sort,

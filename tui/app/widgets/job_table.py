@@ -545,7 +545,9 @@ class JobTable(ScrollView, can_focus=True):
             shown = self._show_kept(
                 self._kept(lambda w: keep in (j.id for j in w.jobs) if keep is not None
                            else w.base == 0), keep, fallback, before)
-            pos = (await self.facade.locate(flt, sort, keep, self.reverse)
+            # The job on screen says whether the filter's columns hide it: no read for that.
+            pos = (await self.facade.locate(flt, sort, keep, self.reverse,
+                                            seen=self.jobs.get(keep))
                    if keep is not None else None)
             base = 0 if pos is None or pos < PAGE else pos - PAGE // 2
             jobs = await self.facade.page(flt, sort, base, PAGE, reverse=self.reverse)
