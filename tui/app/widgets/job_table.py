@@ -408,6 +408,11 @@ class JobTable(ScrollView, can_focus=True):
         The size is set once (no layout pass for an empty table in between)."""
         self._keep_window()
         self._view_shown = self._view()
+        # Every drawn row is set aside: the ones still here are made again from their Job
+        # as just read (a row drawn from an older Job would otherwise stay as it was),
+        # reusing whatever they drew that is still the same.
+        for job_id in list(self._cells):
+            self._forget(job_id)
         self.jobs.clear()
         self.jobs.update((job.id, job) for job in jobs)
         self._cursor = 0
