@@ -167,6 +167,7 @@ class WanApp(App[int]):
         self._detail_timer: Timer | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.idle_gc = IdleCollector()
+        self._switch_was: float | None = None  # the GIL's switch interval before the app
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
         self._detail = DetailPane(id="detail")
@@ -240,6 +241,7 @@ class WanApp(App[int]):
         # its rows back through the GIL, which the loop keeps for up to the switch
         # interval (5 ms by default) while it draws a frame or answers a poll. A key's
         # two or three reads then wait 10-20 ms each; 1 ms keeps them quick.
+        self._switch_was = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_S)
         if self.live:
             self.set_interval(1 / LIVE_HZ, self._live_tick, name="live")
@@ -254,6 +256,8 @@ class WanApp(App[int]):
 
     async def on_unmount(self) -> None:
         self.idle_gc.stop()
+        if self._switch_was is not None:
+            sys.setswitchinterval(self._switch_was)  # the process goes on (tests, `watch`)
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.facade.close()  # a client's wait for the engine ends with the window
