@@ -7,6 +7,8 @@ milliseconds and polls are counted exactly.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from conftest import T2V, VENICE_KEY, roomy
 
@@ -112,36 +114,32 @@ async def test_no_early_poll_once_a_sibling_or_the_history_knows_the_model(store
                 and event.transition):
             first_poll.setdefault(event.job.id, clock.now() - event.job.submitted_at)
 
-    async def run(prompt: str) -> int:
+    @asynccontextmanager
+    async def engine_on(sim: SimServer) -> AsyncIterator[Engine]:
+        """A fresh engine over the same history (a new process, as far as it knows)."""
         venice = VeniceProvider(sim.url("venice"), VENICE_KEY)
         engine = Engine(store, {"venice": venice}, output_dir=tmp_path / "videos",
                         clock=clock, policy=PollPolicy(), rescan_s=0)
         engine.subscribe(on_event)
         await engine.start(only=[])
         try:
-            (job,) = await engine.add([JobRequest(model=T2V, prompt=prompt)])
-            await asyncio.wait_for(engine.wait_idle(), 30)
-            return job.id
+            yield engine
         finally:
             await engine.stop()
             await venice.aclose()
 
+    async def run(engine: Engine, prompt: str) -> Job:
+        (job,) = await engine.add([JobRequest(model=T2V, prompt=prompt)])
+        await asyncio.wait_for(engine.wait_idle(), 30)
+        return job
+
     with SimServer.running(config, clock=clock.now) as sim:
-        venice = VeniceProvider(sim.url("venice"), VENICE_KEY)
-        engine = Engine(store, {"venice": venice}, output_dir=tmp_path / "videos",
-                        clock=clock, policy=PollPolicy(), rescan_s=0)
-        engine.subscribe(on_event)
-        await engine.start(only=[])
-        try:
+        async with engine_on(sim) as engine:
             # A fails once finished: it teaches the estimate, but no run time
-            (a,) = await engine.add([JobRequest(model=T2V, prompt="a [sim:fail]")])
-            await asyncio.wait_for(engine.wait_idle(), 30)
-            (b,) = await engine.add([JobRequest(model=T2V, prompt="b")])
-            await asyncio.wait_for(engine.wait_idle(), 30)
-        finally:
-            await engine.stop()
-            await venice.aclose()
-        c_id = await run("c")
+            a = await run(engine, "a [sim:fail]")
+            b = await run(engine, "b")
+        async with engine_on(sim) as engine:
+            c_id = (await run(engine, "c")).id
         estimate = sim.state.p80_s(T2V)
     assert (await store.get(a.id)).state == JobState.FAILED
     assert (await store.get(b.id)).state == JobState.DONE
