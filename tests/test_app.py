@@ -127,8 +127,9 @@ async def test_live_updates_patch_cells_in_place_and_keep_the_cursor(make_sim):
     async with dashboard(sim, [req(f"slow clip {i}") for i in range(5)]) as (app, pilot, facade):
         table = app.table
         rebuilt = []
-        original_clear = table.clear
-        table.clear = lambda *a, **k: (rebuilt.append(1), original_clear(*a, **k))[1]
+        # A jump (new window) goes through _rebuild; live updates must patch in place.
+        original_rebuild = table._rebuild
+        table._rebuild = lambda *a, **k: (rebuilt.append(1), original_rebuild(*a, **k))[1]
         await pilot.press("j", "j")
         assert table.current_id == 3
         updates = []

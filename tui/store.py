@@ -233,6 +233,9 @@ _SELECT_JOB = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 # id ends every sort so paging with OFFSET never shows a row twice or skips one; each
 # ordering has an index with the same columns (rowid is implicitly last), so a page of
 # 50 out of 100 000 is read in index order instead of sorting the whole table.
+# The states of jobs the engine still owns, as an SQL list for `state IN (...)`.
+_ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
+
 _ORDER: dict[str, tuple[str, ...]] = {
     "created": ("created_at", "id"),
     "updated": ("updated_at", "id"),
@@ -771,9 +774,8 @@ class Store:
     async def active_heads(self) -> list[tuple[int, JobState, float]]:
         """(id, state, updated_at) of every active job, oldest first: what the engine's
         inbox compares five times a second, without building 1 000 whole jobs each time."""
-        active = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
         rows = await self._read(
-            f"SELECT id, state, updated_at FROM jobs WHERE state IN ({active})"
+            f"SELECT id, state, updated_at FROM jobs WHERE state IN ({_ACTIVE_SQL})"
             " ORDER BY created_at, id")
         return [(row[0], JobState(row[1]), row[2]) for row in rows]
 
@@ -865,17 +867,15 @@ class Store:
     async def running_in_batch(self, batch: int) -> list[tuple[str, Any, Any, float]]:
         """(state, estimate_s, submitted_at, created_at) of the batch's unfinished jobs:
         what its ETA needs, without building whole jobs (a batch may run 1 000 at once)."""
-        active = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
         rows = await self._read(
             "SELECT state, estimate_s, submitted_at, created_at FROM jobs"
-            f" WHERE batch_id = ? AND state IN ({active})", (batch,))
+            f" WHERE batch_id = ? AND state IN ({_ACTIVE_SQL})", (batch,))
         return [tuple(row) for row in rows]
 
     async def current_batch(self) -> int | None:
         """The newest batch with jobs still running, else the newest batch."""
-        active = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
         rows = await self._read(
-            f"SELECT coalesce((SELECT max(batch_id) FROM jobs WHERE state IN ({active})),"
+            f"SELECT coalesce((SELECT max(batch_id) FROM jobs WHERE state IN ({_ACTIVE_SQL})),"
             " (SELECT max(batch_id) FROM jobs))")
         return rows[0][0]
 

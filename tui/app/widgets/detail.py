@@ -109,11 +109,6 @@ def timeline(events: list[Event]) -> Table:
     return grid
 
 
-def render_job(job: Job, events: list[Event], now: float, notice: str | None) -> Group:
-    """The whole pane as one renderable (for `plain`, tests and logs)."""
-    return Group(*job_parts(job, events, now, notice))
-
-
 def job_parts(job: Job, events: list[Event], now: float,
               notice: str | None) -> tuple[RenderableType, RenderableType, RenderableType]:
     """(what the job is, what moves with the clock, its error and timeline)."""

@@ -295,12 +295,6 @@ class JobTable(ScrollView, can_focus=True):
     def move_cursor(self, *, row: int, animate: bool = False) -> None:
         self._set_cursor(row)
 
-    def clear(self) -> None:
-        """Empty the table (live updates never do this)."""
-        self._set_order([])
-        self.jobs.clear()
-        self._cursor = 0
-
     def _forget_drawing(self) -> None:
         """Widths or looks changed: no drawn row or cell is any use now."""
         self._strips.clear()
