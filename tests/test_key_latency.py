@@ -158,6 +158,29 @@ async def test_the_detail_text_keeps_its_width_whatever_the_job(config):  # noqa
         assert len(widths) == 1
 
 
+async def test_moving_the_focus_repaints_what_it_changes_not_the_screen(config):  # noqa: F811
+    app = app_with(config, many_jobs(40), [NOW])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        compositor = app.screen._compositor
+        full, original = [0], compositor.render_full_update
+
+        def counted(*args, **kwargs):
+            full[0] += 1
+            return original(*args, **kwargs)
+
+        compositor.render_full_update = counted  # this app's compositor only
+        table_border = app.table.styles.border_top
+        await pilot.press("enter")  # the focus goes to the detail pane
+        await settle(pilot)
+        assert app.detail.has_focus
+        assert app.table.styles.border_top != table_border  # :focus styles still follow
+        await pilot.press("escape")  # and back to the table
+        await settle(pilot)
+        assert app.table.has_focus and app.table.styles.border_top == table_border
+        assert full == [0]  # Textual's own Screen repaints every cell at each of these
+
+
 def make_garbage_collections() -> None:
     """What a busy dashboard does between two full collections: young collections."""
     for _ in range(idle_gc.FULL_AFTER):

@@ -8,9 +8,13 @@ keys pressed, a modal, toasts), encoded as a terminal driver would write them.
 from __future__ import annotations
 
 import io
+import unicodedata
 from pathlib import Path
 
 import pyte
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.cells import cell_len
 from rich.console import Console
 
 from tests.test_snapshots import config, ready, seeded_app  # noqa: F401  (config: fixture)
@@ -74,6 +78,64 @@ def test_wide_characters_and_mode_switches_keep_the_screens_equal():
         raw.feed(frame.encode())
         diffed.feed(diff.feed(frame).encode())
         assert cells(diffed_screen) == cells(raw_screen)
+
+
+# What Textual writes: a cursor move, a look, and a run of text that fits on the line --
+# ASCII, one-cell symbols (boxes, bars), wide characters, and a letter with a combining mark.
+UNITS = ["a", "b", " ", "|", "─", "╭", "█", "▁", "✔", "◐", "⌛", "漢", "字", "e\u0301"]
+LOOKS = ["0", "1", "31", "38;5;81;48;5;235", "7", "4;31", "2", "1;38;2;1;2;3"]
+WRITES = st.tuples(st.integers(0, 5), st.integers(0, 15), st.sampled_from(LOOKS),
+                   st.lists(st.sampled_from(UNITS), min_size=1, max_size=10).map("".join))
+
+
+def frame_of(writes: list[tuple[int, int, str, str]], width: int) -> str:
+    """The writes as one frame. Like Textual's, each run ends with a reset, none goes past
+    the line's end, and no two runs of a frame overlap (a later frame may write over any
+    part of an earlier one)."""
+    parts = []
+    written: set[tuple[int, int]] = set()
+    for y, x, look, run in writes:
+        # (pyte wraps before a combining mark in the last column; terminals do not)
+        while run and (x + cell_len(run) > width
+                       or (x + cell_len(run) == width and unicodedata.combining(run[-1]))):
+            run = run[:-1]
+        cells = {(y, col) for col in range(x, x + cell_len(run))}
+        if run and not cells & written:
+            written |= cells
+            parts.append(f"\x1b[{y + 1};{x + 1}H\x1b[{look}m{run}\x1b[0m")  # as Textual ends a run
+    return "".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(WRITES, max_size=8), min_size=1, max_size=5))
+def test_any_frames_look_the_same_through_the_diff(frames):
+    """However runs of text overlap from frame to frame (wide characters cut in half, marks
+    joining a cell), a real terminal emulator shows through the diff what it would show
+    with every frame sent whole."""
+    width, height = 16, 6
+    raw_screen, diffed_screen = pyte.Screen(width, height), pyte.Screen(width, height)
+    raw, diffed = pyte.ByteStream(raw_screen), pyte.ByteStream(diffed_screen)
+    diff = ScreenDiff(width, height)
+    for writes in frames:
+        frame = frame_of(writes, width)
+        raw.feed(frame.encode())
+        diffed.feed(diff.feed(frame).encode())
+        assert shown(diffed_screen) == shown(raw_screen)
+
+
+def shown(screen: pyte.Screen) -> list[list[object]]:
+    """The cells as a terminal shows them. pyte keeps the right half of a wide character
+    whose left half was written over; a terminal (xterm, tmux) blanks it: so does this."""
+    rows = []
+    for y in range(screen.lines):
+        line = screen.buffer[y]
+        row: list[object] = []
+        for x in range(screen.columns):
+            cell = line[x]
+            orphan = cell.data == "" and (x == 0 or cell_len(line[x - 1].data) != 2)
+            row.append(screen.default_char if orphan else cell)
+        rows.append(row)
+    return rows
 
 
 class Recording(WanApp):

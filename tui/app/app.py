@@ -46,6 +46,7 @@ from tui.app.facade import (
 )
 from tui.app.idle_gc import IdleCollector
 from tui.app.notify import Terminal
+from tui.app.screens.dashboard import DashboardScreen
 from tui.app.screens.help import HelpScreen, KeyRow
 from tui.app.widgets.alert_line import AlertLine
 from tui.app.widgets.detail import DetailPane
@@ -173,6 +174,9 @@ class WanApp(App[int]):
         self._detail = DetailPane(id="detail")
 
     # ------------------------------------------------------------ layout and start
+
+    def get_default_screen(self) -> Screen:
+        return DashboardScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         # Kept as attributes: the live timer reaches them four times a second.

@@ -17,9 +17,10 @@ No Textual import: the driver in `diff_driver.py` feeds it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import repeat
 
-from rich.cells import get_character_cell_size
+from rich.cells import cell_len, get_character_cell_size
 
 UNKNOWN = None  # a cell whose content on the terminal is not known (after a clear, at start)
 
@@ -45,6 +46,18 @@ _SCREEN_MODES = {"47", "1047", "1049"}  # alternate screen: a different page of 
 # the keyboard protocol switches.
 _HARMLESS = re.compile(r"\x1b\]|\x1bP|\x07$|\x1b\[\?2026\$p$|\x1b\[[0-9]*n$|\x1b\[[0-9;]*c$"
                        r"|\x1b\[[0-9 ]*q$|\x1b\[[<>=][0-9;]*[a-z]$")
+
+
+@lru_cache(maxsize=4096)
+def _one_cell_each(text: str) -> bool:
+    """Whether every character of `text` takes one cell (box lines, bars and most symbols
+    do; the same runs come in every frame, hence the cache)."""
+    return all(get_character_cell_size(ch) == 1 for ch in text)
+
+
+def _wide(text: str | None) -> bool:
+    """A wide character's cell (the cell after it is its right half)."""
+    return text is not None and not text.isascii() and cell_len(text) == 2
 
 
 def _move(x: int, y: int) -> str:
@@ -108,25 +121,37 @@ def sgr_between(old: Look | None, new: Look) -> str:
 
 
 class ScreenDiff:
-    """Two screens of (text, sgr) cells: `want` (Textual's) and `have` (the terminal's)."""
+    """Two screens of cells: `want` (Textual's) and `have` (the terminal's).
+
+    Each screen is two grids of the same shape, a cell's text and its look, so that
+    setting a run of text makes no object per cell (a frame of a full screen of new rows
+    would otherwise make thousands, and a garbage collection pass per 700 of them) and a
+    whole line compares in C. A cell whose text is None is unknown (its look too).
+    """
 
     def __init__(self, width: int = 0, height: int = 0) -> None:
         self.width = width
         self.height = height
-        self.want: list[list[tuple[str, Look] | None]] = []
-        self.have: list[list[tuple[str, Look] | None]] = []
+        self.want_text: list[list[str | None]] = []
+        self.want_look: list[list[Look | None]] = []
+        self.have_text: list[list[str | None]] = []
+        self.have_look: list[list[Look | None]] = []
         self._looks: dict[tuple[Look, str], Look] = {}
         self.resize(width, height)
+
+    def _unknown(self) -> tuple[list[list[str | None]], list[list[Look | None]]]:
+        return ([[UNKNOWN] * self.width for _ in range(self.height)],
+                [[UNKNOWN] * self.width for _ in range(self.height)])
 
     def resize(self, width: int, height: int) -> None:
         """A new size (or a screen we know nothing about): every cell unknown."""
         self.width, self.height = width, height
-        self.want = [[UNKNOWN] * width for _ in range(height)]
-        self.have = [[UNKNOWN] * width for _ in range(height)]
+        self.want_text, self.want_look = self._unknown()
+        self.have_text, self.have_look = self._unknown()
 
     def forget(self) -> None:
         """The terminal may show anything now (it was cleared, or resized): send all."""
-        self.have = [[UNKNOWN] * self.width for _ in range(self.height)]
+        self.have_text, self.have_look = self._unknown()
 
     # ------------------------------------------------------------ reading a frame
 
@@ -138,7 +163,7 @@ class ScreenDiff:
         look = PLAIN
         looks = self._looks
         moved = False  # the output's cursor is wherever the frame's own moves put it
-        want = self.want
+        want_text, want_look = self.want_text, self.want_look
         width, height = self.width, self.height
 
         def flush_cells() -> None:
@@ -151,16 +176,16 @@ class ScreenDiff:
             if text is not None:
                 if not 0 <= y < height:
                     continue
-                line = want[y]
                 span = touched.get(y)
                 start = x
-                if text.isascii():  # the common case: one cell a character, set in one go
+                if text.isascii() or _one_cell_each(text):  # one cell a character: in one go
                     end = min(x + len(text), width)
                     if end > x:
-                        line[x:end] = zip(text[:end - x], repeat(look))
+                        want_text[y][x:end] = text[:end - x]
+                        want_look[y][x:end] = repeat(look, end - x)
                         x = end
                 else:
-                    x = self._write(line, x, text, look)
+                    x = self._write(y, x, text, look)
                 if span is None:
                     touched[y] = [start, x]
                 else:
@@ -192,22 +217,22 @@ class ScreenDiff:
             out.append(_move(min(x, max(0, width - 1)), max(0, min(y, height - 1))))
         return "".join(out)
 
-    def _write(self, line: list, x: int, text: str, look: Look) -> int:
+    def _write(self, y: int, x: int, text: str, look: Look) -> int:
         """Text with wide characters or combining marks, a character at a time; returns
         the column after it."""
         width = self.width
+        texts, looks = self.want_text[y], self.want_look[y]
         for ch in text:
             size = get_character_cell_size(ch) if not ch.isascii() else 1
             if size == 0:  # a combining mark joins the cell before it
-                if 0 < x <= width and line[x - 1] is not None:
-                    prev = line[x - 1]
-                    line[x - 1] = (prev[0] + ch, prev[1])
+                if 0 < x <= width and texts[x - 1] is not None:
+                    texts[x - 1] += ch  # type: ignore[operator]
                 continue
             if x + size > width:
                 break
-            line[x] = (ch, look)
+            texts[x], looks[x] = ch, look
             if size == 2:
-                line[x + 1] = ("", look)  # the right half of a wide character
+                texts[x + 1], looks[x + 1] = "", look  # the right half of a wide character
             x += size
         return x
 
@@ -224,42 +249,43 @@ class ScreenDiff:
     def _emit(self, touched: dict[int, list[int]]) -> str:
         out: list[str] = []
         current: Look | None = None  # the look the terminal writes with now (None: unknown)
-        want, have = self.want, self.have
         for y in sorted(touched):
             first, last = touched[y]
-            wline, hline = want[y], have[y]
-            if wline[first:last] == hline[first:last]:
+            wtext, wlook = self.want_text[y], self.want_look[y]
+            htext, hlook = self.have_text[y], self.have_look[y]
+            if wtext[first:last] == htext[first:last] \
+                    and wlook[first:last] == hlook[first:last]:
                 continue  # compared in C: most lines of most frames are as they were
             cursor = -1  # where the terminal's cursor is on this line (-1: elsewhere)
             cx = first
             while cx < last:
-                cell = wline[cx]
-                if cell is None or cell == hline[cx]:
+                text = wtext[cx]
+                if text is None or (text == htext[cx] and wlook[cx] == hlook[cx]):
                     cx += 1
                     continue
-                if cell[0] == "" and cx > 0 and wline[cx - 1] is not None:
+                if text == "" and cx > 0 and _wide(wtext[cx - 1]):
                     cx -= 1  # the right half of a wide character: write the character
-                    cell = wline[cx]
-                    assert cell is not None
+                    text = wtext[cx]
+                    assert text is not None
                 if cursor != cx:
-                    gap = self._gap(wline, cursor, cx, current)
+                    gap = self._gap(wtext, wlook, cursor, cx, current)
                     if gap is None:
                         out.append(_move(cx, y))
                     else:
                         out.append(gap[0])
                         current = gap[1]
-                        for gx in range(cursor, cx):
-                            hline[gx] = wline[gx]
-                text, look = cell
+                        htext[cursor:cx] = wtext[cursor:cx]
+                        hlook[cursor:cx] = wlook[cursor:cx]
+                look = wlook[cx]
+                assert look is not None
                 if look != current:
                     out.append(sgr_between(current, look))
                     current = look
                 out.append(text)
-                hline[cx] = cell
+                htext[cx], hlook[cx] = text, look
                 cursor = cx + 1
-                if cursor < len(wline) and wline[cursor] is not None \
-                        and wline[cursor][0] == "":  # type: ignore[index]
-                    hline[cursor] = wline[cursor]
+                if _wide(text) and cursor < len(wtext) and wtext[cursor] == "":  # its right half
+                    htext[cursor], hlook[cursor] = "", wlook[cursor]
                     cursor += 1
                 cx = cursor
         if current is not None and current != PLAIN:
@@ -267,7 +293,7 @@ class ScreenDiff:
         return "".join(out)
 
     @staticmethod
-    def _gap(wline: list, cursor: int, target: int,
+    def _gap(wtext: list[str | None], wlook: list[Look | None], cursor: int, target: int,
              current: Look | None) -> tuple[str, Look | None] | None:
         """The unchanged cells between the cursor and the next change, written out, when
         that is shorter than a cursor move (a gap of a few cells usually is)."""
@@ -275,10 +301,10 @@ class ScreenDiff:
             return None
         parts: list[str] = []
         for gx in range(cursor, target):
-            cell = wline[gx]
-            if cell is None or (cell[0] == "" and gx == cursor):
+            text, look = wtext[gx], wlook[gx]
+            if text is None or look is None or (text == "" and gx == cursor) \
+                    or (_wide(text) and gx + 1 >= target):  # its right half is the change
                 return None
-            text, look = cell
             if look != current:
                 parts.append(sgr_between(current, look))
                 current = look
