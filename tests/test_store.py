@@ -179,6 +179,22 @@ async def test_add_jobs_records_pending_jobs_and_events(store: Store, clock: Fak
     assert await store.add_jobs([]) == []
 
 
+async def test_reading_a_page_again_parses_no_request_again(store: Store, monkeypatch) -> None:
+    """A window read at every jump makes its Jobs again: each row's request, which never
+    changes, is parsed once however often it is read (and reads back equal)."""
+    requests = [req(f"prompt {n}", seed=n) for n in range(30)]
+    await store.add_jobs(requests)
+    parsed = []
+    original = JobRequest.from_stored.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(JobRequest, "from_stored",
+                        classmethod(lambda cls, text: parsed.append(text) or original(cls, text)))
+    store_module._stored_request.cache_clear()
+    first = await store.list_jobs(order="created", descending=False)
+    again = await store.list_jobs(order="created", descending=False)
+    assert [j.request for j in first] == [j.request for j in again] == requests
+    assert len(parsed) == 30
+
+
 async def test_a_batch_of_500_is_one_commit(store: Store, db_path: Path) -> None:
     statements: list[str] = []
     await store._db.set_trace_callback(statements.append)
