@@ -74,6 +74,7 @@ SETTLED = (JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
 
 
 
+LINE_ACTIONS = frozenset({"filter", "find", "jump"})  # the keys after these are type-ahead
 VIEWS = ("split", "table", "detail")  # what `z` cycles through
 DETAIL_SHARES = range(2, 9)  # the detail pane's tenths of the height that `+`/`-` step through
 
@@ -168,6 +169,10 @@ class WanApp(App[int]):
         self._detail_timer: Timer | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.idle_gc = IdleCollector()
+        # Keys held from the key that opens the filter, find or go-to line until that line
+        # has the focus: they are typed into it, not taken as the table's commands.
+        self._typeahead: deque[events.Key | events.Paste] | None = None
+        self._line_opener: events.Key | None = None
         self._switch_was: float | None = None  # the GIL's switch interval before the app
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
@@ -256,7 +261,49 @@ class WanApp(App[int]):
         if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
                       | events.MouseScrollUp):
             self.idle_gc.touched()  # the next full collection waits until the user pauses
+        # Keys behind one that opens a line are held here, not sent to the line at once:
+        # Textual reads a key's bindings (enter, esc, backspace) against the focused
+        # widget when the key comes back to the app, so until the line has the focus they
+        # would run the table's.
+        if isinstance(event, events.Key | events.Paste):
+            if not event.is_forwarded:
+                if self._typeahead is not None:
+                    self._typeahead.append(event)  # the line opening has not focus yet
+                    return
+                if isinstance(event, events.Key) and self._opens_line(event.key):
+                    self._typeahead = deque()
+                    self._line_opener = event
+            elif event is self._line_opener:
+                # Back from the focused widget, its binding opens the line; that line's
+                # focus comes through the app's queue (Widget.focus is call_later), and
+                # the keys held meanwhile follow it there.
+                self._line_opener = None
+                try:
+                    await super().on_event(event)
+                finally:  # held keys are never kept back for good
+                    self.call_later(self._release_typeahead)
+                return
         await super().on_event(event)
+
+    def _opens_line(self, key: str) -> bool:
+        """Will this key, arriving now, open the filter, find or go-to line? Bindings
+        are read as Textual will read them when the key comes back from the widget with
+        the focus: the focused widget's first, then the screen's, then the app's."""
+        if not isinstance(self.screen, DashboardScreen):
+            return False  # a modal screen or the palette is up: its keys are its own
+        if self.focused is not None and self.focused not in (self._table, self._detail):
+            return False  # a line (an Input) takes `/`, `f` and `#` as text
+        active = self.screen.active_bindings.get(key)
+        return (active is not None and active.node is self and active.enabled
+                and not active.binding.priority and active.binding.action in LINE_ACTIONS)
+
+    async def _release_typeahead(self) -> None:
+        """The line has the focus (its call_later ran before this one): the keys held
+        since it was asked for go to it through Textual's own path, in order, ahead of
+        any key still in the app's queue."""
+        held, self._typeahead = self._typeahead or deque(), None
+        while held:
+            await self.on_event(held.popleft())  # another opener holds the rest again
 
     async def on_unmount(self) -> None:
         self.idle_gc.stop()
