@@ -284,7 +284,7 @@ class ScreenDiff:
                 out.append(text)
                 htext[cx], hlook[cx] = text, look
                 cursor = cx + 1
-                if _wide(text) and cursor < len(wtext) and wtext[cursor] == "":  # its right half
+                if cursor < len(wtext) and wtext[cursor] == "" and _wide(text):  # its right half
                     htext[cursor], hlook[cursor] = "", wlook[cursor]
                     cursor += 1
                 cx = cursor
