@@ -119,3 +119,26 @@ async def test_remapped_keys_open_the_lines_and_keep_the_burst(config):  # noqa:
         burst(app, "F", *"fox")  # and F filters
         await until_true(pilot, lambda: table.order == [1], "only the fox job")
         assert app.query_one(FilterBar).value == "fox"
+
+
+async def test_keys_after_enter_in_the_burst_go_back_to_the_table(config):  # noqa: F811
+    app = seeded_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        bar, table = app.query_one(FilterBar), app.table
+        assert app.view == "split"
+        burst(app, "slash", *"lighthouse", "enter", "z")  # z: the table alone
+        await until_true(pilot, lambda: table.flt.text == "lighthouse", "the filter applied")
+        await until_true(pilot, lambda: app.view == "table", "the table zoomed")
+        assert table.order == [9, 4] and bar.value == "lighthouse"
+        assert not bar.display and app.focused is table
+
+
+async def test_keys_after_escape_in_the_go_to_line_go_back_to_the_table(config):  # noqa: F811
+    app = seeded_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        table, prompt = app.table, app.query_one(PromptBar)
+        burst(app, "number_sign", "7", "escape", "j", "j")
+        await until_true(pilot, lambda: table.current_id == 7, "the cursor two rows down")
+        assert prompt.value == "7" and not prompt.display and app.focused is table

@@ -75,6 +75,7 @@ SETTLED = (JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
 
 
 LINE_ACTIONS = frozenset({"filter", "find", "jump"})  # the keys after these are type-ahead
+LINE_ENDS = frozenset({"submit", "cancel"})  # a line's ⏎ and esc: the keys after are the table's
 VIEWS = ("split", "table", "detail")  # what `z` cycles through
 DETAIL_SHARES = range(2, 9)  # the detail pane's tenths of the height that `+`/`-` step through
 
@@ -169,10 +170,10 @@ class WanApp(App[int]):
         self._detail_timer: Timer | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.idle_gc = IdleCollector()
-        # Keys held from the key that opens the filter, find or go-to line until that line
-        # has the focus: they are typed into it, not taken as the table's commands.
+        # Keys held from the key that opens (or closes) the filter, find or go-to line until
+        # the focus has moved: they go to the line (or back to the table), not elsewhere.
         self._typeahead: deque[events.Key | events.Paste] | None = None
-        self._line_opener: events.Key | None = None
+        self._focus_mover: events.Key | None = None
         self._switch_was: float | None = None  # the GIL's switch interval before the app
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
@@ -261,46 +262,61 @@ class WanApp(App[int]):
         if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
                       | events.MouseScrollUp):
             self.idle_gc.touched()  # the next full collection waits until the user pauses
-        # Keys behind one that opens a line are held here, not sent to the line at once:
+        # Keys behind one that opens or closes a line are held here, not sent on at once:
         # Textual reads a key's bindings (enter, esc, backspace) against the focused
-        # widget when the key comes back to the app, so until the line has the focus they
-        # would run the table's.
+        # widget when the key comes back to the app, and a line's focus moves through the
+        # app's queue (Widget.focus is call_later), behind keys already read. Sent on
+        # at once, the keys after `/` would run the table's commands, and those after
+        # the line's ⏎ or esc would be typed into the closed line.
         if isinstance(event, events.Key | events.Paste):
             if not event.is_forwarded:
                 if self._typeahead is not None:
-                    self._typeahead.append(event)  # the line opening has not focus yet
+                    self._typeahead.append(event)  # the focus has not moved yet
                     return
-                if isinstance(event, events.Key) and self._opens_line(event.key):
+                if isinstance(event, events.Key) and self._moves_focus(event.key):
                     self._typeahead = deque()
-                    self._line_opener = event
-            elif event is self._line_opener:
-                # Back from the focused widget, its binding opens the line; that line's
-                # focus comes through the app's queue (Widget.focus is call_later), and
-                # the keys held meanwhile follow it there.
-                self._line_opener = None
+                    self._focus_mover = event
+            elif event is self._focus_mover:
+                # Back from the focused widget: its binding opens or closes the line.
+                self._focus_mover = None
+                closing = isinstance(self.focused, FilterBar | PromptBar)
                 try:
                     await super().on_event(event)
-                finally:  # held keys are never kept back for good
+                except BaseException:
+                    self.call_later(self._release_typeahead)  # never held for good
+                    raise
+                # An opened line has asked for the focus, and this comes after it; a
+                # closed line's answer is still on its way: its handler releases them.
+                if not closing:
                     self.call_later(self._release_typeahead)
                 return
         await super().on_event(event)
 
-    def _opens_line(self, key: str) -> bool:
-        """Will this key, arriving now, open the filter, find or go-to line? Bindings
-        are read as Textual will read them when the key comes back from the widget with
-        the focus: the focused widget's first, then the screen's, then the app's."""
+    def _moves_focus(self, key: str) -> bool:
+        """Will this key, arriving now, open the filter, find or go-to line, or close
+        the one that has the focus? Bindings are read as Textual will read them when the
+        key comes back from the focused widget: its own first, then the screen's, then
+        the app's."""
         if not isinstance(self.screen, DashboardScreen):
             return False  # a modal screen or the palette is up: its keys are its own
-        if self.focused is not None and self.focused not in (self._table, self._detail):
-            return False  # a line (an Input) takes `/`, `f` and `#` as text
+        if self.screen.maximized is not None:
+            return False  # esc would minimize (the palette's "Maximize"), not come back
+        focused = self.focused
+        owner: object  # the node whose binding it must be
+        if isinstance(focused, FilterBar | PromptBar):
+            owner, actions = focused, LINE_ENDS
+        elif focused is None or focused is self._table or focused is self._detail:
+            owner, actions = self, LINE_ACTIONS
+        else:
+            return False
         active = self.screen.active_bindings.get(key)
-        return (active is not None and active.node is self and active.enabled
-                and not active.binding.priority and active.binding.action in LINE_ACTIONS)
+        return (active is not None and active.node is owner and active.enabled
+                and not active.binding.priority and active.binding.action in actions)
 
     async def _release_typeahead(self) -> None:
-        """The line has the focus (its call_later ran before this one): the keys held
-        since it was asked for go to it through Textual's own path, in order, ahead of
-        any key still in the app's queue."""
+        """The focus has moved (its call_later ran before this one): the keys held
+        since go to the widget that now has it through Textual's own path, in order,
+        ahead of any key still in the app's queue."""
         held, self._typeahead = self._typeahead or deque(), None
         while held:
             await self.on_event(held.popleft())  # another opener holds the rest again
@@ -460,7 +476,8 @@ class WanApp(App[int]):
         arrow = "↓" if (table.sort_by != "state") != table.reverse else "↑"
         title = f"jobs · {fmt.count(table.total)} · sort {table.sort_by} {arrow}"
         if not table.flt.empty:
-            title += f" · filter {self.query_one(FilterBar).value or '…'}"
+            bars = self.query(FilterBar)  # none when the live timer ticks as the app closes
+            title += f" · filter {(bars.first().value if bars else '') or '…'}"
         if self.find_term:
             title += f" · find {self.find_term!r} (n/N)"
         row = table.base + table.cursor_row + 1 if table.order else 0
@@ -633,6 +650,7 @@ class WanApp(App[int]):
         bar = self.query_one(PromptBar)
         bar.display = False
         self.table.focus()
+        self.call_later(self._release_typeahead)  # keys typed after ⏎ / esc: the table's
         if event.value is None:
             return
         if event.mode == "jump":
@@ -749,6 +767,7 @@ class WanApp(App[int]):
         # A read that never ran must not freeze the screen: frames resume after 0.5 s.
         self.set_timer(0.5, frames.close)
         self.table.focus()
+        self.call_later(self._release_typeahead)  # keys typed after ⏎ / esc: the table's
 
         def hide() -> None:
             bar.display = False
