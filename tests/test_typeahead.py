@@ -142,3 +142,14 @@ async def test_keys_after_escape_in_the_go_to_line_go_back_to_the_table(config):
         burst(app, "number_sign", "7", "escape", "j", "j")
         await until_true(pilot, lambda: table.current_id == 7, "the cursor two rows down")
         assert prompt.value == "7" and not prompt.display and app.focused is table
+
+
+async def test_a_paste_right_after_slash_goes_into_the_filter_line(config):  # noqa: F811
+    app = seeded_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        bar, table = app.query_one(FilterBar), app.table
+        burst(app, "slash")
+        app.post_message(events.Paste("fox"))  # a bracketed paste, in the same read
+        await until_true(pilot, lambda: table.order == [1], "only the fox job")
+        assert bar.value == "fox" and app.focused is bar
