@@ -153,3 +153,21 @@ async def test_a_paste_right_after_slash_goes_into_the_filter_line(config):  # n
         app.post_message(events.Paste("fox"))  # a bracketed paste, in the same read
         await until_true(pilot, lambda: table.order == [1], "only the fox job")
         assert bar.value == "fox" and app.focused is bar
+
+
+async def test_keys_are_never_held_for_good_when_the_focus_does_not_move(
+        config, monkeypatch):  # noqa: F811
+    """Should a line's ⏎ ever not close it (here: a submit that does nothing), the keys
+    held behind it go on after a second instead of being swallowed for good."""
+
+    async def stays_open(self) -> None:
+        return None
+
+    monkeypatch.setattr(FilterBar, "action_submit", stays_open)
+    app = seeded_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        bar = app.query_one(FilterBar)
+        burst(app, "slash", *"fox", "enter", *"es")
+        await until_true(pilot, lambda: bar.value == "foxes", "the held keys typed")
+        assert bar.display and app.focused is bar

@@ -75,6 +75,7 @@ SETTLED = (JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
 
 
 LINE_ACTIONS = frozenset({"filter", "find", "jump"})  # the keys after these are type-ahead
+TYPEAHEAD_LIMIT_S = 1.0  # keys are never held longer than this for a line's focus
 LINE_ENDS = frozenset({"submit", "cancel"})  # a line's ⏎ and esc: the keys after are the table's
 VIEWS = ("split", "table", "detail")  # what `z` cycles through
 DETAIL_SHARES = range(2, 9)  # the detail pane's tenths of the height that `+`/`-` step through
@@ -276,6 +277,9 @@ class WanApp(App[int]):
                 if isinstance(event, events.Key) and self._moves_focus(event.key):
                     self._typeahead = deque()
                     self._focus_mover = event
+                    # The focus normally moves within a frame or two and releases them;
+                    # should a binding ever not move it, keys are not held past a second.
+                    self.set_timer(TYPEAHEAD_LIMIT_S, self._release_typeahead)
             elif event is self._focus_mover:
                 # Back from the focused widget: its binding opens or closes the line.
                 self._focus_mover = None
