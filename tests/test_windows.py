@@ -2,7 +2,8 @@
 
 - a dashboard whose terminal closes keeps following its jobs to disk;
 - with an engine running, a second dashboard and the CLI act through it, once;
-- SIGKILL of the engine: an open dashboard takes over and finishes every job;
+- SIGKILL of the engine: an open dashboard takes over and finishes every job (one whose
+  submit the kill caught on the wire becomes `unknown`, never sent again);
 - SIGHUP/SIGTERM mid-submit record the id; two ctrl-c's end the process at once.
 """
 
