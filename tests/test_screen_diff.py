@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
+from textual.widgets import Input
 
 from tests.test_snapshots import config, ready, seeded_app  # noqa: F401  (config: fixture)
 from tui.app import app as app_module
@@ -183,3 +184,30 @@ async def test_the_dashboards_own_frames_look_the_same_through_the_diff(config):
         diffed_bytes += len(out.encode())
         assert cells(diffed_screen) == cells(raw_screen)
     assert diffed_bytes < raw_bytes / 2
+
+
+async def test_after_each_change_of_focus_the_terminal_shows_a_full_repaint(config):  # noqa: F811
+    """The dashboard's screen does not repaint every cell when the focus moves: what the
+    focus changes (borders, the table's cursor, the footer's keys) must still reach the
+    terminal. After each step, the screen built from the frames sent (through the diff)
+    equals a fresh full render of the same moment."""
+    app = seeded_app(config, cls=Recording)
+    steps = [("slash",), tuple("fo"), ("escape",), ("enter",), ("escape",), ("slash",),
+             ("enter",), ("f",), ("escape",)]
+    async with app.run_test(size=(W, H)) as pilot:
+        await ready(pilot)
+        for line in app.query(Input):  # a blink between the last frame and the check
+            line.cursor_blink = False
+        screen, stream = emulator()
+        diff = ScreenDiff(W, H)
+        sent = 0
+        for keys in steps:
+            await pilot.press(*keys)
+            await pilot.pause(0.3)
+            for frame in app.frames[sent:]:
+                stream.feed(diff.feed(frame).encode())
+            sent = len(app.frames)
+            full_screen, full_stream = emulator()
+            update = app.screen._compositor.render_full_update()
+            full_stream.feed(update.render_segments(app._encoder).encode())
+            assert cells(screen) == cells(full_screen), keys
