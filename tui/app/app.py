@@ -175,6 +175,7 @@ class WanApp(App[int]):
         # the focus has moved: they go to the line (or back to the table), not elsewhere.
         self._typeahead: deque[events.Key | events.Paste] | None = None
         self._focus_mover: events.Key | None = None
+        self._typeahead_limit: Timer | None = None
         self._switch_was: float | None = None  # the GIL's switch interval before the app
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
@@ -279,7 +280,8 @@ class WanApp(App[int]):
                     self._focus_mover = event
                     # The focus normally moves within a frame or two and releases them;
                     # should a binding ever not move it, keys are not held past a second.
-                    self.set_timer(TYPEAHEAD_LIMIT_S, self._release_typeahead)
+                    self._typeahead_limit = self.set_timer(TYPEAHEAD_LIMIT_S,
+                                                           self._typeahead_expired)
             elif event is self._focus_mover:
                 # Back from the focused widget: its binding opens or closes the line.
                 self._focus_mover = None
@@ -317,11 +319,18 @@ class WanApp(App[int]):
         return (active is not None and active.node is owner and active.enabled
                 and not active.binding.priority and active.binding.action in actions)
 
+    async def _typeahead_expired(self) -> None:
+        self._typeahead_limit = None  # this timer is done (stopping it here would cancel us)
+        await self._release_typeahead()
+
     async def _release_typeahead(self) -> None:
         """The focus has moved (its call_later ran before this one): the keys held
         since go to the widget that now has it through Textual's own path, in order,
         ahead of any key still in the app's queue."""
         held, self._typeahead = self._typeahead or deque(), None
+        if self._typeahead_limit is not None:
+            self._typeahead_limit.stop()  # a later hold gets its own full second
+            self._typeahead_limit = None
         while held:
             await self.on_event(held.popleft())  # another opener holds the rest again
 
