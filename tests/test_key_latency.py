@@ -292,3 +292,50 @@ async def test_esc_shows_the_window_from_before_the_filter_at_once_then_reads_it
                 break
         assert reads == ["asked", "answered"]
         assert table.jobs[before[3]].state == JobState.DOWNLOADING  # as the history says
+
+
+async def test_esc_to_a_job_outside_the_kept_windows_draws_no_frame_before_its_rows(
+        config):  # noqa: F811
+    """esc after a filter whose job is not in a window the table kept: nothing is drawn
+    between the key and the rows read for it (a frame of the old rows, retitled, would
+    only hold the loop up while they are read)."""
+    app = app_with(config, many_jobs(600), [NOW])
+    drawn: list[tuple[bool, int]] = []  # each frame: (filter cleared, rows in the table)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = app.table
+        display = app._display
+
+        def counted(screen, renderable) -> None:
+            if renderable is not None:
+                drawn.append((table.flt.empty, len(table.order)))
+            display(screen, renderable)
+
+        app._display = counted  # type: ignore[method-assign]  # this app only
+        await pilot.press("slash", "0", "enter")  # the oldest job: 600th, past the window
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if not table.flt.empty and len(table.order) == 1:
+                break
+        assert len(table.order) == 1
+        await settle(pilot)
+        drawn.clear()
+        await pilot.press("escape")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if table.flt.empty and len(table.order) > 1:
+                break
+        await settle(pilot)
+        assert table.flt.empty and len(table.order) > 1
+        assert drawn and all(rows > 1 for cleared, rows in drawn if cleared), drawn
+
+
+async def test_a_key_makes_the_engines_polls_give_way(config, monkeypatch):  # noqa: F811
+    app = app_with(config, many_jobs(3), [NOW])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        asked: list[float] = []
+        monkeypatch.setattr(app.facade.engine, "give_way",
+                            lambda seconds=0.05: asked.append(seconds))
+        await pilot.press("j", "k")
+        assert len(asked) == 2  # each key: the polls of this process wait for its frame

@@ -262,8 +262,10 @@ class WanApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
-                      | events.MouseScrollUp):
+                      | events.MouseScrollUp) and not event.is_forwarded:  # once a key
             self.idle_gc.touched()  # the next full collection waits until the user pauses
+            if self.facade is not None:  # None only before an opener's session is open
+                self.facade.user_input()  # the engine's polls wait while this is answered
         # Keys behind one that opens or closes a line are held here, not sent on at once:
         # Textual reads a key's bindings (enter, esc, backspace) against the focused
         # widget when the key comes back to the app, and a line's focus moves through the
@@ -768,30 +770,43 @@ class WanApp(App[int]):
             self._filter_timer.stop()
         if event.restore is not None:
             bar.value = event.restore
-        # The filtered rows come first, in one frame with the bar gone and the table
-        # focused; the footer's new keys follow them. No frame is drawn until then: the
-        # bar floats on its own layer (hiding it resizes nothing), and a frame of the old
-        # rows restyled for focus would only hold the event loop up while the rows are
-        # read (with 1 000 active jobs that made ⏎ 55-70 ms instead of 20-30).
-        footer = self.query_one(LazyFooter)
-        footer.hold()
-        frames = ExitStack()
-        frames.enter_context(self.batch_update())
-        # A read that never ran must not freeze the screen: frames resume after 0.5 s.
-        self.set_timer(0.5, frames.close)
         self.table.focus()
         self.call_later(self._release_typeahead)  # keys typed after ⏎ / esc: the table's
 
         def hide() -> None:
             bar.display = False
 
-        def done() -> None:
-            hide()
-            frames.close()  # once: closing again does nothing
+        self._filter_in_one_frame(bar.value, with_rows=hide)
+
+    def _filter_in_one_frame(self, query: str,
+                             with_rows: Callable[[], None] | None = None) -> None:
+        """Apply a filter and draw nothing until its first rows are in: then one frame
+        shows them, with what `with_rows` changes (the filter line closing, the table
+        focused) and the footer's new keys after. A frame of the old rows first (restyled
+        for focus, retitled) would only hold the event loop up while the rows are read:
+        with 1 000 active jobs that made ⏎ 55-70 ms instead of 20-30, and esc 10-15 ms
+        slower. A kept window is rows in at once (JobTable.reload shows it before its
+        read), so frames resume then, not after the read."""
+        footer = self.query_one(LazyFooter)
+        footer.hold()
+        frames = ExitStack()
+        frames.enter_context(self.batch_update())
+        # A read that never ran must not freeze the screen: frames resume after 0.5 s.
+        self.set_timer(0.5, frames.close)
+        released = False
+
+        def rows_in() -> None:
+            nonlocal released
+            if released:  # `before` with the rows, and `after` in case they never came
+                return
+            released = True
+            if with_rows is not None:
+                with_rows()
+            frames.close()
             footer.release()
 
-        if not self.apply_filter(bar.value, after=done, before=hide):
-            done()
+        if not self.apply_filter(query, after=rows_in, before=rows_in):
+            rows_in()
 
     def apply_filter(self, query: str, after: Callable[[], None] | None = None,
                      before: Callable[[], None] | None = None) -> bool:
@@ -950,4 +965,4 @@ class WanApp(App[int]):
 
     def set_filter(self, query: str) -> None:
         self.query_one(FilterBar).value = query
-        self.apply_filter(query)
+        self._filter_in_one_frame(query)

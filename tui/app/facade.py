@@ -107,6 +107,11 @@ class Facade:
     def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]:
         return self.engine.subscribe(listener)
 
+    def user_input(self) -> None:
+        """A key or a click: when this window is the engine, its polls give way for a
+        moment (Engine.give_way); a client's engine is another process and unaffected."""
+        self.engine.give_way()
+
     async def start(self) -> None:
         """Become the engine if none runs; otherwise follow the one that does as its
         client, and take over (within a second) when it ends or dies."""
