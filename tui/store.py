@@ -230,13 +230,12 @@ _SETTABLE = frozenset(_FIELDS) - {"created_at", "updated_at"}
 _INSERT_JOB = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _INSERT_EVENT = "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)"
 _SELECT_JOB = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+# The states of jobs the engine still owns, as an SQL list for `state IN (...)`.
+_ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
 
 # id ends every sort so paging with OFFSET never shows a row twice or skips one; each
 # ordering has an index with the same columns (rowid is implicitly last), so a page of
 # 50 out of 100 000 is read in index order instead of sorting the whole table.
-# The states of jobs the engine still owns, as an SQL list for `state IN (...)`.
-_ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
-
 _ORDER: dict[str, tuple[str, ...]] = {
     "created": ("created_at", "id"),
     "updated": ("updated_at", "id"),

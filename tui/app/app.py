@@ -321,6 +321,12 @@ class WanApp(App[int]):
         return (active is not None and active.node is owner and active.enabled
                 and not active.binding.priority and active.binding.action in actions)
 
+    def _back_to_table(self) -> None:
+        """A line closed (⏎ or esc): the focus goes back to the table, and the keys typed
+        after the closing key go there once it has it."""
+        self.table.focus()
+        self.call_later(self._release_typeahead)
+
     async def _typeahead_expired(self) -> None:
         self._typeahead_limit = None  # this timer is done (stopping it here would cancel us)
         await self._release_typeahead()
@@ -664,8 +670,7 @@ class WanApp(App[int]):
     def on_prompt_bar_answered(self, event: PromptBar.Answered) -> None:
         bar = self.query_one(PromptBar)
         bar.display = False
-        self.table.focus()
-        self.call_later(self._release_typeahead)  # keys typed after ⏎ / esc: the table's
+        self._back_to_table()
         if event.value is None:
             return
         if event.mode == "jump":
@@ -770,8 +775,7 @@ class WanApp(App[int]):
             self._filter_timer.stop()
         if event.restore is not None:
             bar.value = event.restore
-        self.table.focus()
-        self.call_later(self._release_typeahead)  # keys typed after ⏎ / esc: the table's
+        self._back_to_table()
 
         def hide() -> None:
             bar.display = False

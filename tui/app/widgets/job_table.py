@@ -53,6 +53,7 @@ PAGE = 200
 EDGE = 30  # rows from a window edge at which the next page is read
 SPARE = 1000  # drawn rows kept after they leave the window (a few MB at most)
 KEPT_WINDOWS = 4  # windows shown before, to show again at once
+ORDER_FIELDS = {"state": "state", "updated": "updated_at", "cost": "cost_usd"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class _Window:
     @property
     def at_bottom(self) -> bool:
         return self.base + len(self.jobs) >= self.total
-ORDER_FIELDS = {"state": "state", "updated": "updated_at", "cost": "cost_usd"}
 
 
 class RowStrip(Strip):
@@ -89,6 +89,15 @@ class RowStrip(Strip):
         if start == 0 and end == self.cell_length:
             return self
         return super().crop_extend(start, end, style)
+
+
+def _add_run(segments: list[Segment], text: str, style: Style | None) -> None:
+    """Append a run of text, into the last segment when it has the same style: runs of
+    one style are one segment, so every frame sends fewer colour codes."""
+    if segments and segments[-1].style == style:
+        segments[-1] = Segment(segments[-1].text + text, style)
+    else:
+        segments.append(Segment(text, style))
 
 
 def _cell_segments(console: Console, text: Text, width: int, style: Style,
@@ -119,17 +128,8 @@ def _cell_segments(console: Console, text: Text, width: int, style: Style,
     out = [Segment(" " * (PADDING + left), pad)]
     for part, own in inner:
         look = style + own if own else style
-        if post:
-            look = look + post
-        if look == out[-1].style:
-            out[-1] = Segment(out[-1].text + part, look)
-        else:
-            out.append(Segment(part, look))
-    tail = " " * (right + PADDING)
-    if pad == out[-1].style:
-        out[-1] = Segment(out[-1].text + tail, pad)
-    else:
-        out.append(Segment(tail, pad))
+        _add_run(out, part, look + post if post else look)
+    _add_run(out, " " * (right + PADDING), pad)
     return out
 
 
@@ -458,12 +458,8 @@ class JobTable(ScrollView, can_focus=True):
                 cell = _cell_segments(console, text, width, style, post)
                 if cache is not None:
                     cache[column.key] = (text, width, style, cell)
-            # Runs of one style are one segment: fewer colour codes in every frame.
-            if segments and segments[-1].style == cell[0].style:
-                segments[-1] = Segment(segments[-1].text + cell[0].text, cell[0].style)
-                segments.extend(cell[1:])
-            else:
-                segments.extend(cell)
+            _add_run(segments, cell[0].text, cell[0].style)  # joins the cell before
+            segments.extend(cell[1:])
         return RowStrip(segments, self._row_width)
 
     def _header_strip(self) -> Strip:
@@ -536,11 +532,16 @@ class JobTable(ScrollView, can_focus=True):
         """Show a window kept from before at once (the caller reads it again next)."""
         if window is None:
             return False
+        self._jump(list(window.jobs), window.base, window.total, cursor_on, fallback, before)
+        return True
+
+    def _jump(self, jobs: list[Job], base: int, total: int, cursor_on: int | None,
+              fallback: int = 0, before: Callable[[], None] | None = None) -> None:
+        """A window in place of the one shown, in one frame with what `before` changes."""
         with self.app.batch_update():
             if before is not None:
                 before()
-            self._rebuild(list(window.jobs), window.base, window.total, cursor_on, fallback)
-        return True
+            self._rebuild(jobs, base, total, cursor_on, fallback)
 
     def _refresh_window(self, jobs: list[Job], base: int, total: int, cursor_on: int | None,
                         fallback: int) -> None:
@@ -577,10 +578,7 @@ class JobTable(ScrollView, can_focus=True):
             if shown:
                 self._refresh_window(jobs, base, total, keep, fallback)
             else:
-                with self.app.batch_update():
-                    if before is not None:
-                        before()
-                    self._rebuild(jobs, base, total, keep, fallback)
+                self._jump(jobs, base, total, keep, fallback, before)
         self.loaded.set()
 
     async def jump_bottom(self) -> None:
@@ -596,8 +594,7 @@ class JobTable(ScrollView, can_focus=True):
             if kept is not None:
                 self._refresh_window(jobs, base, total, last, len(jobs) - 1)
             else:
-                with self.app.batch_update():
-                    self._rebuild(jobs, base, total, last)
+                self._jump(jobs, base, total, last)
 
     async def jump_top(self) -> None:
         if self.base == 0:
