@@ -328,14 +328,3 @@ async def test_esc_to_a_job_outside_the_kept_windows_draws_no_frame_before_its_r
         await settle(pilot)
         assert table.flt.empty and len(table.order) > 1
         assert drawn and all(rows > 1 for cleared, rows in drawn if cleared), drawn
-
-
-async def test_a_key_makes_the_engines_polls_give_way(config, monkeypatch):  # noqa: F811
-    app = app_with(config, many_jobs(3), [NOW])
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        asked: list[float] = []
-        monkeypatch.setattr(app.facade.engine, "give_way",
-                            lambda seconds=0.05: asked.append(seconds))
-        await pilot.press("j", "k")
-        assert len(asked) == 2  # each key: the polls of this process wait for its frame

@@ -35,6 +35,7 @@ CONFIG_TEMPLATE = """\
 # output_dir = "~/Videos/wan-tui"
 # delete_remote_after_download = false   # delete the provider's copy once ours is whole
 # max_concurrent_jobs = 200
+# engine_idle_exit_s = 300              # the engine process exits after this long with no work
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
 
@@ -80,6 +81,9 @@ class Config:
     log_file: Path
     delete_remote_after_download: bool = False
     max_concurrent_jobs: int = 200
+    # The engine process exits once nothing is active and no request waits for this long
+    # (WAN_TUI_ENGINE_IDLE_EXIT_S over the config file; tests set it small).
+    engine_idle_exit_s: float = 300.0
     notify_when_batch_ends: bool = True
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
@@ -173,6 +177,13 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         raise ConfigError("max_concurrent_jobs must be a whole number") from None
     if max_jobs < 1:
         raise ConfigError("max_concurrent_jobs must be at least 1")
+    idle_exit = env.get("WAN_TUI_ENGINE_IDLE_EXIT_S", data.get("engine_idle_exit_s", 300))
+    try:
+        idle_exit_s = float(idle_exit)
+    except (TypeError, ValueError):
+        raise ConfigError("engine_idle_exit_s must be a number of seconds, e.g. 300") from None
+    if not idle_exit_s >= 0:  # NaN fails this too
+        raise ConfigError("engine_idle_exit_s must be 0 or more seconds, e.g. 300")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     return Config(
         home=config_dir,
@@ -183,6 +194,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         log_file=default_log_file(),
         delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
         max_concurrent_jobs=max_jobs,
+        engine_idle_exit_s=idle_exit_s,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,

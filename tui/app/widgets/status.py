@@ -63,9 +63,12 @@ def batch_text(batch: BatchSummary) -> Text:
     return text
 
 
-def _follower_text(who: Follower) -> Text:
-    """Who follows the jobs: this window, another process since when, or nobody."""
+def _follower_text(who: Follower, active: int) -> Text:
+    """Who follows the jobs: the engine process since when, or nobody (the window starts
+    one within a second when there is work)."""
     if who.pid is None:
+        if not active:  # the engine left when idle: nothing is missing
+            return Text("⚑ no engine (nothing active)  ", style="grey62")
         return Text("⚑ nobody follows the jobs  ", style="bold yellow")
     when = time.strftime("%H:%M", time.localtime(who.since)) if who.since else "?"
     if who.here:
@@ -80,7 +83,7 @@ def render_status(data: StatusData) -> Text:
     failed = sum(counts.get(s, 0) for s in (JobState.FAILED, JobState.UNKNOWN))
     text = Text()
     if data.follower is not None:
-        text.append_text(_follower_text(data.follower))
+        text.append_text(_follower_text(data.follower, active))
     if data.batch is not None:
         text.append_text(batch_text(data.batch))
         text.append("all ", style="grey62")
