@@ -33,9 +33,8 @@ IDLE_LOOK_EVERY_S = 0.5
 
 async def run_engine(session: Any, *, say: Any = None) -> int:
     """Follow the jobs of an open session (tui/session.py, opened without the lock) until
-    idle, stopped or signalled. Exit status 0 however it ends: a stop asked for is a
-    success (systemd's `stop` sends SIGTERM)."""
-    say = say or (lambda _line: None)
+    idle, stopped or signalled. Exit status 0, or 130 after ctrl-c."""
+    say = say or (lambda _line, **_kw: None)
     config = session.config
     host = session.host
     if not await host.claim(start=False):
@@ -55,6 +54,9 @@ async def run_engine(session: Any, *, say: Any = None) -> int:
     for job in lost:
         log.warning("job %s was being submitted when the engine stopped: now unknown",
                     job.id)
+        say(f"job {job.id} was being submitted when you stopped: now `unknown` (it may "
+            "have been charged); check the provider, then `wan-tui resolve`, cancel or "
+            "re-queue it", err=True)
     log.info("pid %s: engine ends (%s)", os.getpid(), why)
     if why == "idle" and await host.has_work():
         # A client recorded a job between the last look and the lock's release, and
@@ -62,7 +64,9 @@ async def run_engine(session: Any, *, say: Any = None) -> int:
         pid = spawn_engine(config.log_file).pid
         log.info("work arrived while leaving: pid %s takes it", pid)
     say(f"engine ends ({why})")
-    return 0
+    # ctrl-c in a terminal ends as interrupted commands do; SIGTERM (systemd's stop),
+    # `engine stop` and an idle exit are successes.
+    return 130 if why == "signal" and "SIGINT" in signals.received else 0
 
 
 async def _until_done(session: Any, signals: StopSignals, idle_exit_s: float) -> str:

@@ -40,6 +40,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
     body: bytes = b""
+    peer_port: int | None = None  # the client's TCP port (tui/sim/senders.py)
 
     def json(self) -> Any:
         try:
@@ -141,6 +142,9 @@ class HttpServer:
             return False
         if request is None:
             return False
+        peer = writer.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            request.peer_port = int(peer[1])
         response = await self._call_handler(request)
         if response.delay_s > 0:
             await asyncio.sleep(response.delay_s)
