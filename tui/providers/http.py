@@ -47,6 +47,7 @@ from tui.providers.base import (
     TooSlow,
     VideoStream,
 )
+from tui.providers.keepalive import DEFAULT_LIMITS, KeptClient
 
 CHUNK = 64 * 1024
 # Everything httpx raises: InvalidURL and StreamError do not derive from HTTPError.
@@ -357,12 +358,11 @@ class HttpProvider(Provider):
         self._key = api_key
         self.policy = policy or self.default_policy
         # A generous pool: one client per provider serves hundreds of jobs; the engine's
-        # budget, not the pool, decides how many requests are in flight. No keep-alive:
-        # bytes a server sends past its Content-Length would otherwise be read as the answer
-        # to the next request on that connection (job A's queue id or video given to job B),
-        # and httpx offers no way to see them. A fresh connection per request costs a
-        # handshake, which the providers' rate limits make cheap.
-        self._client = httpx.AsyncClient(
+        # budget, not the pool, decides how many requests are in flight. Connections are kept
+        # (a poll 100 ms away costs one round trip, not three and a TLS handshake), guarded so
+        # that bytes past an answer's end close the connection instead of answering the next
+        # request (keepalive.py).
+        self._client = KeptClient(
             base_url=self.base_url + "/",
             auth=ApiAuth(api_key, self.base_url),
             follow_redirects=False,
@@ -371,7 +371,7 @@ class HttpProvider(Provider):
             # an error that proves nothing was sent, so a submit stuck there stays retryable.
             timeout=httpx.Timeout(self.policy.deadline_s, connect=self.policy.connect_s,
                                   pool=self.policy.connect_s),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=0),
+            limits=DEFAULT_LIMITS,
             transport=transport,
             trust_env=transport is None,
         )
