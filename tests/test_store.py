@@ -149,7 +149,7 @@ async def test_a_failing_migration_changes_nothing(
 
 
 def test_state_rank_lists_every_state_in_lifecycle_order() -> None:
-    # The rank text is frozen in an index; a new JobState needs a migration (see tui/store/schema.py).
+    # The rank text is frozen in an index; a new JobState needs a migration (schema.py).
     rank = store_schema._STATE_RANK
     positions = [rank.index(f"'{state.value}'") for state in JobState]
     assert positions == sorted(positions)
