@@ -47,7 +47,7 @@ from tui.providers.base import (
     TooSlow,
     VideoStream,
 )
-from tui.providers.keepalive import DEFAULT_LIMITS, KeptClient
+from tui.providers.keepalive import DEFAULT_LIMITS, NO_KEEPALIVE, KeptClient
 
 CHUNK = 64 * 1024
 # Everything httpx raises: InvalidURL and StreamError do not derive from HTTPError.
@@ -64,6 +64,7 @@ class HttpPolicy:
     min_rate_bps: float = 1024.0  # a video body slower than this ...
     slow_window_s: float = 30.0  # ... over this long is abandoned and fetched again
     max_json_bytes: int = 32 * 1024 * 1024  # an answer that is not a video is never bigger
+    keepalive: bool = True  # False: a new connection (and TLS handshake) for every request
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -371,7 +372,7 @@ class HttpProvider(Provider):
             # an error that proves nothing was sent, so a submit stuck there stays retryable.
             timeout=httpx.Timeout(self.policy.deadline_s, connect=self.policy.connect_s,
                                   pool=self.policy.connect_s),
-            limits=DEFAULT_LIMITS,
+            limits=DEFAULT_LIMITS if self.policy.keepalive else NO_KEEPALIVE,
             transport=transport,
             trust_env=transport is None,
         )

@@ -32,6 +32,7 @@ import httpx
 KEEPALIVE_EXPIRY_S = 5.0
 DEFAULT_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64,
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
+NO_KEEPALIVE = httpx.Limits(max_connections=64, max_keepalive_connections=0)  # benchmarks
 
 
 class GuardedHTTP11(httpcore.AsyncHTTP11Connection):
