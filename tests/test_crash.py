@@ -1,9 +1,12 @@
-"""SIGKILL at several points of `batch` and `watch`: no paid job lost, none paid twice."""
+"""SIGKILL of the engine process at several points of a batch: no paid job lost, none
+paid twice. `batch` starts the engine; `watch` (a client) starts a new one each time."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +15,7 @@ from pathlib import Path
 
 from conftest import T2V, sim_env, stored_jobs
 
+from tui.engine.lock import EngineLock
 from tui.jobs import JobState
 from tui.sim.state import Faults
 
@@ -28,19 +32,21 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def kill_when(proc: subprocess.Popen, condition: Callable[[], bool], timeout: float = 60) -> bool:
-    """SIGKILL `proc` the moment `condition` holds. False if it ended first."""
+def kill_engine_when(home: Path, condition: Callable[[], bool], timeout: float = 60) -> bool:
+    """SIGKILL the engine (the lock's holder) the moment `condition` holds, and wait for
+    its lock to be free. False if no engine ran by then (the jobs had ended)."""
+    lock = EngineLock(home / "engine.lock")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
-            proc.kill()
-            proc.wait()
+            pid = lock.holder()
+            if pid is None:
+                return False
+            os.kill(pid, signal.SIGKILL)
+            while lock.holder() == pid:
+                time.sleep(0.001)
             return True
-        if proc.poll() is not None:
-            return False
         time.sleep(0.002)
-    proc.kill()
-    proc.wait()
     raise AssertionError("condition never held")
 
 
@@ -75,18 +81,20 @@ def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_pa
             assert in_flight[-1] <= 1  # one paid call on the wire per provider, at most
         return ended_by_kill
 
-    # 1. batch, killed part-way through its submits
-    assert killed(kill_when(start(env, "batch", str(batch), "--yes"), lambda: calls() >= 6))
-    # 2. watch, killed while it submits what batch left pending
-    killed(kill_when(start(env, "watch"), lambda: calls() >= 12))
-    # 3. watch, killed once some files are on disk
-    killed(kill_when(start(env, "watch"), lambda: len(list(out.glob("*.mp4"))) >= 5))
-    # 4. watch, killed in the middle of downloads
-    downloads = sim.state.stats()["downloads"]
-    killed(kill_when(start(env, "watch"),
-                     lambda: sim.state.stats()["downloads"] >= downloads + 2))
-    # 5. watch, left to finish
+    # 1. the engine the batch started, killed part-way through its submits
+    recorded = start(env, "batch", str(batch), "--yes")
+    assert killed(kill_engine_when(home, lambda: calls() >= 6))
+    assert recorded.wait(timeout=60) == 0
+    # A watch (a client) starts a new engine, and another after each kill:
     final = start(env, "watch", "--progress-every", "5")
+    # 2. killed while it submits what the first left pending
+    killed(kill_engine_when(home, lambda: calls() >= 12))
+    # 3. killed once some files are on disk
+    killed(kill_engine_when(home, lambda: len(list(out.glob("*.mp4"))) >= 5))
+    # 4. killed in the middle of downloads
+    downloads = sim.state.stats()["downloads"]
+    killed(kill_engine_when(home, lambda: sim.state.stats()["downloads"] >= downloads + 2))
+    # 5. left to finish
     stdout, stderr = final.communicate(timeout=180)
     assert "Traceback" not in stderr
 

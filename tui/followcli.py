@@ -110,8 +110,10 @@ def _last_words(job: Job) -> str:
 
 
 async def follow(session: Any, report: Report, *, every: float, signals: Any) -> str:
-    """Print the engine's progress on the report's jobs until none is active. Returns
-    why it ended: "idle" or "stopped" (a signal: this client stops, the engine goes on).
+    """Print the engine's progress on the report's jobs until none is active, or every
+    one still active is parked by the engine (a full disk, a halted provider). Returns
+    why it ended: "idle", "parked" or "stopped" (a signal: this client stops, the engine
+    goes on).
 
     The engine is another process; this one only reads the history, and starts an
     engine when none runs while there is work (host.keep_engine: after a crash, too)."""
@@ -119,10 +121,11 @@ async def follow(session: Any, report: Report, *, every: float, signals: Any) ->
     keeper = asyncio.ensure_future(host.keep_engine())
     try:
         if report.active:
-            pid = host.wake()
+            # Jobs an engine parked are tried again: the user may have fixed the cause.
+            await host.resume()
             if not report.quiet:
-                say(f"pid {pid} follows the jobs; printing their progress here (ctrl-c stops "
-                    "printing, not the jobs)")
+                say(f"pid {host.lock.holder()} follows the jobs; printing their progress "
+                    "here (ctrl-c stops printing, not the jobs)")
         summary_at = time.monotonic()
         while True:
             report.update(await host.changes(), adopt=True)
@@ -130,6 +133,10 @@ async def follow(session: Any, report: Report, *, every: float, signals: Any) ->
                 return "stopped"
             if not report.active:
                 return "idle"
+            status = await host.status()
+            if status.get("pid") == host.lock.holder() and \
+                    {job.id for job in report.active} <= set(status.get("parked") or ()):
+                return "parked"
             if time.monotonic() - summary_at >= every and report.jobs and not report.quiet:
                 summary_at = time.monotonic()
                 say(report.summary(time.time()))
@@ -164,9 +171,11 @@ async def finish(session: Any, report: Report, why: str) -> int:
         say(line)
     done = len(report.jobs) - len(ending)
     say(f"{done} done, {len(ending)} not done")
-    halts = (await host.status()).get("halted") or {}
-    for reason in halts.values():
+    status = await host.status()
+    for reason in (status.get("halted") or {}).values():
         say(f"wan-tui: {reason}", err=True)
+    if status.get("disk_problem") and why == "parked":
+        say(f"wan-tui: {status['disk_problem']}", err=True)
     return EXIT_OK if not ending else EXIT_FAIL
 
 

@@ -5,7 +5,9 @@ Windows and commands start it detached when there is work and none runs
 takes the history's lock or leaves at once (another engine won), resumes every active job,
 serves the clients' requests (tui/engine/host.py), and ends:
 
-- when nothing is active and no request came for `engine_idle_exit_s` (the config key);
+- when no job task runs and no request came for `engine_idle_exit_s` (the config key).
+  Jobs it parked (a full disk, a halted provider) do not keep it: the next engine, started
+  by a window or `wan-tui watch` while they wait, tries them again;
 - on `wan-tui engine stop`, or the first SIGINT/SIGTERM: a paid submit on the wire is
   waited for and its id written down; a second SIGINT stops at once (that job `unknown`);
 - a SIGHUP (the terminal of a foreground run went away) is not a reason to stop.
@@ -58,7 +60,7 @@ async def run_engine(session: Any, *, say: Any = None) -> int:
             "have been charged); check the provider, then `wan-tui resolve`, cancel or "
             "re-queue it", err=True)
     log.info("pid %s: engine ends (%s)", os.getpid(), why)
-    if why == "idle" and await host.has_work():
+    if why == "idle" and await _new_work(session):
         # A client recorded a job between the last look and the lock's release, and
         # may already have returned: the next engine must not wait for a window.
         pid = spawn_engine(config.log_file).pid
@@ -67,6 +69,12 @@ async def run_engine(session: Any, *, say: Any = None) -> int:
     # ctrl-c in a terminal ends as interrupted commands do; SIGTERM (systemd's stop),
     # `engine stop` and an idle exit are successes.
     return 130 if why == "signal" and "SIGINT" in signals.received else 0
+
+
+async def _new_work(session: Any) -> bool:
+    """Active jobs this engine never took (recorded while it was leaving)."""
+    parked = session.engine.parked_ids()
+    return any(job_id not in parked for job_id, _, _ in await session.store.active_heads())
 
 
 async def _until_done(session: Any, signals: StopSignals, idle_exit_s: float) -> str:
@@ -79,8 +87,9 @@ async def _until_done(session: Any, signals: StopSignals, idle_exit_s: float) ->
         if host.stop_requested.is_set():
             return "stopped"
         now = time.monotonic()
-        busy = (engine.active_count > 0 or now - host.worked_at < IDLE_LOOK_EVERY_S
-                or await host.has_work())
+        # New pending rows become tasks within the inbox's look (0.2 s): the task count
+        # alone tells work from none.
+        busy = engine.active_count > 0 or now - host.worked_at < IDLE_LOOK_EVERY_S
         if busy:
             idle_since = None
         elif idle_since is None:

@@ -296,6 +296,17 @@ class Engine:
     def active_count(self) -> int:
         return len(self._tasks)
 
+    def parked_ids(self) -> set[int]:
+        """Jobs whose task here ended (settled, or parked: a full disk, a halted
+        provider); intersect with the active jobs to find the parked ones."""
+        return set(self._parked) - set(self._tasks)
+
+    async def resume_parked(self) -> None:
+        """Start again every active job this engine parked (`wan-tui watch` asks: the
+        user may have fixed the folder)."""
+        self._parked.clear()
+        await self.rescan()
+
     def _launch(self, job_id: int) -> None:
         if not self._running or job_id in self._tasks:
             return

@@ -232,18 +232,30 @@ class EngineHost:
         raise EngineError("the engine did not answer within "
                           f"{timeout_s:.0f} s; `wan-tui engine status` shows its pid")
 
+    async def resume(self) -> None:
+        """Ask the engine (started if none runs) to start again the jobs it parked (a
+        full disk the user may have fixed), and wait until it has."""
+        if self.lock.held:
+            await self.engine.resume_parked()
+            return
+        await self._wait_answer("resume", await self.store.post_request("resume"), "resume")
+
     async def _ask(self, kind: str, job_id: int) -> Job:
         """Post a request and wait for the engine's answer, starting an engine if none
         runs (or the one that did goes away meanwhile)."""
         await self.engine.get(job_id)  # a typo in the id is refused here, not by the engine
         request = await self.store.post_request(kind, job_id)
+        await self._wait_answer(kind, request, f"{kind} job {job_id}")
+        return await self.engine.get(job_id)
+
+    async def _wait_answer(self, kind: str, request: int, what: str) -> None:
         deadline = time.monotonic() + ASK_TIMEOUT_S
         while time.monotonic() < deadline:
             state, result, _ = await self.store.request_outcome(request)
             if state == "done":
-                return await self.engine.get(job_id)
+                return
             if state == "failed":
-                raise EngineError(result or f"the engine could not {kind} job {job_id}")
+                raise EngineError(result or f"the engine could not {what}")
             self.wake()  # cheap while one runs (a flock probe); starts one if none does
             await asyncio.sleep(0.02)
         raise EngineError(f"the engine did not answer within {ASK_TIMEOUT_S:.0f} s; "
@@ -304,6 +316,12 @@ class EngineHost:
                 result = str((await self._cancel_idempotent(request.job_id)).state)
             elif request.kind == "delete" and request.job_id is not None:
                 result = str((await self.engine.delete_remote(request.job_id)).state)
+            elif request.kind == "resume":
+                await self.engine.resume_parked()
+                # Published before the answer: a client reading the status after it sees
+                # no parking from before its request.
+                await self._write_status(force=True)
+                result = "resumed"
             else:
                 raise EngineError(f"unknown request {request.kind!r}")
         except WanError as err:  # refused (EngineError) or the history failed: say so
@@ -322,11 +340,15 @@ class EngineHost:
             {"provider": p, "rate_class": c, "used": b.used, "limit": b.limit}
             for (p, c), b in sorted(self.engine.budgets.items())
         ]
+        parked = self.engine.parked_ids()
+        if parked:  # only the active ones: the rest have settled
+            parked &= {job_id for job_id, _, _ in await self.store.active_heads()}
         status = {
             "pid": os.getpid(), "host": socket.gethostname(), "since": self.since,
             "role": self.role, "log": self.log_path,
             "active": self.engine.active_count, "budgets": budgets,
-            "halted": self.engine.halted,
+            "halted": self.engine.halted, "parked": sorted(parked),
+            "disk_problem": self.engine.downloader.disk_problem,
         }
         text = json.dumps(status, sort_keys=True)
         if force or text != self._status_text:
