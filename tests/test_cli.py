@@ -235,3 +235,17 @@ def test_usage_errors_are_one_line_exit_two(cli):
     assert code == 2 and "invalid choice" in one_line(err)
     code, _, err = cli("list", "--state", "bogus")
     assert code == 2 and "unknown --state" in one_line(err)
+
+
+def test_engine_unit_runs_this_python_on_this_home_and_status_json_without_one(cli, tmp_path):
+    import sys
+
+    code, out, _ = cli("engine", "unit")
+    assert code == 0
+    assert f"ExecStart={sys.executable} -m tui.cli engine run" in out.splitlines()
+    assert f"Environment=WAN_TUI_HOME={tmp_path / 'home'}" in out.splitlines()
+    assert "systemctl --user enable --now wan-tui-engine" in out and "[Install]" in out
+    code, out, _ = cli("engine", "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["pid"] is None and status["active_jobs"] == 0
+    assert status["budgets"] == [] and status["halts"] == {}

@@ -165,10 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start the engine (if none runs) and return at once")
 
     engine = sub.add_parser("engine", help="the process that follows the jobs")
-    engine.add_argument("action", choices=("run", "status", "stop"),
+    engine.add_argument("action", choices=("run", "status", "stop", "unit"),
                         help="run: be the engine, in the foreground (systemd, debugging); "
                              "status: pid, host, since, active jobs, budgets, halts, log; "
-                             "stop: finish requests on the wire, then exit")
+                             "stop: finish requests on the wire, then exit; "
+                             "unit: print a systemd user unit that runs it")
     engine.add_argument("--json", action="store_true", help="status as one JSON object")
     # A client's detached start (tui/engine/background.py): no lines on a terminal.
     engine.add_argument("--spawned", action="store_true", help=argparse.SUPPRESS)
@@ -756,13 +757,15 @@ def cmd_doctor(args) -> int:
 
 
 async def cmd_engine(args) -> int:
-    from tui.enginecli import engine_run, engine_status, engine_stop
+    from tui.enginecli import engine_run, engine_status, engine_stop, engine_unit
 
     config = _load_config()
     if args.action == "run":
         return await engine_run(config, spawned=args.spawned)
     if args.action == "status":
         return await engine_status(config, as_json=args.json)
+    if args.action == "unit":
+        return engine_unit(config)
     return await engine_stop(config)
 
 

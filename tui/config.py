@@ -41,6 +41,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("WAN_TUI_OUTPUT_DIR", "where finished videos are saved (wins over output_dir)"),
     ("WAN_TUI_DELETE_REMOTE", "delete the provider's copy once ours is whole: true/false "
                               "(wins over delete_remote_after_download)"),
+    ("WAN_TUI_ENGINE_IDLE_EXIT_S", "seconds the engine process waits with nothing to do "
+                                   "before it exits (wins over engine_idle_exit_s)"),
     ("WAN_TUI_TIME_SCALE", "shrink every poll interval by this factor, 0 to 1 (for the "
                            "simulator)"),
     ("WAN_TUI_IMAGES", "`halfblock`: draw pictures in half-block characters, never with a "
@@ -65,6 +67,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
                    "folder, or WAN_TUI_HOME/videos)"),
     ("delete_remote_after_download", "delete the provider's copy once ours is whole"),
     ("max_concurrent_jobs", "at most this many jobs followed at once"),
+    ("engine_idle_exit_s", "the engine process exits after this many seconds with no job "
+                           "to follow and no request (default 300)"),
     ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
                                "active job has ended"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),

@@ -82,6 +82,50 @@ async def engine_status(config: Any, *, as_json: bool = False) -> int:
     return EXIT_OK
 
 
+UNIT_NAME = "wan-tui-engine"
+# How to install what `engine unit` prints (its first comment lines, and docs/engine.md).
+INSTALL = (
+    ("wan-tui", "engine", "unit", ">", f"~/.config/systemd/user/{UNIT_NAME}.service"),
+    ("systemctl", "--user", "daemon-reload"),
+    ("systemctl", "--user", "enable", "--now", UNIT_NAME),
+    ("loginctl", "enable-linger", '"$USER"'),  # keeps it running after you log out
+)
+UNIT = """\
+# A systemd user unit for the wan-tui engine (`wan-tui engine unit` wrote it). Install:
+{install}
+# Windows and commands find it through the history's lock and start no other engine.
+[Unit]
+Description=wan-tui engine: follows the video jobs and downloads them
+After=network-online.target
+
+[Service]
+ExecStart={python} -m tui.cli engine run
+# Keys come from the config file (0600) or from this file, never from the command line.
+EnvironmentFile=-{config_dir}/engine.env
+{home}# Never leave when idle under systemd: it would only be started again.
+Environment=WAN_TUI_ENGINE_IDLE_EXIT_S=inf
+Restart=on-failure
+# A paid submit on the wire is waited for (its deadline) before the engine stops.
+TimeoutStopSec=60
+
+[Install]
+WantedBy=default.target
+"""
+
+
+def engine_unit(config: Any) -> int:
+    """Print a systemd user unit that runs this engine (this Python, this home)."""
+    import os
+    import sys
+
+    home = os.environ.get("WAN_TUI_HOME")
+    install = "\n".join("#   " + " ".join(argv) for argv in INSTALL)
+    print(UNIT.format(python=sys.executable, config_dir=config.config_file.parent,
+                      install=install,
+                      home=f"Environment=WAN_TUI_HOME={home}\n" if home else ""), end="")
+    return EXIT_OK
+
+
 async def engine_stop(config: Any) -> int:
     from tui.session import open_session
 

@@ -48,7 +48,8 @@ HELP: dict[str, str] = {
     "copy_prompt": "copy the job's prompt (OSC 52)",
     "help": "this help", "palette": "command palette (every action by name)",
     "back": "back: leave the detail pane, clear marks, then the filter",
-    "quit": "quit (asks while submits or downloads run)", "quit_ctrl": "quit, as q does",
+    "quit": "quit (the engine goes on; one line says what it follows)",
+    "quit_ctrl": "quit, as q does",
 }
 
 # Keys shared on purpose: the detail pane's own scroll keys, n/N (only while a find is on).
