@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,19 +22,16 @@ from tui.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failure
 PROVIDER_CHOICES = ("venice", "apixo", "acedata")
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Failure", "UsageError", "build_parser", "main"]
 
-EPILOG = """\
-environment (it wins over the config file):
-  VENICE_API_KEY, APIXO_API_KEY, ACEDATA_API_TOKEN   the providers' keys
-  VENICE_BASE_URL, APIXO_BASE_URL, ACEDATA_BASE_URL  other API addresses (a proxy, the simulator)
-  WAN_TUI_HOME          one folder for config, history, logs and videos
-  WAN_TUI_OUTPUT_DIR    where finished videos are saved
-  WAN_TUI_DELETE_REMOTE delete the provider's copy once ours is whole (true/false)
-  WAN_TUI_TIME_SCALE    shrink every poll interval (for the simulator)
+def _epilog() -> str:
+    from tui.config import ENVIRONMENT  # one list, also written to docs/reference/
 
-config file: config.toml in the platform config folder (or WAN_TUI_HOME);
-`wan-tui config` prints its path, the history, videos and log file.
-shell completion: `wan-tui completion bash|zsh|fish`.
-"""
+    names = "".join(textwrap.fill(meaning, 96, initial_indent=f"  {name:22} ",
+                                  subsequent_indent=" " * 25) + "\n"
+                    for name, meaning in ENVIRONMENT)
+    return ("environment (it wins over the config file):\n" + names + "\n"
+            "config file: config.toml in the platform config folder (or WAN_TUI_HOME);\n"
+            "`wan-tui config` prints its path, the history, videos and log file.\n"
+            "shell completion: `wan-tui completion bash|zsh|fish`.\n")
 
 
 def _err(message: str) -> None:
@@ -112,7 +110,7 @@ JOB_ID_HELP = "the job's number (`wan-tui list` shows them)"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wan-tui", description="Terminal dashboard and CLI for hosted AI "
-                     "video generation (Venice, APIXO, AceData Cloud).", epilog=EPILOG,
+                     "video generation (Venice, APIXO, AceData Cloud).", epilog=_epilog(),
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"wan-tui {__version__}")
     parser.add_argument("--debug", action="store_true",
