@@ -67,6 +67,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
     ("max_concurrent_jobs", "at most this many jobs followed at once"),
     ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
                                "active job has ended"),
+    ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
+                       "remote id, cost) beside each video; the MP4's own tags carry it too"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
     ("[providers.NAME] api_key", "the provider's key (NAME: venice, apixo, acedata); the "
                                  "file is kept readable by you alone"),
