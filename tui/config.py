@@ -71,6 +71,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
                            "to follow and no request (default 300)"),
     ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
                                "active job has ended"),
+    ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
+                       "remote id, cost) beside each video; the MP4's own tags carry it too"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
     ("[providers.NAME] api_key", "the provider's key (NAME: venice, apixo, acedata); the "
                                  "file is kept readable by you alone"),
@@ -89,6 +91,7 @@ CONFIG_TEMPLATE = """\
 # max_concurrent_jobs = 200
 # engine_idle_exit_s = 300              # the engine process exits after this long with no work
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
+# write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
 
 [providers.venice]
@@ -137,6 +140,7 @@ class Config:
     # (WAN_TUI_ENGINE_IDLE_EXIT_S over the config file; tests set it small).
     engine_idle_exit_s: float = 300.0
     notify_when_batch_ends: bool = True
+    write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
 
@@ -248,6 +252,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         max_concurrent_jobs=max_jobs,
         engine_idle_exit_s=idle_exit_s,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
+        write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
     )

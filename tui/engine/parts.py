@@ -43,6 +43,7 @@ class EngineParts(Protocol):
     accepting_submits: bool
     output_dir: Path
     delete_after_download: bool
+    write_sidecars: bool
 
     @property
     def downloader(self) -> Downloads: ...
