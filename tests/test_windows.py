@@ -233,7 +233,8 @@ async def test_second_dashboard_and_cli_act_through_the_engine(make_sim, tmp_pat
         async with open_session(config, lock=False) as session:
             facade = Facade(session)
             app = WanApp(facade)
-            async with app.run_test(size=(160, 45)) as pilot:
+            # Wide: at 160 columns who follows gives way to three providers' budgets.
+            async with app.run_test(size=(240, 45)) as pilot:
                 await _until(pilot, lambda: app.table.loaded.is_set(), 10, "first window")
                 assert not facade.is_engine
                 await _until(pilot, lambda: f"pid {engine_pid}" in str(
@@ -309,7 +310,8 @@ async def test_sigkill_of_the_engine_mid_batch_the_open_dashboard_starts_another
     async with open_session(config, lock=False) as session:
         facade = Facade(session)
         app = WanApp(facade)
-        async with app.run_test(size=(160, 45)) as pilot:
+        # Wide: at 160 columns who follows gives way to three providers' budgets.
+        async with app.run_test(size=(240, 45)) as pilot:
             await _until(pilot, lambda: app.table.loaded.is_set(), 10, "first window")
             await _until(pilot, lambda: len(sim.state.queue_calls) >= 2, 20, "submits")
             assert not facade.is_engine
