@@ -156,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a summary line this often while following (default 30)")
     batch.add_argument("--quiet", action="store_true", help="print only the end")
 
+    from tui.importcli import add_parser as add_import
     from tui.varycli import add_parser as add_vary
 
     add_vary(sub, job_id=_job_id, usd=_usd, seconds=_seconds, count=_count)
+    add_import(sub)
 
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
     watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
@@ -858,6 +860,7 @@ ASYNC_COMMANDS = {
     "requeue": lambda a: _one_job_action(a, "requeue"),
     "resolve": cmd_resolve,
     "vary": lambda a: _lazy("tui.varycli", "cmd_vary")(a),
+    "import": lambda a: _lazy("tui.importcli", "cmd_import")(a),
     "engine": cmd_engine,
 }
 
