@@ -156,11 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a summary line this often while following (default 30)")
     batch.add_argument("--quiet", action="store_true", help="print only the end")
 
-    from tui.importcli import add_parser as add_import
-    from tui.varycli import add_parser as add_vary
-
-    add_vary(sub, job_id=_job_id, usd=_usd, seconds=_seconds, count=_count)
-    add_import(sub)
+    # Their commands live in tui/varycli.py and tui/importcli.py (loaded when they run).
+    vary = sub.add_parser("vary", help="N variations of jobs (new seeds where the model "
+                          "takes one); priced, asks first")
+    vary.add_argument("ids", type=_job_id, nargs="+", metavar="ID",
+                      help="the jobs to vary (`wan-tui list` shows their numbers)")
+    vary.add_argument("--count", "-n", type=_count, default=3,
+                      help="variations of each job (default 3)")
+    vary.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
+    vary.add_argument("--max-cost", type=_usd, metavar="USD", help="refuse above this total")
+    vary.add_argument("--detach", action="store_true",
+                      help="record the jobs and return; a background engine follows them")
+    vary.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
+                      help="a summary line this often while following (default 30)")
+    vary.add_argument("--quiet", action="store_true", help="print only the end")
+    imp = sub.add_parser("import", help="rebuild history entries from videos that carry their "
+                         "recipe (sidecar or tags); never calls a provider")
+    imp.add_argument("folder", type=Path, help="the folder to read (its subfolders too)")
 
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
     watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",

@@ -1,16 +1,10 @@
-"""`wan-tui import FOLDER` on the command line (the work is tui/importing.py's; this module
-stays light, since the parser is built for every command and for `--help`)."""
+"""`wan-tui import FOLDER` on the command line (the work is tui/importing.py's; tui/cli.py
+declares its arguments and loads this module only when the command runs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-
-def add_parser(sub: Any) -> None:
-    imp = sub.add_parser("import", help="rebuild history entries from videos that carry their "
-                         "recipe (sidecar or tags); never calls a provider")
-    imp.add_argument("folder", type=Path, help="the folder to read (its subfolders too)")
 
 
 async def cmd_import(args: Any) -> int:

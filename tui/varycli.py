@@ -9,28 +9,10 @@ then submitted and followed as `wan-tui batch` does.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from tui.errors import EXIT_OK, UsageError
 
 PLAN_LINES = 8  # variations listed one by one before the confirm; the rest are counted
-
-
-def add_parser(sub: Any, *, job_id: Any, usd: Any, seconds: Any, count: Any) -> None:
-    """Register `vary` (tui/cli.py passes its argument types, so they check alike)."""
-    vary = sub.add_parser("vary", help="N variations of jobs (new seeds where the model "
-                          "takes one); priced, asks first")
-    vary.add_argument("ids", type=job_id, nargs="+", metavar="ID",
-                      help="the jobs to vary (`wan-tui list` shows their numbers)")
-    vary.add_argument("--count", "-n", type=count, default=3,
-                      help="variations of each job (default 3)")
-    vary.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
-    vary.add_argument("--max-cost", type=usd, metavar="USD", help="refuse above this total")
-    vary.add_argument("--detach", action="store_true",
-                      help="record the jobs and return; a background engine follows them")
-    vary.add_argument("--progress-every", type=seconds, default=30.0, metavar="SECONDS",
-                      help="a summary line this often while following (default 30)")
-    vary.add_argument("--quiet", action="store_true", help="print only the end")
 
 
 def plan_lines(planned: list, quotes: list) -> list[str]:

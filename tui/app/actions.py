@@ -229,7 +229,7 @@ async def new_job(app: Dashboard, like: Job | None = None) -> None:
     await submit(app, result)
 
 
-async def vary(app: WanApp, ids: list[int]) -> None:
+async def vary(app: Dashboard, ids: list[int]) -> None:
     """N variations of the selected or marked jobs: one form with the count and the total,
     then one batch of their own, each linked to the job it came from."""
     from tui.app.screens.vary import VaryScreen
