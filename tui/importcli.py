@@ -1,5 +1,5 @@
-"""`wan-tui import FOLDER` on the command line (the work is tui/importing.py's; tui/cli.py
-declares its arguments and loads this module only when the command runs)."""
+"""`wan-tui import FOLDER` on the command line. The work is tui/importing.py's: this module
+stays light, since the parser (tui/cliparser.py) is built for every command and `--help`."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ from pathlib import Path
 from typing import Any
 
 
+def add_parser(sub: Any) -> None:
+    imp = sub.add_parser("import", help="rebuild history entries from videos that carry their "
+                         "recipe (sidecar or tags); never calls a provider")
+    imp.add_argument("folder", type=Path, help="the folder to read (its subfolders too)")
+
+
 async def cmd_import(args: Any) -> int:
-    from tui.cli import _load_config, one_line
+    from tui.clisteps import one_line, user_config
     from tui.errors import EXIT_OK
     from tui.format import money
     from tui.importing import import_folder
     from tui.store import Store
 
     folder = Path(args.folder).expanduser()
-    store = await Store.open(_load_config().db_path)
+    store = await Store.open(user_config().db_path)
     try:
         outcome = await import_folder(store, folder)
     finally:
