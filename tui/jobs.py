@@ -113,6 +113,7 @@ class ValidationError(WanError, ValueError):
 class Deprecation:
     date: str | None = None
     replacement: str | None = None
+    auto_remap: bool = False  # the provider may run requests on `replacement` instead
 
 
 @dataclass(frozen=True)
