@@ -13,7 +13,7 @@ import os
 import sys
 
 import pytest
-from conftest import T2V
+from conftest import T2V, as_downloaded
 from hostile import HostileServer, Seen, answer, crawl, redirect
 
 from tui.jobs import Job, JobRequest, JobState
@@ -536,7 +536,7 @@ async def test_engine_retries_a_crawling_download_then_saves_it(serve, make_engi
     [added] = await engine.add([req()], [0.5])
     await asyncio.wait_for(engine.wait_idle(), 60)
     done = await engine.get(added.id)
-    assert done.state == JobState.DONE and done.sha256 == sha
+    assert done.state == JobState.DONE and as_downloaded(done.file) == sha
     events = [e.detail for e in await engine.store.events(added.id)]
     assert any("download attempt 1 failed" in e and "B/s" in e for e in events), events
     assert len(server.requests("POST", f"{API}/video/queue")) == 1

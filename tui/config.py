@@ -67,6 +67,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
     ("max_concurrent_jobs", "at most this many jobs followed at once"),
     ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
                                "active job has ended"),
+    ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
+                       "remote id, cost) beside each video; the MP4's own tags carry it too"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
     ("[providers.NAME] api_key", "the provider's key (NAME: venice, apixo, acedata); the "
                                  "file is kept readable by you alone"),
@@ -84,6 +86,7 @@ CONFIG_TEMPLATE = """\
 # delete_remote_after_download = false   # delete the provider's copy once ours is whole
 # max_concurrent_jobs = 200
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
+# write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
 
 [providers.venice]
@@ -129,6 +132,7 @@ class Config:
     delete_remote_after_download: bool = False
     max_concurrent_jobs: int = 200
     notify_when_batch_ends: bool = True
+    write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
 
@@ -232,6 +236,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
         max_concurrent_jobs=max_jobs,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
+        write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
     )
