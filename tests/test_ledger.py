@@ -70,6 +70,16 @@ async def test_the_balance_is_read_at_start_and_after_spending(make_sim, make_en
     assert engine.balances.balances["venice"].label() == f"${sim.state.balance_usd:,.2f}"
 
 
+def test_the_status_line_shows_the_balance_the_provider_reports():
+    from tui.app.facade import BudgetStatus
+    from tui.app.widgets.status import StatusData, render_status
+
+    budgets = [BudgetStatus("venice", "queue", 3, 40, 0, 12.0)]
+    reported = render_status(StatusData(budgets=budgets, balances={"venice": "90.50 DIEM"}))
+    assert "venice bal 90.50 DIEM" in reported.plain and "$12.00" not in reported.plain
+    assert "$12.00" in render_status(StatusData(budgets=budgets)).plain  # the header's word
+
+
 # ---------------------------------------------------------------- settling from the ledger
 
 

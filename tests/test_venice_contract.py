@@ -242,3 +242,54 @@ def test_every_error_schema_the_adapter_reads_is_in_the_document():
                  "ProviderContentPolicyError", "PayloadTooLargeError",
                  "BillingBalanceResponse", "BillingUsageHistoryResponse"):
         assert component(name).schema
+
+
+# ---------------------------------------------------------------- the other documented shapes
+
+
+async def test_refusals_say_what_to_do_in_one_line(make_clocked_sim):
+    from tui.providers.base import Failed, Forbidden
+
+    sim = await make_clocked_sim()
+    provider = VeniceProvider(sim.url("venice"), KEY)
+    try:
+        with pytest.raises(Forbidden) as consent:
+            await provider.submit(JobRequest(model="seedance-2-0-text-to-video", prompt="x"))
+        sub = await provider.submit(JobRequest(model=T2V["model"], prompt="[sim:policy] x"))
+        sim.clock.advance(3600)
+        outcome = await provider.poll(Job(1, JobRequest(model=T2V["model"], prompt="x"),
+                                          JobState.PROCESSING, 0.0, 0.0,
+                                          remote_id=sub.remote_id))
+        models = {m.id: m for m in await provider.list_models()}
+    finally:
+        await provider.aclose()
+    line = str(consent.value)
+    assert consent.value.sent is False and "\n" not in line
+    assert "seedance-2-0-text-to-video" in line and "consent" in line
+    assert "https://docs.venice.ai/" in line
+    assert isinstance(outcome, Failed) and outcome.refunded is True
+    assert "credits refunded" in outcome.message and "wan-2-7-text-to-video" in outcome.message
+    assert "hunyuan-video" not in models  # offline: not offered
+    dep = models["wan-2.1-pro-text-to-video"].deprecation
+    assert dep is not None and dep.auto_remap
+    assert dep.warning("wan-2.1-pro-text-to-video") == (
+        "wan-2.1-pro-text-to-video is deprecated (retired 2026-01-15); use "
+        "wan-2.5-preview-text-to-video; Venice may run requests for it on "
+        "wan-2.5-preview-text-to-video instead")
+
+
+def test_the_cli_warns_before_submitting_a_deprecated_model(make_sim, monkeypatch, tmp_path,
+                                                            capsys):
+    from conftest import sim_env
+
+    from tui.cli import main
+
+    sim = make_sim(seed=4)
+    for key, value in sim_env(sim, tmp_path / "home").items():
+        monkeypatch.setenv(key, value)
+    code = main(["submit", "--model", "wan-2.1-pro-text-to-video", "--prompt", "an owl",
+                 "--yes", "--wait"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if "deprecated" in line]
+    assert len(warning) == 1 and "wan-2.5-preview-text-to-video instead" in warning[0]

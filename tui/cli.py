@@ -373,6 +373,18 @@ async def _validate(session, req, *, check_prompt: bool = True):
         raise UsageError(str(err)) from None
 
 
+async def _warn_deprecated(session, requests) -> None:
+    """Before anything is paid for: one line per deprecated model asked for."""
+    seen: set[tuple[str, str]] = set()
+    for req in requests:
+        if (req.provider, req.model) in seen:
+            continue
+        seen.add((req.provider, req.model))
+        caps = await session.engine.catalog.caps(req.provider, req.model)
+        if caps.deprecation is not None:
+            _err(f"warning: {caps.deprecation.warning(req.model)}")
+
+
 async def cmd_submit(args) -> int:
     from tui.followcli import hand_to_background, say
     from tui.session import open_session
@@ -381,6 +393,7 @@ async def cmd_submit(args) -> int:
     config = _load_config()
     async with open_session(config, lock=False, role="submit", serves=False) as s:
         req = await _validate(s, req)
+        await _warn_deprecated(s, [req])
         (quote,) = await _quote_all(s, [req])
         print(f"price: {quote.label()}  ({req.provider}/{req.model}, {req.duration})")
         if args.max_cost is not None and quote.usd > args.max_cost:
@@ -447,6 +460,7 @@ async def cmd_batch(args) -> int:
             except UsageError as err:
                 where = f" (sweep {line.variant})" if line.variant else ""
                 raise UsageError(f"line {line.line}: {err}{where}") from None
+        await _warn_deprecated(s, requests)
         quotes = await _quote_all(s, requests)
         total = sum(q.usd for q in quotes)
         estimate = any(q.estimate for q in quotes)

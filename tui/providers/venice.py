@@ -53,7 +53,7 @@ _STATUS_HINTS = {
     402: "the Venice balance is too low: top up, then re-queue",
     403: "Venice refused access to this model",
     404: "media not found (expired or deleted)",
-    409: "this model needs consent on the Venice website first",
+    409: "this model needs your consent first",
     413: "the request is too large (use a smaller image or audio file)",
     422: "refused by the content policy",
     429: "rate limited by Venice",
@@ -152,12 +152,12 @@ def error_message(status: int, payload: Any) -> tuple[str, dict[str, Any]]:
 def _refusal_text(status: int, text: str, err: dict[str, Any], payload: dict[str, Any]) -> str:
     """What a content-policy refusal or a consent demand leaves the user to do, said whole:
     whether the credits came back, which model Venice recommends, where to consent."""
-    if status == 409:
+    if status == 409:  # needs_consent: Venice's own message only repeats the hint
         where = payload.get("docs_url")
         flow = payload.get("consent_flow")
-        how = f"consent at {where}" if isinstance(where, str) and where else "consent on Venice"
         kind = f" ({flow})" if isinstance(flow, str) and flow else ""
-        return f"{text.rstrip('. ')}{kind}; {how}, then re-queue".lstrip("; ")
+        at = f"at {where}" if isinstance(where, str) and where else "on the Venice website"
+        return f"give it{kind} {at}, then re-queue"
     if status == 422:
         refunded = err.get("credits_refunded")
         bits = [text.rstrip(". ")] if text else []
@@ -282,8 +282,8 @@ class VeniceProvider(HttpProvider):
         return Quote(float(value))
 
     async def submit(self, req: JobRequest) -> Submitted:
-        answer = await self._post("/video/queue", queue_body(req), what="submit",
-                                  rate_class="queue")
+        answer = await self._post("/video/queue", queue_body(req),
+                                  what=f"submit of {req.model}", rate_class="queue")
         # Accepted (2xx) but unreadable: BadAnswer keeps sent=True, maybe charged.
         payload = answer.json_object("Venice submit")
         queue_id = payload.get("queue_id")
