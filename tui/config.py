@@ -37,6 +37,9 @@ CONFIG_TEMPLATE = """\
 # max_concurrent_jobs = 200
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
+# database = "postgresql://alice@db.studio.lan/wantui?sslmode=verify-full"
+#                                        # a team's shared history (docs/team.md); password in
+#                                        # ~/.pgpass or PGPASSWORD, not here; default: SQLite
 
 [providers.venice]
 # api_key = ""
@@ -83,6 +86,14 @@ class Config:
     notify_when_batch_ends: bool = True
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
+    # A PostgreSQL DSN for a team's shared history (WAN_TUI_DATABASE or `database`); None
+    # keeps it in the SQLite file db_path. repr=False: it may hold a password.
+    database: str | None = field(default=None, repr=False)
+
+    @property
+    def history(self) -> Path | str:
+        """What tui.store.Store.open takes: the server's DSN, else the SQLite file."""
+        return self.database or self.db_path
 
     def provider(self, name: str) -> ProviderConfig:
         try:
@@ -174,6 +185,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if max_jobs < 1:
         raise ConfigError("max_concurrent_jobs must be at least 1")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+    database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
     return Config(
         home=config_dir,
         config_file=config_file,
@@ -186,7 +198,21 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
+        database=database,
     )
+
+
+def _database(value: Any) -> str | None:
+    """The team database's DSN, checked for its form only (connecting is the store's)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.startswith(("postgresql://", "postgres://")):
+        # Not echoed: a mistyped DSN may still hold a password.
+        raise ConfigError("WAN_TUI_DATABASE (or `database` in the config) must be a "
+                          "postgresql://USER@HOST/DATABASE URL; unset it to keep the history "
+                          "in this machine's SQLite file")
+    return text
 
 
 def ensure_config_file(config: Config) -> Path:
