@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,20 +22,16 @@ from tui.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failure
 PROVIDER_CHOICES = ("venice", "apixo", "acedata")
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Failure", "UsageError", "build_parser", "main"]
 
-EPILOG = """\
-environment (it wins over the config file):
-  VENICE_API_KEY, APIXO_API_KEY, ACEDATA_API_TOKEN   the providers' keys
-  VENICE_BASE_URL, APIXO_BASE_URL, ACEDATA_BASE_URL  other API addresses (a proxy, the simulator)
-  WAN_TUI_HOME          one folder for config, history, logs and videos
-  WAN_TUI_OUTPUT_DIR    where finished videos are saved
-  WAN_TUI_DELETE_REMOTE delete the provider's copy once ours is whole (true/false)
-  WAN_TUI_TIME_SCALE    shrink every poll interval (for the simulator)
-  WAN_TUI_DATABASE      postgresql://USER@HOST/DB: a team's shared history (docs/team.md)
+def _epilog() -> str:
+    from tui.config import ENVIRONMENT  # one list, also written to docs/reference/
 
-config file: config.toml in the platform config folder (or WAN_TUI_HOME);
-`wan-tui config` prints its path, the history, videos and log file.
-shell completion: `wan-tui completion bash|zsh|fish`.
-"""
+    names = "".join(textwrap.fill(meaning, 96, initial_indent=f"  {name:22} ",
+                                  subsequent_indent=" " * 25) + "\n"
+                    for name, meaning in ENVIRONMENT)
+    return ("environment (it wins over the config file):\n" + names + "\n"
+            "config file: config.toml in the platform config folder (or WAN_TUI_HOME);\n"
+            "`wan-tui config` prints its path, the history, videos and log file.\n"
+            "shell completion: `wan-tui completion bash|zsh|fish`.\n")
 
 
 def _err(message: str) -> None:
@@ -113,7 +110,7 @@ JOB_ID_HELP = "the job's number (`wan-tui list` shows them)"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wan-tui", description="Terminal dashboard and CLI for hosted AI "
-                     "video generation (Venice, APIXO, AceData Cloud).", epilog=EPILOG,
+                     "video generation (Venice, APIXO, AceData Cloud).", epilog=_epilog(),
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"wan-tui {__version__}")
     parser.add_argument("--debug", action="store_true",
@@ -432,7 +429,7 @@ async def _wait_for(s, job_id: int, *, final: bool, timeout_s: float = 120.0):
 
 
 async def cmd_batch(args) -> int:
-    from tui.batchfile import read_batch
+    from tui.batchfile import read_batch, swept_from
     from tui.followcli import Report, hand_to_background, run_following
     from tui.format import money
     from tui.session import open_session
@@ -445,12 +442,16 @@ async def cmd_batch(args) -> int:
             try:
                 requests.append(await _validate(s, line.request))
             except UsageError as err:
-                raise UsageError(f"line {line.line}: {err}") from None
+                where = f" (sweep {line.variant})" if line.variant else ""
+                raise UsageError(f"line {line.line}: {err}{where}") from None
         quotes = await _quote_all(s, requests)
         total = sum(q.usd for q in quotes)
         estimate = any(q.estimate for q in quotes)
-        print(f"{len(requests)} jobs, total {money(total, estimate)}"
+        swept = swept_from(len({line.line for line in lines}), len(lines))
+        print(f"{len(requests)} jobs{swept}, total {money(total, estimate)}"
               + (" (some prices are estimates)" if estimate else ""))
+        if swept:
+            print(expansion_preview(lines, requests, quotes))
         if args.max_cost is not None and total > args.max_cost:
             raise UsageError(f"total {money(total, estimate)} is above --max-cost "
                              f"${args.max_cost:.2f}; nothing submitted")
@@ -491,6 +492,26 @@ async def cmd_batch(args) -> int:
     print(f"recorded {len(jobs)} jobs; pid {pid} submits and follows them in the background "
           "(`wan-tui watch` shows their progress)")
     return EXIT_OK
+
+
+PREVIEW_LINES = 8
+
+
+def expansion_preview(lines, requests, quotes, shown: int = PREVIEW_LINES) -> str:
+    """The first requests of an expanded batch, one line each, as they will be sent."""
+    from tui.format import money
+
+    out = []
+    for line, req, quote in list(zip(lines, requests, quotes, strict=True))[:shown]:
+        variant = f" [{line.variant}]" if line.variant else ""
+        prompt = " ".join(req.prompt.split())
+        prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+        out.append(f"  line {line.line}{variant}: {req.model} {req.duration}"
+                   f"{' ' + req.resolution if req.resolution else ''} "
+                   f"{money(quote.usd, quote.estimate)} {prompt!r}")
+    if len(requests) > shown:
+        out.append(f"  ... and {len(requests) - shown} more")
+    return "\n".join(one_line(text) for text in out)
 
 
 class _Printer:

@@ -955,8 +955,13 @@ class WanApp(App[int]):
 
     # ------------------------------------------------------------ help and palette
 
+    @classmethod
+    def dashboard_bindings(cls) -> list[Binding]:
+        """The keys `?` lists and [keys] remaps (docs/reference/keys.md is written from it)."""
+        return [*cls.BINDINGS, *JobTable.BINDINGS]  # type: ignore[list-item]
+
     def _all_bindings(self) -> list[Binding]:
-        return [*self.BINDINGS, *JobTable.BINDINGS]  # type: ignore[list-item]
+        return self.dashboard_bindings()
 
     def key_rows(self) -> list[KeyRow]:
         return commands.key_rows(self, self._all_bindings())

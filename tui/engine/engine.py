@@ -69,6 +69,7 @@ class Engine:
         *,
         output_dir: Path,
         delete_after_download: bool = False,
+        write_sidecars: bool = True,
         max_active: int = 200,
         follow: bool = True,
         clock: Clock | None = None,
@@ -80,6 +81,7 @@ class Engine:
         self.providers = dict(providers)
         self.output_dir = output_dir
         self.delete_after_download = delete_after_download
+        self.write_sidecars = write_sidecars  # NAME.json beside each video (tui.media.recipe)
         self.follow = follow  # False: submit and stop once the remote id is saved
         self.clock = clock or Clock()
         self.policy = policy or PollPolicy()
