@@ -156,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a summary line this often while following (default 30)")
     batch.add_argument("--quiet", action="store_true", help="print only the end")
 
+    from tui.varycli import add_parser as add_vary
+
+    add_vary(sub, job_id=_job_id, usd=_usd, seconds=_seconds, count=_count)
+
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
     watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
                        help="a summary line this often (default 30)")
@@ -173,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     lst.add_argument("--state", action="append", help="only this state (repeatable)")
     lst.add_argument("-q", "--query", help="prompt text search")
+    lst.add_argument("--from", dest="source", type=_job_id, metavar="ID",
+                     help="only the jobs made from job ID (its variations)")
     lst.add_argument("--limit", type=_count, default=None,
                      help="at most this many, newest first")
 
@@ -622,6 +628,8 @@ def _job_dict(job) -> dict[str, Any]:
         "submitted_at": job.submitted_at,
         "finished_at": job.finished_at,
         "remote_deleted": job.remote_deleted,
+        "batch_id": job.batch_id,
+        "source_id": job.source_id,  # the job it was made from (a variation), or None
         "request": job.request.to_dict(),
         "video": video_json(job),
     }
@@ -641,7 +649,8 @@ async def cmd_list(args) -> int:
                          + ", ".join(s.value for s in JobState)) from None
     store = await Store.open(config.history)
     try:
-        jobs = await store.list_jobs(JobQuery(states=states, text=args.query), limit=args.limit)
+        jobs = await store.list_jobs(JobQuery(states=states, text=args.query,
+                                              source=args.source), limit=args.limit)
     finally:
         await store.close()
     if args.json:
@@ -863,9 +872,17 @@ ASYNC_COMMANDS = {
     "delete": lambda a: _one_job_action(a, "delete"),
     "requeue": lambda a: _one_job_action(a, "requeue"),
     "resolve": cmd_resolve,
+    "vary": lambda a: _lazy("tui.varycli", "cmd_vary")(a),
     "engine": cmd_engine,
     "db": cmd_db,
 }
+
+
+def _lazy(module: str, name: str):
+    """A command kept in its own module, imported only when it runs."""
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

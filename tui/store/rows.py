@@ -210,6 +210,9 @@ def _where(q: JobQuery | None, dialect: Dialect = SQLITE) -> tuple[str, list[Any
     if q.batch is not None:
         clauses.append("batch_id = ?")
         params.append(q.batch)
+    if q.source is not None:
+        clauses.append("source_id = ?")
+        params.append(q.source)
     query = dialect.search_text(q.text) if q.text is not None else None
     if query is not None:
         clauses.append(dialect.search)

@@ -129,6 +129,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # bytes failing three times settle the job, across restarts too.
         "ALTER TABLE jobs ADD COLUMN rejects TEXT NOT NULL DEFAULT '{}'",
     ),
+    (
+        # The job a variation (or a "like this" job) was made from: `from:N` finds them.
+        "ALTER TABLE jobs ADD COLUMN source_id INTEGER",
+        "CREATE INDEX jobs_source ON jobs(source_id) WHERE source_id IS NOT NULL",
+    ),
 ]
 
 
@@ -242,5 +247,9 @@ PG_MIGRATIONS: list[tuple[str, ...]] = [
     (
         "ALTER TABLE jobs ADD COLUMN video TEXT",
         "ALTER TABLE jobs ADD COLUMN rejects TEXT NOT NULL DEFAULT '{}'",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN source_id BIGINT",
+        "CREATE INDEX jobs_source ON jobs(source_id) WHERE source_id IS NOT NULL",
     ),
 ]
