@@ -443,12 +443,14 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     wait_for(lambda: "budget" in run_cli(env, "engine", "status")[1], 10, "published status")
     code, out, _ = run_cli(env, "engine", "status")
     assert f"pid {pid} on " in out and " since " in out and "venice retrieve" in out
+    assert "balance    venice $" in out and "(USD, can spend)" in out  # Venice's own word
     assert "log " in out and "active     3 jobs" in out
     code, out, _ = run_cli(env, "engine", "status", "--json")
     status = json.loads(out)
     assert status["pid"] == pid and status["active_jobs"] == 3 and status["halts"] == {}
     assert status["host"] and status["started"] <= time.time()
     assert status["log_file"].endswith("wan-tui.log")
+    assert status["balances"]["venice"]["can_consume"] is True
     venice = next(b for b in status["budgets"]
                   if (b["provider"], b["rate_class"]) == ("venice", "retrieve"))
     assert venice["used"] >= 1 and venice["limit"] > 0

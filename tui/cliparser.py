@@ -145,9 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a summary line this often while following (default 30)")
     batch.add_argument("--quiet", action="store_true", help="print only the end")
 
+    from tui.importcli import add_parser as add_import
     from tui.varycli import add_parser as add_vary
 
     add_vary(sub, job_id=_job_id, usd=_usd, seconds=_seconds, count=_count)
+    add_import(sub)
 
     watch = sub.add_parser("watch", help="print the progress of every active job (the engine "
                                          "follows them) until they end")
@@ -200,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --charged: the provider's id for it; wan-tui then follows "
                               "it and downloads the video")
 
+    from tui.dbcli import add_parser as add_db_parser
+
+    add_db_parser(sub)
     sub.add_parser("config", help="show where things are and which providers are configured")
     sub.add_parser("doctor", help="check the history, output folder and config; say how to "
                    "recover")

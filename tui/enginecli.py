@@ -35,7 +35,7 @@ async def read_status(config: Any) -> dict[str, Any]:
     from tui.store import Store
 
     pid = EngineLock(config.db_path.with_name("engine.lock")).holder()
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         text = await store.get_meta(STATUS_KEY)
         counts = await store.counts_by_state()
@@ -54,6 +54,7 @@ async def read_status(config: Any) -> dict[str, Any]:
         "active_jobs": sum(n for s, n in counts.items() if s.active),
         "budgets": published.get("budgets", []) if live else [],
         "halts": dict(published.get("halted") or {}) if live else {},
+        "balances": dict(published.get("balances") or {}) if live else {},
         "log_file": (published.get("log") if live else None) or str(config.log_file),
     }
 
@@ -74,6 +75,9 @@ async def engine_status(config: Any, *, as_json: bool = False) -> int:
         for b in status["budgets"]:
             say(f"budget     {b['provider']} {b['rate_class']}: {b['used']}/{b['limit']} "
                 "requests in the last minute")
+        for provider, b in status["balances"].items():
+            can = "can spend" if b.get("can_consume") else "CANNOT spend"
+            say(f"balance    {provider} {b.get('label')} ({b.get('currency') or '?'}, {can})")
         for provider, reason in status["halts"].items():
             say(f"halted     {provider}: {reason}")
     active = status["active_jobs"]

@@ -217,7 +217,7 @@ async def seed(config: Any, history: int, active: int) -> dict[str, float]:
     config.config_file.parent.mkdir(parents=True, exist_ok=True)
     config.config_file.write_text(f"max_concurrent_jobs = {max(200, active + 50)}\n")
     out: dict[str, float] = {}
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         if history:
             started = time.perf_counter()

@@ -351,6 +351,9 @@ class EngineHost:
             "active": self.engine.active_count, "budgets": budgets,
             "halted": self.engine.halted, "parked": sorted(parked),
             "disk_problem": self.engine.downloader.disk_problem,
+            "balances": {p: {"label": b.label(), "currency": b.currency,
+                             "can_consume": b.can_consume}
+                         for p, b in self.engine.balances.balances.items()},
         }
         text = json.dumps(status, sort_keys=True)
         if force or text != self._status_text:

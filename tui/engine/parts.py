@@ -1,4 +1,5 @@
-"""What the engine's parts (submitting, following, downloading) use of the engine.
+"""What the engine's parts (submitting, following, downloading, balance, settle) use of
+the engine.
 
 Each part holds the engine it works for; typing that as these protocols instead of
 `Engine` keeps the imports one way (engine.py imports the parts, never the reverse), and
@@ -8,9 +9,11 @@ the request budgets, transitions and events.
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tui.engine.batchpoll import BatchPoller
 from tui.engine.budget import Priority, RequestBudget
@@ -27,6 +30,14 @@ class Downloads(Protocol):
     """The download step, as the follower hands a ready job to it."""
 
     async def download(self, job: Job, ready: Ready | None) -> Step: ...
+
+
+class Balances(Protocol):
+    """The balance watch, as a submit consults it."""
+
+    async def before_spending(self, name: str) -> None: ...
+
+    def spent(self, name: str) -> None: ...
 
 
 class EngineParts(Protocol):
@@ -47,6 +58,16 @@ class EngineParts(Protocol):
 
     @property
     def downloader(self) -> Downloads: ...
+
+    @property
+    def balances(self) -> Balances: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]: ...
+
+    async def rescan(self) -> None: ...
 
     def emit(self, event: EngineEvent) -> None: ...
 
