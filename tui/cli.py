@@ -202,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --charged: the provider's id for it; wan-tui then follows "
                               "it and downloads the video")
 
+    from tui.web.export import add_parser as add_export
+    from tui.web.serve import add_parser as add_serve
+
+    add_serve(sub)
+    add_export(sub)
+
     sub.add_parser("config", help="show where things are and which providers are configured")
     sub.add_parser("doctor", help="check the history, output folder and config; say how to "
                    "recover")
@@ -855,6 +861,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         return cmd_config(args)
     if command == "doctor":
         return cmd_doctor(args)
+    if command == "serve":
+        from tui.web.serve import cmd_serve
+
+        return cmd_serve(args, _load_config())
+    if command == "export":
+        from tui.web.export import cmd_export
+
+        return cmd_export(args, _load_config())
     if command in ("dashboard", "demo"):
         from tui.app.launch import run_dashboard, run_demo
 

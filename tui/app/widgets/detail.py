@@ -48,16 +48,6 @@ def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
     return grid
 
 
-def parameters(job: Job) -> str:
-    req = job.request.to_dict()
-    for key in ("model", "prompt", "provider", "negative_prompt", "image_url"):
-        req.pop(key, None)
-    options = req.pop("options", {})
-    bits = [f"{k}={v}" for k, v in sorted(req.items())]
-    bits += [f"{k}={v}" for k, v in sorted(options.items())]
-    return "  ".join(bits) or "provider defaults"
-
-
 def file_text(job: Job) -> Text:
     if not job.file:
         if job.state.final and job.state != JobState.DONE:
@@ -74,12 +64,7 @@ def file_text(job: Job) -> Text:
 
 def video_text(video: VideoFacts) -> Text:
     """`1280x720 · 5.0 s · 24 fps · h264 + aac · 1.2 Mb/s`"""
-    bits = [f"{video.width}x{video.height}", f"{video.duration_s:.1f} s",
-            f"{video.fps:g} fps", video.video_codec + (f" + {video.audio_codec}"
-                                                       if video.audio_codec else ", no audio")]
-    if video.bitrate:
-        bits.append(f"{video.bitrate / 1e6:.1f} Mb/s")
-    return Text(" · ".join(bits))
+    return Text(fmt.facts_line(video))
 
 
 def times(job: Job, now: float) -> Text:
@@ -122,7 +107,7 @@ def job_parts(job: Job, events: list[Event], now: float,
     if job.request.image_url:
         rows.append(("image", Text(fmt.excerpt(job.request.image_url, 120))))
     rows += [
-        ("parameters", Text(parameters(job))),
+        ("parameters", Text(fmt.parameters_line(job))),
         ("remote id", Text(job.remote_id or "– (not submitted yet)")),
     ]
     live: list[tuple[str, RenderableType]] = [
