@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tui import store as store_module
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, TransitionError
 from tui.query import JobQuery as Q  # noqa: N814 (short: it is in every filter line)
 from tui.store import Event, Store, StoreError, fts_query
+from tui.store import rows as store_rows
+from tui.store import schema as store_schema
 
 S = JobState
 
@@ -69,7 +70,7 @@ async def test_open_creates_parent_dirs_schema_and_wal(tmp_path: Path) -> None:
     s = await Store.open(path)
     await s.close()
     with raw(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_schema.MIGRATIONS)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"jobs", "events", "jobs_fts", "models_cache", "meta"} <= names
@@ -119,9 +120,9 @@ async def test_opening_an_older_database_runs_the_missing_migrations(
     job = await add_one(s)
     await s.close()
 
-    current = len(store_module.MIGRATIONS)
+    current = len(store_schema.MIGRATIONS)
     nxt = ("ALTER TABLE jobs ADD COLUMN note TEXT", "UPDATE jobs SET note = 'migrated'")
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, nxt])
+    monkeypatch.setattr(store_schema, "MIGRATIONS", [*store_schema.MIGRATIONS, nxt])
     s = await Store.open(db_path)
     try:
         assert await s.get(job.id) == job
@@ -136,9 +137,9 @@ async def test_a_failing_migration_changes_nothing(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await (await Store.open(db_path)).close()
-    current = len(store_module.MIGRATIONS)
+    current = len(store_schema.MIGRATIONS)
     broken = ("CREATE TABLE half_done (x)", "THIS IS NOT SQL")
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, broken])
+    monkeypatch.setattr(store_schema, "MIGRATIONS", [*store_schema.MIGRATIONS, broken])
     with pytest.raises(StoreError):
         await Store.open(db_path)
     with raw(db_path) as conn:
@@ -148,8 +149,8 @@ async def test_a_failing_migration_changes_nothing(
 
 
 def test_state_rank_lists_every_state_in_lifecycle_order() -> None:
-    # The rank text is frozen in an index; a new JobState needs a migration (see store.py).
-    rank = store_module._STATE_RANK
+    # The rank text is frozen in an index; a new JobState needs a migration (schema.py).
+    rank = store_schema._STATE_RANK
     positions = [rank.index(f"'{state.value}'") for state in JobState]
     assert positions == sorted(positions)
 
@@ -188,7 +189,7 @@ async def test_reading_a_page_again_parses_no_request_again(store: Store, monkey
     original = JobRequest.from_stored.__func__  # type: ignore[attr-defined]
     monkeypatch.setattr(JobRequest, "from_stored",
                         classmethod(lambda cls, text: parsed.append(text) or original(cls, text)))
-    store_module._stored_request.cache_clear()
+    store_rows._stored_request.cache_clear()
     first = await store.list_jobs(order="created", descending=False)
     again = await store.list_jobs(order="created", descending=False)
     assert [j.request for j in first] == [j.request for j in again] == requests
@@ -674,7 +675,7 @@ async def test_a_version_one_database_gains_delete_pending(
 ) -> None:
     # A history written by the first schema keeps its jobs and gets the new column.
     with raw(db_path) as conn:
-        for statement in store_module.MIGRATIONS[0]:
+        for statement in store_schema.MIGRATIONS[0]:
             conn.execute(statement)
         conn.execute(
             "INSERT INTO jobs (provider, model, prompt, request_json, state, created_at,"

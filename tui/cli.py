@@ -434,7 +434,7 @@ async def _wait_for(s, job_id: int, *, final: bool, timeout_s: float = 120.0):
 
 
 async def cmd_batch(args) -> int:
-    from tui.batchfile import read_batch
+    from tui.batchfile import read_batch, swept_from
     from tui.followcli import Report, hand_to_background, run_following
     from tui.format import money
     from tui.session import open_session
@@ -447,12 +447,16 @@ async def cmd_batch(args) -> int:
             try:
                 requests.append(await _validate(s, line.request))
             except UsageError as err:
-                raise UsageError(f"line {line.line}: {err}") from None
+                where = f" (sweep {line.variant})" if line.variant else ""
+                raise UsageError(f"line {line.line}: {err}{where}") from None
         quotes = await _quote_all(s, requests)
         total = sum(q.usd for q in quotes)
         estimate = any(q.estimate for q in quotes)
-        print(f"{len(requests)} jobs, total {money(total, estimate)}"
+        swept = swept_from(len({line.line for line in lines}), len(lines))
+        print(f"{len(requests)} jobs{swept}, total {money(total, estimate)}"
               + (" (some prices are estimates)" if estimate else ""))
+        if swept:
+            print(expansion_preview(lines, requests, quotes))
         if args.max_cost is not None and total > args.max_cost:
             raise UsageError(f"total {money(total, estimate)} is above --max-cost "
                              f"${args.max_cost:.2f}; nothing submitted")
@@ -493,6 +497,26 @@ async def cmd_batch(args) -> int:
     print(f"recorded {len(jobs)} jobs; pid {pid} submits and follows them in the background "
           "(`wan-tui watch` shows their progress)")
     return EXIT_OK
+
+
+PREVIEW_LINES = 8
+
+
+def expansion_preview(lines, requests, quotes, shown: int = PREVIEW_LINES) -> str:
+    """The first requests of an expanded batch, one line each, as they will be sent."""
+    from tui.format import money
+
+    out = []
+    for line, req, quote in list(zip(lines, requests, quotes, strict=True))[:shown]:
+        variant = f" [{line.variant}]" if line.variant else ""
+        prompt = " ".join(req.prompt.split())
+        prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+        out.append(f"  line {line.line}{variant}: {req.model} {req.duration}"
+                   f"{' ' + req.resolution if req.resolution else ''} "
+                   f"{money(quote.usd, quote.estimate)} {prompt!r}")
+    if len(requests) > shown:
+        out.append(f"  ... and {len(requests) - shown} more")
+    return "\n".join(one_line(text) for text in out)
 
 
 class _Printer:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tui import format as fmt
 from tui.app.batch_status import BatchSummary, from_rows, summarize
-from tui.batchfile import BatchError, BatchLine, parse_line, read_batch, read_file
+from tui.batchfile import BatchError, expand_line, read_batch, read_file
 from tui.engine import (
     AllSettled,
     BudgetChanged,
@@ -68,6 +68,13 @@ class BatchCheck:
     lines: list[tuple[int, JobRequest | None, str]] = field(default_factory=list)
     quotes: list[Quote] = field(default_factory=list)
     error: str | None = None
+    # Beside each entry of `lines`: a sweep's choice for it (`resolution=720p`), "" if none.
+    variants: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> int:
+        """How many lines of the file the requests came from (sweeps expand a line)."""
+        return len({number for number, _, _ in self.lines})
 
     @property
     def ok(self) -> bool:
@@ -176,16 +183,22 @@ class Facade:
             lines = []
             for number, text in numbered_lines(path):
                 try:
-                    lines.append(BatchLine(number, parse_line(number, text)))
+                    lines.extend(expand_line(number, text))
                 except BatchError as bad:
                     check.lines.append((number, None, str(bad)))
+                    check.variants.append("")
         for line in lines:
+            where = f" (sweep {line.variant})" if line.variant else ""
             try:
                 prepared = await self.engine.catalog.prepare(line.request)
                 check.lines.append((line.line, prepared, ""))
             except ValidationError as err:
-                check.lines.append((line.line, None, f"line {line.line}: {err}"))
-        check.lines.sort(key=lambda entry: entry[0])
+                check.lines.append((line.line, None, f"line {line.line}: {err}{where}"))
+            check.variants.append(line.variant)
+        # By line number; a sweep's requests stay in the order they expanded (stable sort).
+        order = sorted(range(len(check.lines)), key=lambda i: check.lines[i][0])
+        check.lines = [check.lines[i] for i in order]
+        check.variants = [check.variants[i] for i in order]
         if check.ok:
             try:
                 check.quotes = [await self.quote(r) for r in check.requests]

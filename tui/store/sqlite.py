@@ -1,451 +1,45 @@
-"""The history database: the only module in wan-tui that writes SQL.
+"""The Store: async access to the SQLite history, the only code that writes it.
 
 Every job costs real money, so every change is one short write transaction committed to
-disk (WAL, synchronous=FULL) before the caller acts on it. `jobs` holds each job's current
-state; `events` is the append-only log of how it got there; `jobs_fts` indexes prompts so a
-search stays instant at 100 000 jobs. A headless `watch` and the dashboard may have the same
-file open: writes take the write lock up front (BEGIN IMMEDIATE) and a claim such as
-"pending -> submitting" is a compare-and-set, so two processes never both submit one job.
+disk (WAL, synchronous=FULL) before the caller acts on it. A headless `watch` and the
+dashboard may have the same file open: writes take the write lock up front (BEGIN
+IMMEDIATE) and a claim such as "pending -> submitting" is a compare-and-set, so two
+processes never both submit one job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from tui.errors import WanError
-from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, VideoFacts, check_transition
+from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_transition
 from tui.query import JobQuery
 
-
-class StoreError(WanError):
-    """The database cannot do what was asked. The message is one line for a human."""
-
-
-@dataclass(frozen=True)
-class Spend:
-    """Money over a period. `maybe_usd` is the quoted price of `unknown` jobs: the submit
-    may have reached the provider, so it may have been charged; until the user settles
-    them (`wan-tui resolve`) it counts, marked "maybe charged"."""
-
-    charged_usd: float
-    maybe_usd: float = 0.0
-    maybe_jobs: int = 0
-
-    @property
-    def total_usd(self) -> float:
-        return self.charged_usd + self.maybe_usd
-
-
-@dataclass(frozen=True)
-class BatchStats:
-    """One batch (jobs recorded together) counted in SQL: how many in each state, the
-    money committed (every job that is or may be charged, at its cost or quote) and
-    delivered (jobs done), and its times."""
-
-    batch_id: int
-    counts: dict[JobState, int]
-    committed_usd: float
-    delivered_usd: float
-    created_at: float
-    first_submitted_at: float | None
-    last_finished_at: float | None
-    prompt: str  # its first job's, to recognise it by
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass(frozen=True)
-class EngineRequest:
-    """An action a window asked of the engine (see Store.post_request)."""
-
-    id: int
-    kind: str  # "cancel" | "delete" | "stop"
-    job_id: int | None
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Event:
-    job_id: int
-    at: float
-    state: JobState  # the state after the event (unchanged for informational events)
-    detail: str
-
-
-# ------------------------------------------------------------------------------ schema
-
-# "state" sorts in lifecycle order, which reads better than the alphabet. Spelled out, not
-# generated from JobState: an index is built on this exact text, so changing it (a new
-# state) takes a migration that recreates jobs_state_rank. A test checks it is complete.
-_STATE_RANK = (
-    "CASE state WHEN 'pending' THEN 0 WHEN 'submitting' THEN 1 WHEN 'queued' THEN 2"
-    " WHEN 'processing' THEN 3 WHEN 'downloading' THEN 4 WHEN 'done' THEN 5"
-    " WHEN 'failed' THEN 6 WHEN 'expired' THEN 7 WHEN 'cancelled' THEN 8"
-    " WHEN 'unknown' THEN 9 END"
+# Through the modules, not their names: a test appends a migration or plays a read-only
+# file by setting tui.store.schema.MIGRATIONS or tui.store.files.read_only_reason.
+from tui.store import files, schema
+from tui.store.records import BatchStats, EngineRequest, Event, Spend, StoreError
+from tui.store.rows import (
+    _ACTIVE_SQL,
+    _INSERT_EVENT,
+    _INSERT_JOB,
+    _ORDER,
+    _ORDER_KEY,
+    _SELECT_JOB,
+    _job_from_row,
+    _row_for,
+    _settable,
+    _states,
+    _where,
 )
-
-# MIGRATIONS[n - 1] brings the schema from version n-1 to n. Only ever append: a released
-# migration is never edited, because databases out there already ran it.
-MIGRATIONS: list[tuple[str, ...]] = [
-    (
-        # AUTOINCREMENT: a job id is never reused, even after a purge, so a file or log
-        # line naming job 42 can never be confused with a later job.
-        # No CHECK on `state`: adding a state would then need a table rebuild;
-        # tui.jobs validates every state before it gets here.
-        """CREATE TABLE jobs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            provider TEXT NOT NULL,
-            model TEXT NOT NULL,
-            prompt TEXT NOT NULL,
-            request_json TEXT NOT NULL,
-            state TEXT NOT NULL,
-            remote_id TEXT,
-            result_url TEXT,
-            quote_usd REAL,
-            cost_usd REAL,
-            cost_is_estimate INTEGER NOT NULL DEFAULT 0,
-            file TEXT,
-            bytes INTEGER,
-            sha256 TEXT,
-            error TEXT,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            submitted_at REAL,
-            started_at REAL,
-            ready_at REAL,
-            finished_at REAL,
-            estimate_s REAL,
-            progress REAL,
-            remote_deleted INTEGER NOT NULL DEFAULT 0
-        )""",
-        # created_at rides along so "these states, newest first" reads in index order.
-        "CREATE INDEX jobs_state ON jobs(state, created_at)",
-        # One index per list_jobs ordering (see _ORDER).
-        "CREATE INDEX jobs_created ON jobs(created_at)",
-        "CREATE INDEX jobs_updated ON jobs(updated_at)",
-        f"CREATE INDEX jobs_state_rank ON jobs({_STATE_RANK}, created_at)",
-        "CREATE INDEX jobs_model ON jobs(model, created_at)",
-        "CREATE INDEX jobs_provider_model ON jobs(provider, model, created_at)",
-        "CREATE INDEX jobs_cost ON jobs(cost_usd, created_at)",
-        "CREATE INDEX jobs_submitted ON jobs(submitted_at)",  # spend_since
-        "CREATE INDEX jobs_remote_id ON jobs(remote_id)",
-        """CREATE TABLE events (
-            id INTEGER PRIMARY KEY,
-            job_id INTEGER NOT NULL REFERENCES jobs(id),
-            at REAL NOT NULL,
-            state TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT ''
-        )""",
-        "CREATE INDEX events_job ON events(job_id, id)",
-        # The event log is the audit trail of what was spent: refuse to rewrite it.
-        """CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-           BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
-        """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-           BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
-        # External content: the prompt text is stored once, in jobs; FTS keeps only the index.
-        """CREATE VIRTUAL TABLE jobs_fts USING fts5(
-            prompt, content='jobs', content_rowid='id',
-            tokenize='unicode61 remove_diacritics 2'
-        )""",
-        """CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
-            INSERT INTO jobs_fts(rowid, prompt) VALUES (new.id, new.prompt);
-        END""",
-        """CREATE TRIGGER jobs_fts_delete AFTER DELETE ON jobs BEGIN
-            INSERT INTO jobs_fts(jobs_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
-        END""",
-        # `OF prompt`: the frequent state/progress updates never touch the FTS index.
-        """CREATE TRIGGER jobs_fts_update AFTER UPDATE OF prompt ON jobs BEGIN
-            INSERT INTO jobs_fts(jobs_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
-            INSERT INTO jobs_fts(rowid, prompt) VALUES (new.id, new.prompt);
-        END""",
-        """CREATE TABLE models_cache (
-            provider TEXT PRIMARY KEY,
-            fetched_at REAL NOT NULL,
-            models_json TEXT NOT NULL
-        )""",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ),
-    (
-        # Remote deletes promised by the user's setting survive a crash between "done"
-        # and the delete call (the partial index stays tiny: few rows are ever pending).
-        "ALTER TABLE jobs ADD COLUMN delete_pending INTEGER NOT NULL DEFAULT 0",
-        "CREATE INDEX jobs_delete_pending ON jobs(id) WHERE delete_pending = 1",
-    ),
-    (
-        # Jobs recorded in one add_jobs call are a batch, named by its first job's id
-        # (NULL for jobs recorded before batches existed).
-        "ALTER TABLE jobs ADD COLUMN batch_id INTEGER",
-        "CREATE INDEX jobs_batch ON jobs(batch_id, created_at)",
-    ),
-    (
-        # Actions that any wan-tui window asks of the one engine (cancel, delete, stop).
-        # Durable, so a request survives the engine changing hands while it waits; claimed
-        # with a conditional UPDATE, so it is carried out once (see Store.take_requests).
-        """CREATE TABLE requests (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            kind TEXT NOT NULL,
-            job_id INTEGER,
-            state TEXT NOT NULL DEFAULT 'new',
-            taken_by INTEGER,
-            result TEXT,
-            created_at REAL NOT NULL,
-            finished_at REAL
-        )""",
-        "CREATE INDEX requests_open ON requests(state) WHERE state IN ('new', 'taken')",
-    ),
-    (
-        # What a downloaded video holds (tui.media.probe), as JSON: read with the row, never
-        # searched, and its keys may grow without another migration.
-        "ALTER TABLE jobs ADD COLUMN video TEXT",
-        # sha256 -> times a whole copy with those bytes failed its check (JSON): the same
-        # bytes failing three times settle the job, across restarts too.
-        "ALTER TABLE jobs ADD COLUMN rejects TEXT NOT NULL DEFAULT '{}'",
-    ),
-]
-
-# Job fields stored in a column of the same name; id, request and state are handled apart.
-_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(Job) if f.name not in ("id", "request", "state")
-)
-_COLUMNS: tuple[str, ...] = ("id", "provider", "model", "prompt", "request_json", "state", *_FIELDS)
-_BOOL_FIELDS = frozenset({"cost_is_estimate", "remote_deleted", "delete_pending"})
-_JSON_FIELDS = frozenset({"video", "rejects"})
-# What transition()/update() may set; the timestamps of the row itself are the store's job.
-_SETTABLE = frozenset(_FIELDS) - {"created_at", "updated_at"}
-
-_INSERT_JOB = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_INSERT_EVENT = "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)"
-_SELECT_JOB = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
-# The states of jobs the engine still owns, as an SQL list for `state IN (...)`.
-_ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
-
-# id ends every sort so paging with OFFSET never shows a row twice or skips one; each
-# ordering has an index with the same columns (rowid is implicitly last), so a page of
-# 50 out of 100 000 is read in index order instead of sorting the whole table.
-_ORDER: dict[str, tuple[str, ...]] = {
-    "created": ("created_at", "id"),
-    "updated": ("updated_at", "id"),
-    "state": (_STATE_RANK, "created_at", "id"),
-    "model": ("model", "created_at", "id"),
-    "provider": ("provider", "model", "created_at", "id"),
-    "cost": ("cost_usd", "created_at", "id"),
-}
-
-# The same orderings as row values that compare the way ORDER BY sorts them, for counting
-# the rows before a job. A row-value comparison with NULL is NULL, so cost_usd (the one
-# nullable sort column) splits into "has a cost" and the cost: NULL sorts first.
-_ORDER_KEY: dict[str, tuple[str, ...]] = {
-    **_ORDER,
-    "cost": ("cost_usd IS NOT NULL", "coalesce(cost_usd, 0)", "created_at", "id"),
-}
-
-# ------------------------------------------------------------------ row <-> Job, queries
-
-
-# Where things are in a row read with _SELECT_JOB (by position: a lookup by name costs
-# more than the rest of making the Job). The job's own fields run in order to the end.
-_ID, _REQUEST, _STATE = (_COLUMNS.index(name) for name in ("id", "request_json", "state"))
-_FIRST_FIELD = _COLUMNS.index(_FIELDS[0])
-
-
-@lru_cache(maxsize=8192)
-def _stored_request(text: str) -> JobRequest:
-    """The request a row holds. A request never changes once recorded, and a window read
-    makes Jobs again for the same rows at every jump: one parse per request text (the
-    dashboard's filter ⏎ spent a third of its 200-row read here). JobRequest is frozen and
-    nothing changes its options in place, so sharing one is safe."""
-    return JobRequest.from_stored(text)
-
-
-def _job_from_row(row: sqlite3.Row) -> Job:
-    values = dict(zip(_FIELDS, row[_FIRST_FIELD:], strict=True))
-    for name in _BOOL_FIELDS:
-        values[name] = bool(values[name])
-    video = values["video"]
-    values["video"] = VideoFacts.from_dict(json.loads(video)) if video else None
-    rejects = values["rejects"]
-    values["rejects"] = json.loads(rejects) if rejects and rejects != "{}" else {}
-    return Job(
-        id=row[_ID],
-        request=_stored_request(row[_REQUEST]),
-        state=JobState(row[_STATE]),
-        **values,
-    )
-
-
-def _column_value(name: str, value: Any) -> Any:
-    if name in _BOOL_FIELDS:
-        return int(bool(value))
-    if name in _JSON_FIELDS:
-        if isinstance(value, VideoFacts):
-            value = value.to_dict()
-        return None if value is None else json.dumps(value, sort_keys=True)
-    if value is None or type(value) in (str, float, int):  # the common case, without an ABC check
-        return value
-    if isinstance(value, os.PathLike):  # `file` may arrive as a Path
-        return os.fspath(value)
-    return value
-
-
-def _row_for(job: Job) -> tuple[Any, ...]:
-    req = job.request
-    head = (job.id, req.provider, req.model, req.prompt, req.to_json(), job.state.value)
-    return head + tuple(_column_value(name, getattr(job, name)) for name in _FIELDS)
-
-
-def _settable(values: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(values) - _SETTABLE
-    if unknown:
-        raise TypeError(f"not a settable job field: {', '.join(sorted(unknown))}")
-    return {name: _column_value(name, value) for name, value in values.items()}
-
-
-def fts_query(text: str) -> str | None:
-    """Turn what a user typed into an FTS5 query that cannot be a syntax error.
-
-    Each word becomes a quoted prefix term (`"word"*`), so `"`, `-`, `:`, `AND`, `NEAR`
-    and friends are plain text; the terms are ANDed. Words without a letter or digit
-    would be empty phrases that match nothing, so they are dropped; None means no word
-    was left to search for. NUL would end the query string early inside SQLite: it is a
-    separator here.
-    """
-    terms = [
-        '"' + word.replace('"', '""') + '"*'
-        for word in text.replace("\x00", " ").split()
-        if any(ch.isalnum() for ch in word)
-    ]
-    return " AND ".join(terms) or None
-
-
-def _states(states: Iterable[JobState] | JobState) -> set[JobState]:
-    # JobState is a str: iterating a lone state would yield its letters.
-    if isinstance(states, str):
-        return {JobState(states)}
-    return {JobState(s) for s in states}
-
-
-def _glob_prefix(value: str) -> str:
-    # GLOB is case-sensitive, so it can use the model index; its own wildcards are escaped.
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in value) + "*"
-
-
-def _where(q: JobQuery | None) -> tuple[str, list[Any]]:
-    q = q or JobQuery()
-    clauses: list[str] = []
-    params: list[Any] = []
-    if q.states is not None:
-        wanted = sorted(s.value for s in _states(q.states))
-        clauses.append(f"state IN ({', '.join('?' * len(wanted))})" if wanted else "0")
-        params += wanted
-    if q.provider is not None:
-        clauses.append("provider = ?")
-        params.append(q.provider)
-    if q.model is not None:  # `model:wan` finds every wan model: the id's start is enough
-        clauses.append("model GLOB ?")
-        params.append(_glob_prefix(q.model))
-    if q.batch is not None:
-        clauses.append("batch_id = ?")
-        params.append(q.batch)
-    query = fts_query(q.text) if q.text is not None else None
-    if query is not None:
-        clauses.append("id IN (SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH ?)")
-        params.append(query)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _create_private(path: Path) -> None:
-    # Prompts are the user's own business: the file (and the -wal/-shm files SQLite
-    # creates with the same mode) is readable by its owner alone.
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-
-
-def read_only_reason(path: Path) -> str | None:
-    """Why the history at `path` cannot be written, or None. SQLite needs to write the
-    file and create `-wal`/`-shm` beside it, so the folder counts too. os.access answers
-    for root as well on a read-only mount (EROFS)."""
-    folder = path.parent
-    if folder.exists() and not os.access(folder, os.W_OK):
-        return f"its folder {folder} is read-only"
-    if path.exists() and not os.access(path, os.W_OK):
-        return "the file is read-only"
-    return None
-
-
-def open_problem(path: Path, exc: BaseException) -> str:
-    """One line for a history that will not open: what is wrong and the way out."""
-    read_only = read_only_reason(path)
-    if read_only is not None:
-        return (f"history {path} cannot be written ({read_only}): make it writable, or set "
-                "WAN_TUI_HOME to a writable folder (`wan-tui doctor` checks it)")
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return (f"{path} is not a usable wan-tui database ({exc}): run `wan-tui doctor` to "
-                "see how to recover it")
-    return f"cannot open {path}: {exc} (`wan-tui doctor` checks the history)"
-
-
-def io_problem(path: Path, what: str, exc: sqlite3.Error) -> str:
-    """One line for a read or write that failed on an open history, with the way out."""
-    read_only = read_only_reason(path)
-    if read_only is not None or "readonly" in str(exc):
-        return (f"history {path} cannot be written ({read_only or exc}): make it writable, "
-                "or set WAN_TUI_HOME to a writable folder")
-    if "disk is full" in str(exc):
-        return (f"history {path}: the disk is full; free some space there (nothing "
-                "already recorded is lost)")
-    if "malformed" in str(exc) or "not a database" in str(exc):
-        return (f"history {path} is damaged ({exc}): run `wan-tui doctor` to see how to "
-                "recover it")
-    return f"history database {what} failed: {exc} (`wan-tui doctor` checks the history)"
-
-
-def backup_path(path: Path, version: int) -> Path:
-    """Where the copy taken before migrating from schema `version` goes."""
-    return path.with_name(f"{path.name}.v{version}.bak")
-
-
-def backup_database(source: Path, dest: Path) -> None:
-    """A consistent copy of `source` (WAL included) at `dest`, readable by its owner only;
-    written beside it and renamed, so `dest` is always a whole database. Runs in a thread
-    on its own connection (a WAL reader, so the caller may hold the write lock)."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    try:
-        tmp.unlink(missing_ok=True)
-        _create_private(tmp)
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        try:
-            out = sqlite3.connect(tmp)
-            try:
-                src.backup(out)
-            finally:
-                out.close()
-        finally:
-            src.close()
-        os.replace(tmp, dest)
-    except (OSError, sqlite3.Error) as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise StoreError(
-            f"cannot back up {source} to {dest} before upgrading its schema ({exc}); nothing "
-            f"was changed: free space in {dest.parent} or make it writable, then try again"
-        ) from exc
-
 
 # ------------------------------------------------------------------------------ Store
 
@@ -466,16 +60,16 @@ class Store:
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
         path = Path(path).expanduser()
-        if read_only_reason(path) is not None:
+        if files.read_only_reason(path) is not None:
             # Said up front, once: every command writes sooner or later, and a failure then
             # would come from deep inside (one per job) instead of this one line.
-            raise StoreError(open_problem(path, sqlite3.OperationalError("read-only")))
+            raise StoreError(files.open_problem(path, sqlite3.OperationalError("read-only")))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _create_private(path)
+            files._create_private(path)
             db = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN ourselves
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(open_problem(path, exc)) from exc
+            raise StoreError(files.open_problem(path, exc)) from exc
         db.row_factory = sqlite3.Row
         store = cls(db, path, clock)
         try:
@@ -495,7 +89,7 @@ class Store:
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise StoreError(open_problem(self.path, exc)) from exc
+            raise StoreError(files.open_problem(self.path, exc)) from exc
 
     @staticmethod
     async def _use_wal(db: aiosqlite.Connection, patience_s: float = 5.0) -> None:
@@ -519,7 +113,7 @@ class Store:
         return int(next(iter(rows))[0])
 
     def _refuse_newer(self, version: int) -> None:
-        latest = len(MIGRATIONS)
+        latest = len(schema.MIGRATIONS)
         if version > latest:
             raise StoreError(
                 f"{self.path} has schema version {version} but this wan-tui knows only up to "
@@ -529,24 +123,24 @@ class Store:
     async def _migrate(self) -> None:
         version = await self._user_version()
         self._refuse_newer(version)
-        if version == len(MIGRATIONS):
+        if version == len(schema.MIGRATIONS):
             return  # the usual case: no write lock needed just to open
         async with self._write() as db:
             # Read again under the write lock: another process may have migrated meanwhile.
             version = await self._user_version()
             self._refuse_newer(version)
-            if 0 < version < len(MIGRATIONS):
+            if 0 < version < len(schema.MIGRATIONS):
                 # The way back if a migration (or the new wan-tui) turns out wrong. We hold
                 # the write lock, so the copy is exactly the history as it is now.
-                await asyncio.to_thread(backup_database, self.path, backup_path(self.path,
-                                                                                version))
-            for number in range(version + 1, len(MIGRATIONS) + 1):
-                for statement in MIGRATIONS[number - 1]:
+                await asyncio.to_thread(files.backup_database, self.path,
+                                        files.backup_path(self.path, version))
+            for number in range(version + 1, len(schema.MIGRATIONS) + 1):
+                for statement in schema.MIGRATIONS[number - 1]:
                     await db.execute(statement)
-            if version < len(MIGRATIONS):
+            if version < len(schema.MIGRATIONS):
                 # user_version lives in the file header and is part of this transaction,
                 # so a failed migration leaves both schema and number untouched.
-                await db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+                await db.execute(f"PRAGMA user_version = {len(schema.MIGRATIONS)}")
 
     def now(self) -> float:
         """The clock the store stamps rows with (updated_at, events)."""
@@ -597,14 +191,14 @@ class Store:
                     await db.rollback()
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(io_problem(self.path, "write", exc)) from exc
+                raise StoreError(files.io_problem(self.path, "write", exc)) from exc
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
             try:
                 return list(await self._conn().execute_fetchall(sql, params))
             except sqlite3.Error as exc:
-                raise StoreError(io_problem(self.path, "read", exc)) from exc
+                raise StoreError(files.io_problem(self.path, "read", exc)) from exc
 
     @staticmethod
     async def _job_in(db: aiosqlite.Connection, job_id: int) -> Job | None:
@@ -1024,113 +618,3 @@ class Store:
                 (key, value),
             )
 
-
-# ------------------------------------------------------------------------------ doctor
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One line of `wan-tui doctor`: what was checked, whether it is fine, what to do."""
-
-    ok: bool
-    text: str
-    fix: str = ""
-
-
-def _recovery_steps(path: Path) -> str:
-    backups = sorted(path.parent.glob(f"{path.name}.v*.bak"), key=lambda p: p.stat().st_mtime)
-    restore = (f"restore the newest backup (`cp {backups[-1]} {path}`), or " if backups
-               else "")
-    return (f"stop every wan-tui, keep the damaged file (`mv {path} {path}.broken`), then "
-            f"{restore}salvage what is readable (`sqlite3 {path}.broken .recover | sqlite3 "
-            f"{path}`); with neither, wan-tui starts a new, empty history")
-
-
-def check_history(path: Path) -> list[Finding]:
-    """Examine the history without changing it (read-only; no migration, no WAL switch)."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        return [Finding(True, f"history {path} does not exist yet (created on first use)")]
-    out: list[Finding] = []
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(20)
-    except OSError as exc:
-        return [Finding(False, f"history {path} cannot be read ({exc.strerror or exc})",
-                        f"check its owner and permissions (`ls -l {path}`)")]
-    if header and header[:16] != b"SQLite format 3\x00":
-        return [Finding(False, f"history {path} is not an SQLite database (damaged or "
-                        "overwritten)", _recovery_steps(path))]
-    reason = read_only_reason(path)
-    out.append(Finding(reason is None, f"history {path} is writable" if reason is None
-                       else f"history {path} cannot be written: {reason}",
-                       "" if reason is None else
-                       "make it writable (`chmod u+w`, or remount read-write), or set "
-                       "WAN_TUI_HOME to a writable folder"))
-    # mode=ro needs to create -shm in a WAL database's folder; immutable reads the file
-    # as it is, which is all a read-only folder allows.
-    conn = None
-    for uri in (f"file:{path}?mode=ro", f"file:{path}?immutable=1"):
-        try:
-            conn = sqlite3.connect(uri, uri=True)
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            break
-        except sqlite3.Error as exc:
-            if conn is not None:
-                conn.close()
-            conn = None
-            error = exc
-    if conn is None:
-        out.append(Finding(False, f"history {path} cannot be opened ({error})",
-                           _recovery_steps(path)))
-        return out
-    try:
-        # Bytes 18-19 of the header are 2 in WAL mode: read there, since a read-only
-        # (immutable) connection reports "delete" whatever the file says.
-        out += _check_open_history(conn, path, wal=header[18:20] == b"\x02\x02")
-    except sqlite3.Error as exc:
-        out.append(Finding(False, f"history {path} cannot be read ({exc})",
-                           _recovery_steps(path)))
-    finally:
-        conn.close()
-    return out
-
-
-def _check_open_history(conn: sqlite3.Connection, path: Path, *, wal: bool
-                        ) -> list[Finding]:
-    out: list[Finding] = []
-    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]
-    if problems == ["ok"]:
-        out.append(Finding(True, "integrity check passed"))
-    else:
-        out.append(Finding(False, f"integrity check failed: {'; '.join(problems)[:300]}",
-                           _recovery_steps(path)))
-        return out
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    latest = len(MIGRATIONS)
-    if version > latest:
-        out.append(Finding(False, f"schema version {version} is newer than this wan-tui "
-                           f"knows ({latest})", "upgrade wan-tui to open it"))
-    elif version < latest:
-        out.append(Finding(True, f"schema version {version}: upgraded to {latest} on next "
-                           f"use (a copy is kept as {backup_path(path, version).name})"))
-    else:
-        out.append(Finding(True, f"schema version {version} (current)"))
-    if version and not wal:
-        out.append(Finding(False, "journal mode is not WAL",
-                           "open it once with wan-tui on a writable folder (it switches "
-                           "to WAL by itself)"))
-    elif version:
-        out.append(Finding(True, "journal mode wal"))
-    if version:
-        rows = dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
-        unknown = rows.get(JobState.UNKNOWN.value, 0)
-        out.append(Finding(unknown == 0, f"{sum(rows.values())} jobs, {unknown} unknown "
-                           "(maybe charged)",
-                           "" if not unknown else "check each on the provider, then "
-                           "`wan-tui resolve ID --charged` or `--not-charged` "
-                           "(`wan-tui list --state unknown` lists them)"))
-    backups = sorted(p.name for p in path.parent.glob(f"{path.name}.v*.bak"))
-    if backups:
-        out.append(Finding(True, f"backups before migrations: {', '.join(backups)}"))
-    return out
