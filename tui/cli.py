@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list jobs from history")
     lst.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     lst.add_argument("--state", action="append", help="only this state (repeatable)")
-    lst.add_argument("-q", "--query", help="prompt text search")
+    lst.add_argument("-q", "--query", help='the dashboard\'s filter: prompt words, '
+                     '"model:wan batch:31 pick:star" (pick:none: not picked yet)')
     lst.add_argument("--limit", type=_count, default=None,
                      help="at most this many, newest first")
 
@@ -629,10 +630,14 @@ def _job_dict(job) -> dict[str, Any]:
         "remote_deleted": job.remote_deleted,
         "request": job.request.to_dict(),
         "video": video_json(job),
+        "pick": job.pick,
+        "picked_at": job.picked_at,
     }
 
 
 async def cmd_list(args) -> int:
+    from dataclasses import replace
+
     from tui.format import job_line
     from tui.jobs import JobState
     from tui.query import JobQuery
@@ -646,7 +651,10 @@ async def cmd_list(args) -> int:
                          + ", ".join(s.value for s in JobState)) from None
     store = await Store.open(config.db_path)
     try:
-        jobs = await store.list_jobs(JobQuery(states=states, text=args.query), limit=args.limit)
+        query = JobQuery.parse(args.query or "")
+        if states is not None:
+            query = replace(query, states=states)
+        jobs = await store.list_jobs(query, limit=args.limit)
     finally:
         await store.close()
     if args.json:

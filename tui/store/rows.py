@@ -157,6 +157,9 @@ def _where(q: JobQuery | None) -> tuple[str, list[Any]]:
     if q.batch is not None:
         clauses.append("batch_id = ?")
         params.append(q.batch)
+    if q.pick is not None:  # "none": not picked yet
+        clauses.append("pick IS NULL" if q.pick == "none" else "pick = ?")
+        params += [] if q.pick == "none" else [q.pick]
     query = fts_query(q.text) if q.text is not None else None
     if query is not None:
         clauses.append("id IN (SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH ?)")

@@ -129,5 +129,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # bytes failing three times settle the job, across restarts too.
         "ALTER TABLE jobs ADD COLUMN rejects TEXT NOT NULL DEFAULT '{}'",
     ),
+    (
+        # Picks from the web gallery or the dashboard: "star" / "reject" (NULL: none yet)
+        # and when. The index serves `pick:star` and the gallery's "picked first" views.
+        "ALTER TABLE jobs ADD COLUMN pick TEXT",
+        "ALTER TABLE jobs ADD COLUMN picked_at REAL",
+        "CREATE INDEX jobs_pick ON jobs(pick, created_at)",
+    ),
 ]
-

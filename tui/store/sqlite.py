@@ -20,7 +20,14 @@ from typing import Any
 
 import aiosqlite
 
-from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_transition
+from tui.jobs import (
+    ACTIVE_STATES,
+    Job,
+    JobRequest,
+    JobState,
+    check_pick,
+    check_transition,
+)
 from tui.query import JobQuery
 
 # Through the modules, not their names: a test appends a migration or plays a read-only
@@ -315,6 +322,13 @@ class Store:
             job = await self._job_in(db, job_id)
             assert job is not None  # we hold the write lock and just read it
             return job
+
+    async def set_pick(self, job_id: int, pick: str | None) -> Job:
+        """Star, reject or clear (None) a job's pick, stamped with the time; the timeline
+        gets a line, so the history says when a take was kept or set aside."""
+        check_pick(pick)
+        return await self.update(job_id, pick=pick, picked_at=self._clock(),
+                                 event=f"picked: {pick}" if pick else "pick cleared")
 
     @staticmethod
     async def _set(

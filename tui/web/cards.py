@@ -16,7 +16,6 @@ from tui.jobs import Job, JobState, ValidationError
 from tui.media.facts import warnings
 from tui.query import JobQuery
 
-PICKS = ("star", "reject")
 MAX_QUERY_CHARS = 500  # a filter is a few words; anything longer is a mistake or an attack
 
 
@@ -50,8 +49,8 @@ def card(job: Job, *, video_url: Callable[[Job], str], poster_url: Callable[[Job
         "facts": fmt.facts_line(job.video) if job.video else None,
         "size": fmt.size(job.bytes) if job.bytes else None,
         "warnings": warnings(job.request, job.video, job.bytes),
-        "pick": getattr(job, "pick", None),
-        "picked_at": getattr(job, "picked_at", None),
+        "pick": job.pick,
+        "picked_at": job.picked_at,
         "created_at": job.created_at,
         "finished_at": job.finished_at,
         "video": video_url(job) if playable else None,

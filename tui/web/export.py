@@ -91,8 +91,8 @@ def _record(job: Job, video: str, poster: str | None, sha256: str) -> dict[str, 
         "poster": poster,
         "sha256": sha256,
         "bytes": job.bytes,
-        "pick": getattr(job, "pick", None),
-        "picked_at": getattr(job, "picked_at", None),
+        "pick": job.pick,
+        "picked_at": job.picked_at,
         "prompt": job.prompt,
         "negative_prompt": job.request.negative_prompt,
         "provider": job.provider,
@@ -164,7 +164,7 @@ def write_export(jobs: list[Job], events: dict[int, list[dict]], folder: Path, *
         records.append(_record(job, name, poster, sha256_of(folder / name)))
         cards.append(card(job, video_url=lambda j: names[j.id][0],
                           poster_url=lambda j: names[j.id][1] or ""))
-        tiles.append((job.id, getattr(job, "pick", None),
+        tiles.append((job.id, job.pick,
                       folder / poster if poster else None))
     done.jobs = len(records)
     manifest = {"exported_at": time.time(), "query": query, "jobs": records}

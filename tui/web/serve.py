@@ -83,14 +83,23 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
         print(f"warning: the gallery listens on {args.host}:{port}, reachable from other "
               "machines; anyone who sees the address below can watch and pick", file=sys.stderr)
     url_host = f"[{shown}]" if ":" in shown else shown
-    print(f"wan-tui gallery: http://{url_host}:{port}/?token={token}")
-    print(f"from a laptop:   ssh -N -L {port}:127.0.0.1:{port} {socket.gethostname()}   "
-          "then open the address above there (ctrl-c here stops it)", flush=True)
     server = uvicorn.Server(uvicorn.Config(
         app, log_level="warning", access_log=False,  # the first request's URL has the token
         timeout_graceful_shutdown=2, lifespan="on", proxy_headers=False))
+
+    async def serve() -> None:
+        running = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not running.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            # Only now: the address works the moment it is shown, and ctrl-c is uvicorn's.
+            print(f"wan-tui gallery: http://{url_host}:{port}/?token={token}")
+            print(f"from a laptop:   ssh -N -L {port}:127.0.0.1:{port} {socket.gethostname()}"
+                  "   then open the address above there (ctrl-c here stops it)", flush=True)
+        await running
+
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(serve())
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the ctrl-c it already answered by shutting down
     finally:

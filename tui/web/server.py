@@ -32,11 +32,11 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from tui.errors import WanError
-from tui.jobs import Job, JobState
+from tui.jobs import PICKS, Job, JobState
 from tui.query import JobQuery
 from tui.store import Store
 from tui.web import page
-from tui.web.cards import PICKS, card, finished_query
+from tui.web.cards import card, finished_query
 from tui.web.guard import Guard
 
 log = logging.getLogger(__name__)

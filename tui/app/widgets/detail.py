@@ -25,8 +25,8 @@ from textual.widgets import Static
 from tui import format as fmt
 from tui.app.facade import Event, Facade
 from tui.app.widgets.picture import load_image, make_picture
-from tui.app.widgets.rows import STATE_STYLE, progress_cell, state_text
-from tui.jobs import Job, JobState, VideoFacts
+from tui.app.widgets.rows import PICK_STYLE, STATE_STYLE, progress_cell, state_text
+from tui.jobs import PICK_GLYPHS, Job, JobState, VideoFacts
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,12 @@ def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
     for label, value in rows:
         grid.add_row(label, value)
     return grid
+
+
+def pick_text(job: Job) -> Text:
+    """`★ star  2026-12-03 10:42:01`"""
+    return Text.assemble((f"{PICK_GLYPHS[job.pick]} {job.pick}", PICK_STYLE[job.pick]),
+                         (f"  {fmt.stamp(job.picked_at)}", "grey62"))
 
 
 def file_text(job: Job) -> Text:
@@ -108,6 +114,8 @@ def job_parts(job: Job, events: list[Event], now: float,
         rows.append(("image", Text(fmt.excerpt(job.request.image_url, 120))))
     rows += [
         ("parameters", Text(fmt.parameters_line(job))),
+        # only once given: an unjudged job needs no line saying so (* and x are in ?)
+        *([("pick", pick_text(job))] if job.pick in PICK_STYLE else []),
         ("remote id", Text(job.remote_id or "– (not submitted yet)")),
     ]
     live: list[tuple[str, RenderableType]] = [
