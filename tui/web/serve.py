@@ -78,7 +78,9 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
     shown = args.host if _is_loopback(args.host) else socket.gethostname()
     hosts = (*args.allow_host, *(() if _is_loopback(args.host) else
                                  (args.host, socket.gethostname(), socket.getfqdn())))
-    app = make_app(config.db_path, token=token, port=port, allowed_hosts=hosts)
+    stopping = asyncio.Event()
+    app = make_app(config.db_path, token=token, port=port, allowed_hosts=hosts,
+                   stopping=stopping)
     if not _is_loopback(args.host):
         print(f"warning: the gallery listens on {args.host}:{port}, reachable from other "
               "machines; anyone who sees the address below can watch and pick", file=sys.stderr)
@@ -96,6 +98,10 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
             print(f"wan-tui gallery: http://{url_host}:{port}/?token={token}")
             print(f"from a laptop:   ssh -N -L {port}:127.0.0.1:{port} {socket.gethostname()}"
                   "   then open the address above there (ctrl-c here stops it)", flush=True)
+        while not running.done():
+            if server.should_exit:  # ctrl-c: end the pages' event streams, so it can stop
+                stopping.set()
+            await asyncio.sleep(0.05)
         await running
 
     try:

@@ -146,8 +146,11 @@ def _poster_url(job: Job) -> str:
 
 
 def make_app(db_path: Path, *, token: str, port: int, allowed_hosts: tuple[str, ...] = (),
-             thumbs_dir: Path | None = None) -> Guard:
-    """The gallery over the history at `db_path`, wrapped in its guard."""
+             thumbs_dir: Path | None = None, stopping: asyncio.Event | None = None) -> Guard:
+    """The gallery over the history at `db_path`, wrapped in its guard. `stopping`, once
+    set, ends every event stream (the server waits for open connections before it stops,
+    and a page's stream would otherwise stay open for ever)."""
+    stop = stopping or asyncio.Event()
     thumbs = thumbs_dir or db_path.parent / "thumbs"
     state: dict[str, Any] = {}
 
@@ -255,18 +258,27 @@ def make_app(db_path: Path, *, token: str, port: int, allowed_hosts: tuple[str, 
         async def stream() -> AsyncIterator[str]:
             with state["changes"].subscribe() as queue:
                 yield "retry: 1000\n\n"
-                while True:
-                    try:
-                        ids = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-                        continue
-                    while not queue.empty():  # a burst of changes goes out as one event
-                        ids = [*ids, *queue.get_nowait()]
-                    unique = sorted(set(ids))
-                    for start in range(0, len(unique), MAX_IDS):
-                        chunk = unique[start:start + MAX_IDS]
-                        yield f"event: jobs\ndata: {json.dumps({'ids': chunk})}\n\n"
+                ending = asyncio.ensure_future(stop.wait())
+                try:
+                    while not stop.is_set():
+                        getting = asyncio.ensure_future(queue.get())
+                        ready, _ = await asyncio.wait({getting, ending},
+                                                      timeout=SSE_KEEPALIVE_S,
+                                                      return_when=asyncio.FIRST_COMPLETED)
+                        if getting not in ready:
+                            getting.cancel()
+                            if not stop.is_set():
+                                yield ": keep-alive\n\n"
+                            continue
+                        ids = getting.result()
+                        while not queue.empty():  # a burst of changes goes out as one event
+                            ids = [*ids, *queue.get_nowait()]
+                        unique = sorted(set(ids))
+                        for start in range(0, len(unique), MAX_IDS):
+                            chunk = unique[start:start + MAX_IDS]
+                            yield f"event: jobs\ndata: {json.dumps({'ids': chunk})}\n\n"
+                finally:
+                    ending.cancel()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"x-accel-buffering": "no"})
