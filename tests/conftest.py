@@ -144,6 +144,37 @@ async def make_engine(store: Store, tmp_path: Path):
             await provider.aclose()
 
 
+def as_downloaded(file: str | Path) -> str:
+    """The sha256 of a finished video's bytes as the provider sent them (its sidecar says):
+    the file itself was remuxed with its recipe, so its own sha256 -- the history's -- differs
+    from the simulator's."""
+    import json
+
+    from tui.media.recipe import sidecar_path
+
+    return json.loads(sidecar_path(Path(file)).read_text())["file"]["download_sha256"]
+
+
+def whole_copy_of(folder: Path, remote_sha256: str) -> bool:
+    """Whether `folder` holds a finished video of exactly those provider bytes, whole: its
+    sidecar names them and the file is the one the sidecar describes."""
+    import hashlib
+    import json
+
+    from tui.media.recipe import sidecar_path
+
+    for video in folder.glob("*.mp4"):
+        side = sidecar_path(video)
+        try:
+            facts = json.loads(side.read_text())["file"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if (facts["download_sha256"] == remote_sha256
+                and hashlib.sha256(video.read_bytes()).hexdigest() == facts["sha256"]):
+            return True
+    return False
+
+
 def stored_jobs(db: Path) -> list:
     """Every job in a history file, oldest first (for tests that run wan-tui as a process)."""
     import asyncio

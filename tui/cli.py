@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,19 +22,16 @@ from tui.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failure
 PROVIDER_CHOICES = ("venice", "apixo", "acedata")
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Failure", "UsageError", "build_parser", "main"]
 
-EPILOG = """\
-environment (it wins over the config file):
-  VENICE_API_KEY, APIXO_API_KEY, ACEDATA_API_TOKEN   the providers' keys
-  VENICE_BASE_URL, APIXO_BASE_URL, ACEDATA_BASE_URL  other API addresses (a proxy, the simulator)
-  WAN_TUI_HOME          one folder for config, history, logs and videos
-  WAN_TUI_OUTPUT_DIR    where finished videos are saved
-  WAN_TUI_DELETE_REMOTE delete the provider's copy once ours is whole (true/false)
-  WAN_TUI_TIME_SCALE    shrink every poll interval (for the simulator)
+def _epilog() -> str:
+    from tui.config import ENVIRONMENT  # one list, also written to docs/reference/
 
-config file: config.toml in the platform config folder (or WAN_TUI_HOME);
-`wan-tui config` prints its path, the history, videos and log file.
-shell completion: `wan-tui completion bash|zsh|fish`.
-"""
+    names = "".join(textwrap.fill(meaning, 96, initial_indent=f"  {name:22} ",
+                                  subsequent_indent=" " * 25) + "\n"
+                    for name, meaning in ENVIRONMENT)
+    return ("environment (it wins over the config file):\n" + names + "\n"
+            "config file: config.toml in the platform config folder (or WAN_TUI_HOME);\n"
+            "`wan-tui config` prints its path, the history, videos and log file.\n"
+            "shell completion: `wan-tui completion bash|zsh|fish`.\n")
 
 
 def _err(message: str) -> None:
@@ -112,7 +110,7 @@ JOB_ID_HELP = "the job's number (`wan-tui list` shows them)"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wan-tui", description="Terminal dashboard and CLI for hosted AI "
-                     "video generation (Venice, APIXO, AceData Cloud).", epilog=EPILOG,
+                     "video generation (Venice, APIXO, AceData Cloud).", epilog=_epilog(),
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"wan-tui {__version__}")
     parser.add_argument("--debug", action="store_true",
@@ -158,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a summary line this often while following (default 30)")
     batch.add_argument("--quiet", action="store_true", help="print only the end")
 
+    from tui.varycli import add_parser as add_vary
+
+    add_vary(sub, job_id=_job_id, usd=_usd, seconds=_seconds, count=_count)
+
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
     watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
                        help="a summary line this often (default 30)")
@@ -176,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--state", action="append", help="only this state (repeatable)")
     lst.add_argument("-q", "--query", help='the dashboard\'s filter: prompt words, '
                      '"model:wan batch:31 pick:star" (pick:none: not picked yet)')
+    lst.add_argument("--from", dest="source", type=_job_id, metavar="ID",
+                     help="only the jobs made from job ID (its variations)")
     lst.add_argument("--limit", type=_count, default=None,
                      help="at most this many, newest first")
 
@@ -628,6 +632,8 @@ def _job_dict(job) -> dict[str, Any]:
         "submitted_at": job.submitted_at,
         "finished_at": job.finished_at,
         "remote_deleted": job.remote_deleted,
+        "batch_id": job.batch_id,
+        "source_id": job.source_id,  # the job it was made from (a variation), or None
         "request": job.request.to_dict(),
         "video": video_json(job),
         "pick": job.pick,
@@ -654,6 +660,8 @@ async def cmd_list(args) -> int:
         query = JobQuery.parse(args.query or "")
         if states is not None:
             query = replace(query, states=states)
+        if args.source is not None:
+            query = replace(query, source=args.source)
         jobs = await store.list_jobs(query, limit=args.limit)
     finally:
         await store.close()
@@ -864,8 +872,16 @@ ASYNC_COMMANDS = {
     "delete": lambda a: _one_job_action(a, "delete"),
     "requeue": lambda a: _one_job_action(a, "requeue"),
     "resolve": cmd_resolve,
+    "vary": lambda a: _lazy("tui.varycli", "cmd_vary")(a),
     "engine": cmd_engine,
 }
+
+
+def _lazy(module: str, name: str):
+    """A command kept in its own module, imported only when it runs."""
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -505,6 +505,8 @@ class Job:
     delete_pending: bool = False
     # Jobs recorded together (one submit of many, a batch file) share the id of the first.
     batch_id: int | None = None
+    # The job this one was made from ("like this", a variation): its lineage, `from:N`.
+    source_id: int | None = None
     video: VideoFacts | None = None  # what the downloaded file holds (tui.media.probe)
     # sha256 -> how many times a whole copy with those bytes failed its check: the same bytes
     # failing three times settle the job instead of being fetched forever.

@@ -19,6 +19,7 @@ class JobQuery:
     model: str | None = None  # a prefix of the model id: `model:wan` finds every wan model
     text: str | None = None  # prompt words, each a prefix (full-text search)
     batch: int | None = None
+    source: int | None = None  # `from:12`: the variations (and "like this" jobs) of #12
     pick: str | None = None  # one of PICKS, or "none": not picked yet
 
     def __post_init__(self) -> None:
@@ -35,6 +36,7 @@ class JobQuery:
         states: list[JobState] = []
         model = provider = None
         batch: int | None = None
+        source: int | None = None
         pick: str | None = None
         words: list[str] = []
         for token in query.split():
@@ -56,6 +58,11 @@ class JobQuery:
                     raise ValidationError(f"batch:{value}: a batch is named by a number, "
                                           "e.g. batch:31 (its first job's #)")
                 batch = int(value.lstrip("#"))
+            elif sep and key == "from" and value:
+                if not value.lstrip("#").isdigit():
+                    raise ValidationError(f"from:{value}: name a job by its number, e.g. "
+                                          "from:12 (the jobs made from #12)")
+                source = int(value.lstrip("#"))
             elif sep and key == "pick" and value:
                 if value not in (*PICKS, "none"):
                     raise ValidationError(f"pick:{value}: use pick:star, pick:reject or "
@@ -66,12 +73,12 @@ class JobQuery:
             else:
                 words.append(token)
         return cls(tuple(states) or None, provider, model, " ".join(words) or None, batch,
-                   pick)
+                   source, pick)
 
     @property
     def empty(self) -> bool:
         return (self.states is None and not (self.model or self.provider or self.text)
-                and self.batch is None and self.pick is None)
+                and self.batch is None and self.source is None and self.pick is None)
 
     def admits(self, job: Job) -> bool:
         """Whether the job passes the parts of the query that can be judged without SQL
@@ -80,4 +87,5 @@ class JobQuery:
                 and (self.model is None or job.model.startswith(self.model))
                 and (self.provider is None or job.provider == self.provider)
                 and (self.batch is None or job.batch_id == self.batch)
+                and (self.source is None or job.source_id == self.source)
                 and (self.pick is None or (job.pick or "none") == self.pick))

@@ -77,6 +77,7 @@ async def open_session(
         providers,
         output_dir=config.output_dir,
         delete_after_download=config.delete_remote_after_download,
+        write_sidecars=config.write_sidecars,
         max_active=config.max_concurrent_jobs,
         follow=follow,
         clock=clock,

@@ -8,6 +8,7 @@ tracking of a job that was already sent is confirmed too (the provider may still
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -224,7 +225,7 @@ async def submit(app: WanApp, result: SubmitResult | None) -> None:
         return
     app.submitting += 1
     try:
-        jobs = await app.facade.submit(result.requests, result.quotes)
+        jobs = await app.facade.submit(result.requests, result.quotes, result.sources)
     finally:
         app.submitting -= 1
     noun = f"#{jobs[0].id}" if len(jobs) == 1 else f"{len(jobs)} jobs"
@@ -237,7 +238,21 @@ async def new_job(app: WanApp, like: Job | None = None) -> None:
     from tui.app.screens.submit import SubmitScreen  # another module's screen: loaded on use
 
     initial = like.request if like is not None else None
-    await submit(app, await app.push_screen_wait(SubmitScreen(app.facade, initial)))
+    result = await app.push_screen_wait(SubmitScreen(app.facade, initial))
+    if result and like is not None:  # linked to the job it was made from: `from:N`
+        result = replace(result, sources=[like.id] * len(result.requests))
+    await submit(app, result)
+
+
+async def vary(app: WanApp, ids: list[int]) -> None:
+    """N variations of the selected or marked jobs: one form with the count and the total,
+    then one batch of their own, each linked to the job it came from."""
+    from tui.app.screens.vary import VaryScreen
+
+    jobs = await _jobs(app, ids)
+    if jobs:
+        await submit(app, await app.push_screen_wait(VaryScreen(app.facade, jobs)))
+        app.table.clear_marks(ids)
 
 
 async def batch(app: WanApp, path: Path | None = None) -> None:

@@ -87,6 +87,8 @@ class WanApp(App[int]):
     inherit_bindings = False  # Textual's ctrl+q/ctrl+c have no ids; ours can be remapped
     BINDINGS = [
         Binding("n", "new_job", "new", id="new_job"),
+        Binding("l", "new_job_like", "like this", show=False, id="like_this"),
+        Binding("V", "vary", "variations", show=False, id="vary"),
         Binding("b", "batch", "batch", id="batch"),
         Binding("B", "batches", "batches", id="batches"),
         Binding("exclamation_mark", "show_trouble", "failures", show=False, id="failures"),
@@ -924,8 +926,15 @@ class WanApp(App[int]):
         self.spawn(actions.new_job(self), "new job")
 
     def action_new_job_like(self) -> None:
-        """The submission form filled in from the highlighted job (palette only)."""
-        self.spawn(actions.new_job(self, self.table.current), "new job")
+        """The submission form filled in from the highlighted job, linked to it."""
+        job = self.table.current
+        if job is not None:
+            self.spawn(actions.new_job(self, job), "new job like this")
+
+    def action_vary(self) -> None:
+        ids = self.table.targets()
+        if ids:
+            self.spawn(actions.vary(self, ids), "variations", ids)
 
     def action_batch(self) -> None:
         self.spawn(actions.batch(self), "batch")
@@ -966,8 +975,13 @@ class WanApp(App[int]):
 
     # ------------------------------------------------------------ help and palette
 
+    @classmethod
+    def dashboard_bindings(cls) -> list[Binding]:
+        """The keys `?` lists and [keys] remaps (docs/reference/keys.md is written from it)."""
+        return [*cls.BINDINGS, *JobTable.BINDINGS]  # type: ignore[list-item]
+
     def _all_bindings(self) -> list[Binding]:
-        return [*self.BINDINGS, *JobTable.BINDINGS]  # type: ignore[list-item]
+        return self.dashboard_bindings()
 
     def key_rows(self) -> list[KeyRow]:
         return commands.key_rows(self, self._all_bindings())

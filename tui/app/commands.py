@@ -22,13 +22,17 @@ HELP: dict[str, str] = {
     "bottom": "go to the last job", "page_down": "page down", "page_up": "page up",
     "focus_detail": "focus the detail pane (esc returns)", "mark": "mark / unmark for bulk actions",
     "filter": "filter: state:failed, model:wan (an id's start), provider:NAME, batch:N, "
-              "pick:star|reject|none, words in the prompt",
+              "from:N (made from #N), pick:star|reject|none, words in the prompt",
     "sort": "cycle the sort (created, state, model, provider, cost, updated)",
     "open": "open the finished file (no desktop: show and copy its path)",
     "copy_path": "copy the file's path (OSC 52, works over SSH)",
     "play": "watch: play the finished clip in the terminal (esc stops)",
     "gallery": "gallery of finished jobs under the filter (enter opens)",
     "new_job": "new job (submission form with its price)", "batch": "submit a batch from a file",
+    "like_this": "new job like this one: the form filled in from the selected job, linked "
+                 "to it (from:N)",
+    "vary": "variations of the selected / marked jobs: new seeds where the model takes "
+            "one, a batch of their own (confirm, with the total)",
     "failures": "show the jobs that did not finish well (and clear the alert line)",
     "batches": "list the batches; pick one to show only its jobs (filter batch:N)",
     "quote": "quote: re-price the selected / marked jobs",
@@ -116,8 +120,6 @@ def palette(app: WanApp, bindings: Iterable[Binding]) -> Iterator[SystemCommand]
         yield SystemCommand(f"Show only {state} jobs", f"filter state:{state}",
                             _filter(app, f"state:{state}"))
     yield SystemCommand("Clear the filter", "show every job", _filter(app, ""))
-    yield SystemCommand("New job like the selected one", "the form, filled in from it",
-                        _run(app, "new_job_like"))
     yield SystemCommand("Mark every loaded row", "for a bulk action",
                         _run(app, "mark_all_visible"))
     yield SystemCommand("Clear marks", "unmark every row", _run(app, "clear_marks"))

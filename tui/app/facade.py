@@ -32,6 +32,7 @@ from tui.providers.base import ProviderError, ProviderInfo, Quote
 from tui.query import JobQuery
 from tui.session import Session
 from tui.store import BatchStats, Event, Spend
+from tui.variations import Variation, variations
 
 # What widgets and screens may name from below, handed over here: the app imports neither
 # the engine nor the store itself (`lint-imports` checks it).
@@ -166,10 +167,29 @@ class Facade:
     async def quote(self, req: JobRequest) -> Quote:
         return await self.engine.quote(req)
 
-    async def submit(self, requests: Sequence[JobRequest], quotes: Sequence[Quote]) -> list[Job]:
+    async def submit(self, requests: Sequence[JobRequest], quotes: Sequence[Quote],
+                     sources: Sequence[int | None] | None = None) -> list[Job]:
         """Record and start jobs whose price the user has seen (the engine, here or in
-        another process, submits them)."""
-        return await self.host.add(list(requests), list(quotes))
+        another process, submits them). `sources`: the jobs they were made from."""
+        return await self.host.add(list(requests), list(quotes), sources=sources)
+
+    def takes_seed(self, provider: str) -> bool:
+        info = self.provider_info(provider)
+        return info is not None and info.takes_seed
+
+    async def vary(self, jobs: Sequence[Job], count: int) -> tuple[list[Variation], list[Quote]]:
+        """`count` variations of each job, checked against today's catalogue and priced
+        (nothing is spent): ValidationError names the job whose request no longer passes."""
+        planned = variations(jobs, count, self.takes_seed)
+        checked: dict[int, JobRequest] = {}
+        for job in jobs:
+            try:
+                checked[job.id] = await self.engine.catalog.prepare(job.request)
+            except ValidationError as err:
+                raise ValidationError(f"#{job.id}: {err}") from None
+        planned = [Variation(v.source, replace(v.request, model=checked[v.source.id].model))
+                   for v in planned]
+        return planned, [await self.quote(v.request) for v in planned]
 
     async def check_batch(self, path: Path) -> BatchCheck:
         check = BatchCheck(path)

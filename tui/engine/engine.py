@@ -69,6 +69,7 @@ class Engine:
         *,
         output_dir: Path,
         delete_after_download: bool = False,
+        write_sidecars: bool = True,
         max_active: int = 200,
         follow: bool = True,
         clock: Clock | None = None,
@@ -80,6 +81,7 @@ class Engine:
         self.providers = dict(providers)
         self.output_dir = output_dir
         self.delete_after_download = delete_after_download
+        self.write_sidecars = write_sidecars  # NAME.json beside each video (tui.media.recipe)
         self.follow = follow  # False: submit and stop once the remote id is saved
         self.clock = clock or Clock()
         self.policy = policy or PollPolicy()
@@ -371,13 +373,16 @@ class Engine:
     # ------------------------------------------------------------ public actions
 
     async def add(self, requests: Sequence[JobRequest],
-                  quotes: Sequence[Quote | float | None] | None = None) -> list[Job]:
+                  quotes: Sequence[Quote | float | None] | None = None, *,
+                  sources: Sequence[int | None] | None = None) -> list[Job]:
         """Record jobs as pending (one commit), then start them. `quotes` are the prices
-        the user saw (a float is a real quote; a Quote says whether it was an estimate)."""
+        the user saw (a float is a real quote; a Quote says whether it was an estimate);
+        `sources` the jobs they were made from (variations), if any."""
         quotes = list(quotes) if quotes is not None else [None] * len(requests)
         usd = [q.usd if isinstance(q, Quote) else q for q in quotes]
         estimates = [isinstance(q, Quote) and q.estimate for q in quotes]
-        jobs = await self.store.add_jobs(requests, usd, cost_is_estimate=estimates)
+        jobs = await self.store.add_jobs(requests, usd, cost_is_estimate=estimates,
+                                         sources=sources)
         for job in jobs:
             self.emit(JobChanged(job, None, "recorded"))
             self._launch(job.id)

@@ -251,6 +251,7 @@ class ProviderInfo:
     can_delete: bool
     can_quote: bool  # False: quotes are estimates from a price table
     batch_poll: bool = False
+    takes_seed: bool = False  # its models take a seed: a variation gets a new one
     notes: list[str] = field(default_factory=list)
     options: dict[str, OptionSpec] = field(default_factory=dict)  # by option name
 
@@ -264,6 +265,9 @@ class Provider(abc.ABC):
     can_quote: bool = True
     batch_poll: bool = False
     reports_estimate: bool = False  # True when polls carry an expected run time
+    # Its video models take a seed (the same seed and prompt give a similar video), so a
+    # variation can ask for a different one; without it a variation is the request again.
+    takes_seed: bool = False
 
     # The options its models list in `ModelCaps.options`, described for forms.
     option_specs: tuple[OptionSpec, ...] = ()
@@ -296,6 +300,7 @@ class Provider(abc.ABC):
             can_delete=self.can_delete,
             can_quote=self.can_quote,
             batch_poll=self.batch_poll,
+            takes_seed=self.takes_seed,
             options={spec.name: spec for spec in self.option_specs},
         )
 

@@ -134,6 +134,9 @@ class VeniceProvider(HttpProvider):
     name = "venice"
     label = "Venice"
     reports_estimate = True
+    # QueueVideoRequest (the published OpenAPI document) has no seed: a variation is the
+    # same request again, rendered afresh.
+    takes_seed = False
     default_limits_per_minute = {"queue": 40, "retrieve": 120}
 
     not_configured = "Venice is not configured: set VENICE_API_KEY"

@@ -125,6 +125,8 @@ class SimConfig:
     video_seconds: float = 2.0  # length of each generated clip
     faults: Faults = field(default_factory=Faults)
     data_dir: Path | None = None  # where clips are written (a temp dir if None)
+    tls: bool = False  # serve HTTPS with a certificate of a CA made for this run (tls.py)
+    rtt_s: float = 0.0  # round-trip time the server adds (per connection and per request)
 
 
 @dataclass

@@ -157,6 +157,9 @@ def _where(q: JobQuery | None) -> tuple[str, list[Any]]:
     if q.batch is not None:
         clauses.append("batch_id = ?")
         params.append(q.batch)
+    if q.source is not None:
+        clauses.append("source_id = ?")
+        params.append(q.source)
     if q.pick is not None:  # "none": not picked yet
         clauses.append("pick IS NULL" if q.pick == "none" else "pick = ?")
         params += [] if q.pick == "none" else [q.pick]

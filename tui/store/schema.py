@@ -130,6 +130,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE jobs ADD COLUMN rejects TEXT NOT NULL DEFAULT '{}'",
     ),
     (
+        # The job a variation (or a "like this" job) was made from: `from:N` finds them.
+        "ALTER TABLE jobs ADD COLUMN source_id INTEGER",
+        "CREATE INDEX jobs_source ON jobs(source_id) WHERE source_id IS NOT NULL",
+    ),
+    (
         # Picks from the web gallery or the dashboard: "star" / "reject" (NULL: none yet)
         # and when. The index serves `pick:star` and the gallery's "picked first" views.
         "ALTER TABLE jobs ADD COLUMN pick TEXT",

@@ -230,11 +230,13 @@ class Store:
         quotes: Sequence[float | None] | None = None,
         *,
         cost_is_estimate: bool | Sequence[bool] = False,
+        sources: Sequence[int | None] | None = None,
     ) -> list[Job]:
         """Record requests as pending jobs, all or none, in one commit, before any is sent.
 
         `cost_is_estimate`: one flag for all, or one per request (a mixed batch has real
-        quotes and table estimates side by side)."""
+        quotes and table estimates side by side). `sources`: per request, the job it was
+        made from (a variation), or None."""
         requests = list(requests)
         quotes = [None] * len(requests) if quotes is None else list(quotes)
         if len(quotes) != len(requests):
@@ -243,6 +245,9 @@ class Store:
                      else list(cost_is_estimate))
         if len(estimates) != len(requests):
             raise ValueError(f"{len(requests)} requests but {len(estimates)} estimate flags")
+        origins = [None] * len(requests) if sources is None else list(sources)
+        if len(origins) != len(requests):
+            raise ValueError(f"{len(requests)} requests but {len(origins)} sources")
         if not requests:
             return []
         now = self._clock()
@@ -258,9 +263,10 @@ class Store:
                     quote_usd=quote,
                     cost_is_estimate=estimate,
                     batch_id=first,
+                    source_id=source,
                 )
-                for i, (req, quote, estimate) in enumerate(
-                    zip(requests, quotes, estimates, strict=True))
+                for i, (req, quote, estimate, source) in enumerate(
+                    zip(requests, quotes, estimates, origins, strict=True))
             ]
             await db.executemany(_INSERT_JOB, map(_row_for, jobs))
             await db.executemany(
