@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "reach it from a laptop with the printed ssh -L line)")
     serve.add_argument("--expose", action="store_true",
                        help="allow an address other machines can reach (e.g. --host 0.0.0.0)")
-    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+    serve.add_argument("--allow-host", action="append", metavar="NAME",
                        help="another name the browser may use for this server (repeatable)")
 
 
@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
     port = sock.getsockname()[1]
     token = new_token()
     shown = args.host if _is_loopback(args.host) else socket.gethostname()
-    hosts = (*args.allow_host, *(() if _is_loopback(args.host) else
+    hosts = (*(args.allow_host or ()), *(() if _is_loopback(args.host) else
                                  (args.host, socket.gethostname(), socket.getfqdn())))
     stopping = asyncio.Event()
     app = make_app(config.db_path, token=token, port=port, allowed_hosts=hosts,

@@ -50,7 +50,8 @@ def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
 
 def pick_text(job: Job) -> Text:
     """`★ star  2026-12-03 10:42:01`"""
-    return Text.assemble((f"{PICK_GLYPHS[job.pick]} {job.pick}", PICK_STYLE[job.pick]),
+    pick = job.pick or ""
+    return Text.assemble((f"{PICK_GLYPHS[pick]} {pick}", PICK_STYLE[pick]),
                          (f"  {fmt.stamp(job.picked_at)}", "grey62"))
 
 
