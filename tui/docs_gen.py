@@ -150,7 +150,7 @@ def _arguments(parser: argparse.ArgumentParser) -> str:
 
 
 def cli_page() -> str:
-    from tui.cli import build_parser
+    from tui.cliparser import build_parser
     from tui.sim.server import build_parser as sim_parser
 
     parser = build_parser()

@@ -49,14 +49,14 @@ def plan_lines(planned: list, quotes: list) -> list[str]:
 async def cmd_vary(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tui.cli import _confirm, _load_config, _quote_all, _validate, one_line
+    from tui.clisteps import confirm, one_line, quote_all, user_config, validate
     from tui.followcli import Report, hand_to_background, run_following
     from tui.format import money
     from tui.jobs import ValidationError
     from tui.session import open_session
     from tui.variations import describe, variations
 
-    config = _load_config()
+    config = user_config()
     async with open_session(config, lock=False, role="vary") as s:
         jobs = []
         for job_id in dict.fromkeys(args.ids):  # each job once, in the order given
@@ -77,12 +77,12 @@ async def cmd_vary(args: argparse.Namespace) -> int:
         prepared = {}
         for job in jobs:
             try:
-                prepared[job.id] = (await _validate(s, job.request)).model
+                prepared[job.id] = (await validate(s, job.request)).model
             except UsageError as err:
                 raise UsageError(f"job {job.id}: {err}") from None
         planned = [replace(v, request=replace(v.request, model=prepared[v.source.id]))
                    for v in planned]
-        quotes = await _quote_all(s, [v.request for v in planned])
+        quotes = await quote_all(s, [v.request for v in planned])
         total = sum(q.usd for q in quotes)
         estimate = any(q.estimate for q in quotes)
         print(f"{describe(planned)}: {len(planned)} jobs, total {money(total, estimate)}"
@@ -92,7 +92,7 @@ async def cmd_vary(args: argparse.Namespace) -> int:
         if args.max_cost is not None and total > args.max_cost:
             raise UsageError(f"total {money(total, estimate)} is above --max-cost "
                              f"${args.max_cost:.2f}; nothing submitted")
-        if not _confirm(f"Submit {len(planned)} paid jobs?", args.yes):
+        if not confirm(f"Submit {len(planned)} paid jobs?", args.yes):
             print("nothing submitted")
             return EXIT_OK
         here = not args.detach and await s.host.claim(start=False)

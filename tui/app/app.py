@@ -908,10 +908,6 @@ class WanApp(App[int]):
         if ids:
             self.spawn(actions.pick(self, ids, verdict), "pick", ids)
 
-    def show_changed(self, jobs: Iterable[Job]) -> None:
-        """Rows this window changed outside the engine (picks): drawn like others' commits."""
-        self._mark_changed(jobs)
-
     def action_cancel_jobs(self) -> None:
         ids = self.table.targets()
         if ids:

@@ -14,7 +14,7 @@ from tui.app.screens.help import KeyRow
 from tui.jobs import JobState
 
 if TYPE_CHECKING:
-    from tui.app.app import WanApp
+    from tui.app.dashboard import Dashboard
 
 # What each binding does, at length, for `?` and the command palette.
 HELP: dict[str, str] = {
@@ -64,11 +64,11 @@ NO_CLASH_CHECK = frozenset({"find_next", "find_prev", "new_job"})
 NOT_IN_PALETTE = frozenset({"palette", "down", "up", "page_down", "page_up", "quit_ctrl"})
 
 
-def keys_of(app: WanApp, binding: Binding) -> str:
+def keys_of(app: Dashboard, binding: Binding) -> str:
     return app.keymap.get(binding.id or "", binding.key)
 
 
-def keymap_problems(app: WanApp, bindings: Iterable[Binding]) -> list[str]:
+def keymap_problems(app: Dashboard, bindings: Iterable[Binding]) -> list[str]:
     """What the config's [keys] table gets wrong: ids that name no binding, and keys given
     to two bindings (Textual would silently let one of them win)."""
     bindings = list(bindings)
@@ -90,7 +90,7 @@ def keymap_problems(app: WanApp, bindings: Iterable[Binding]) -> list[str]:
     return problems
 
 
-def key_rows(app: WanApp, bindings: Iterable[Binding]) -> list[KeyRow]:
+def key_rows(app: Dashboard, bindings: Iterable[Binding]) -> list[KeyRow]:
     rows: list[KeyRow] = []
     for binding in bindings:
         shown = " ".join(app.get_key_display(Binding(key.strip(), binding.action))
@@ -99,15 +99,15 @@ def key_rows(app: WanApp, bindings: Iterable[Binding]) -> list[KeyRow]:
     return rows
 
 
-def _run(app: WanApp, action: str):
+def _run(app: Dashboard, action: str):
     return lambda: app.run_action(action)
 
 
-def _filter(app: WanApp, query: str):
+def _filter(app: Dashboard, query: str):
     return lambda: app.set_filter(query)
 
 
-def palette(app: WanApp, bindings: Iterable[Binding]) -> Iterator[SystemCommand]:
+def palette(app: Dashboard, bindings: Iterable[Binding]) -> Iterator[SystemCommand]:
     for binding in bindings:
         if binding.id in NOT_IN_PALETTE:
             continue
