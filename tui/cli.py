@@ -556,6 +556,7 @@ ASYNC_COMMANDS = {
     "requeue": lambda a: _one_job_action(a, "requeue"),
     "resolve": cmd_resolve,
     "vary": lambda a: _lazy("tui.varycli", "cmd_vary")(a),
+    "import": lambda a: _lazy("tui.importcli", "cmd_import")(a),
     "engine": cmd_engine,
 }
 

@@ -143,9 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a summary line this often while following (default 30)")
     batch.add_argument("--quiet", action="store_true", help="print only the end")
 
+    from tui.importcli import add_parser as add_import
     from tui.varycli import add_parser as add_vary
 
     add_vary(sub, job_id=_job_id, usd=_usd, seconds=_seconds, count=_count)
+    add_import(sub)
 
     watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
     watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",

@@ -19,7 +19,14 @@ from tui.engine.schedule import backoff_delay
 from tui.engine.steps import STOP, Step
 from tui.jobs import Job, JobState
 from tui.media.facts import moderation_hint, shortfalls
-from tui.media.recipe import RecipeError, recipe_of, sidecar_for, tags_of, write_sidecar
+from tui.media.recipe import (
+    RecipeError,
+    job_facts,
+    recipe_of,
+    sidecar_for,
+    tags_of,
+    write_sidecar,
+)
 from tui.providers.base import NotFound, Provider, ProviderError, Ready
 
 if TYPE_CHECKING:
@@ -55,7 +62,8 @@ class Downloader:
                         if not job.result_url:  # fetched through the API, not a result URL
                             await engine.spend(job.provider, "retrieve", 2.0)
                         stream = await provider.open_download(job)
-                    saved = await save_stream(stream, dest, tags_of(recipe_of(job)))
+                    saved = await save_stream(stream, dest,
+                                              tags_of(recipe_of(job), job_facts(job)))
                     break
                 except DiskError as err:
                     # Fetching again cannot help until the user fixes the folder: the job

@@ -31,6 +31,7 @@ from tui.jobs import Job, JobRequest, VideoFacts
 # One prefix for every key we write: no clash with a player's own tags, easy to grep.
 PREFIX = "wan_tui_"
 RECIPE_TAG = PREFIX + "recipe"  # the whole recipe as JSON: what `import` reads
+JOB_TAG = PREFIX + "job"  # the job's number, batch, source and times: `import` rebuilds them
 SIDECAR_SUFFIX = ".json"
 FORMAT = 1  # the recipe's layout; `import` refuses a newer one instead of misreading it
 # Container-level keys the MP4 muxer writes itself; copied over they would become tags.
@@ -84,10 +85,21 @@ def request_of(recipe: Mapping[str, Any]) -> JobRequest:
     return JobRequest.from_dict(fields)
 
 
-def tags_of(recipe: Mapping[str, Any]) -> dict[str, str]:
+def job_facts(job: Job) -> dict[str, Any]:
+    """Where the job stood in its history: enough for `import` to rebuild its batch and
+    lineage (the ids are renumbered there) and its times."""
+    return {"id": job.id, "batch_id": job.batch_id, "source_id": job.source_id,
+            "created_at": job.created_at, "submitted_at": job.submitted_at,
+            "quote_usd": job.quote_usd}
+
+
+def tags_of(recipe: Mapping[str, Any], job: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The MP4 tags for a recipe: one readable key per field (what ffprobe lists) plus the
-    whole recipe as JSON under RECIPE_TAG. `title` is the prompt, for players that show one."""
+    whole recipe as JSON under RECIPE_TAG (and the job's facts under JOB_TAG). `title` is
+    the prompt, for players that show one."""
     tags = {"title": str(recipe["prompt"]), RECIPE_TAG: json.dumps(recipe, sort_keys=True)}
+    if job is not None:
+        tags[JOB_TAG] = json.dumps(job, sort_keys=True)
     for key, value in recipe.items():
         if key == "format" or value is None:
             continue
@@ -107,9 +119,10 @@ def read_tags(path: Path) -> dict[str, str]:
         raise RecipeError(f"{path.name}: cannot read its tags ({exc})") from exc
 
 
-def recipe_in_tags(tags: Mapping[str, str]) -> dict[str, Any] | None:
-    """The recipe written by tags_of, or None when the file carries none (or a broken one)."""
-    text = tags.get(RECIPE_TAG)
+def recipe_in_tags(tags: Mapping[str, str], key: str = RECIPE_TAG) -> dict[str, Any] | None:
+    """The recipe written by tags_of (or with `key=JOB_TAG` the job's facts), or None when
+    the file carries none (or a broken one)."""
+    text = tags.get(key)
     if not text:
         return None
     try:
@@ -196,9 +209,7 @@ def sidecar_for(job: Job, *, path: Path, size: int, sha256: str, download_sha256
         file={"name": path.name, "bytes": size, "sha256": sha256,
               "download_sha256": download_sha256,
               "video": video.to_dict() if video else None},
-        job={"id": job.id, "batch_id": job.batch_id, "created_at": job.created_at,
-             "submitted_at": job.submitted_at, "finished_at": finished_at,
-             "quote_usd": job.quote_usd},
+        job={**job_facts(job), "finished_at": finished_at},
     )
 
 

@@ -382,6 +382,49 @@ class Store:
                  for i, job in enumerate(jobs)),
             )
 
+    async def import_jobs(self, jobs: Sequence[Job], details: Sequence[str]) -> list[Job]:
+        """Record finished jobs rebuilt from their files (`wan-tui import`), in one commit.
+
+        The ids in `jobs` are labels within this import: each job gets a fresh id, and a
+        `batch_id` or `source_id` naming another job of the import is renamed with it (a
+        batch is named by its first job, as add_jobs names it); one naming a job not in
+        the import is dropped. A job whose provider and remote id the history already
+        holds is skipped, checked under the write lock so two imports cannot both add it.
+        Returns the jobs added, each with one event (`details`, per job)."""
+        if len(details) != len(jobs):
+            raise ValueError(f"{len(jobs)} jobs but {len(details)} details")
+        async with self._write() as db:
+            fresh: list[tuple[Job, str]] = []
+            seen: set[tuple[str, str]] = set()
+            for job, detail in zip(jobs, details, strict=True):
+                if job.remote_id:
+                    key = (job.provider, job.remote_id)
+                    rows = await db.execute_fetchall(
+                        "SELECT 1 FROM jobs WHERE remote_id = ? AND provider = ? LIMIT 1", key)
+                    if key in seen or list(rows):
+                        continue
+                    seen.add(key)
+                fresh.append((job, detail))
+            if not fresh:
+                return []
+            first = await self._next_id(db)
+            new_id = {job.id: first + i for i, (job, _) in enumerate(fresh)}
+            batch_of: dict[int, int] = {}  # an old batch id -> its first imported job's id
+            for job, _ in fresh:
+                if job.batch_id is not None:
+                    batch_of.setdefault(job.batch_id, new_id[job.id])
+            added = [job.with_(id=new_id[job.id],
+                               batch_id=batch_of.get(job.batch_id) if job.batch_id else None,
+                               source_id=new_id.get(job.source_id) if job.source_id else None)
+                     for job, _ in fresh]
+            await db.executemany(_INSERT_JOB, map(_row_for, added))
+            await db.executemany(_INSERT_EVENT, ((job.id, job.updated_at, job.state.value,
+                                                  detail)
+                                                 for job, (_, detail) in zip(added, fresh,
+                                                                             strict=True)))
+            rows = await db.execute_fetchall(f"{_SELECT_JOB} WHERE id >= ? ORDER BY id", (first,))
+            return [_job_from_row(row) for row in rows]
+
     # ------------------------------------------------------------ reading jobs
 
     async def get(self, job_id: int) -> Job | None:
