@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from tui.cliparser import build_parser, request_from
-from tui.clisteps import confirm, one_line, quote_all, user_config, validate
+from tui.clisteps import (
+    confirm,
+    one_line,
+    quote_all,
+    user_config,
+    validate,
+    warn_deprecated,
+)
 from tui.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failure, UsageError
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Failure", "UsageError", "build_parser", "main"]
@@ -71,6 +78,7 @@ async def cmd_submit(args) -> int:
     config = user_config()
     async with open_session(config, lock=False, role="submit", serves=False) as s:
         req = await validate(s, req)
+        await warn_deprecated(s, [req])
         (quote,) = await quote_all(s, [req])
         print(f"price: {quote.label()}  ({req.provider}/{req.model}, {req.duration})")
         if args.max_cost is not None and quote.usd > args.max_cost:
@@ -137,6 +145,7 @@ async def cmd_batch(args) -> int:
             except UsageError as err:
                 where = f" (sweep {line.variant})" if line.variant else ""
                 raise UsageError(f"line {line.line}: {err}{where}") from None
+        await warn_deprecated(s, requests)
         quotes = await quote_all(s, requests)
         total = sum(q.usd for q in quotes)
         estimate = any(q.estimate for q in quotes)
