@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --charged: the provider's id for it; wan-tui then follows "
                               "it and downloads the video")
 
+    from tui.dbcli import add_parser as add_db_parser
+
+    add_db_parser(sub)
+
     from tui.web.export import add_parser as add_export
     from tui.web.serve import add_parser as add_serve
 

@@ -46,12 +46,12 @@ class Exported:
     sheets: list[Path] = field(default_factory=list)
 
 
-async def _read(db_path: Path, query_text: str) -> tuple[list[Job], dict[int, list[dict]]]:
+async def _read(history: Path | str, query_text: str) -> tuple[list[Job], dict[int, list[dict]]]:
     from tui.store import Store
     from tui.web.cards import finished_query
 
     query = finished_query(query_text)
-    store = await Store.open(db_path)
+    store = await Store.open(history)
     try:
         jobs = await store.list_jobs(query, order="created", descending=False)
         events = {job.id: [{"at": e.at, "state": e.state.value, "detail": e.detail}
@@ -184,9 +184,9 @@ def write_export(jobs: list[Job], events: dict[int, list[dict]], folder: Path, *
 
 
 def cmd_export(args: argparse.Namespace, config) -> int:
-    if not config.db_path.exists():
+    if config.database is None and not config.db_path.exists():
         raise UsageError(f"there is no history at {config.db_path} yet: run some jobs first")
-    jobs, events = asyncio.run(_read(config.db_path, args.query))
+    jobs, events = asyncio.run(_read(config.history, args.query))
     if not jobs:
         raise UsageError(f"no finished job matches {args.query!r}: try `wan-tui list` or a "
                          "wider filter")

@@ -70,7 +70,7 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
         raise UsageError(f"--host {args.host} lets other machines reach the gallery (the token "
                          "still guards it, but it travels unencrypted): add --expose if you "
                          "mean it, or keep 127.0.0.1 and use ssh -L")
-    if not config.db_path.exists():
+    if config.database is None and not config.db_path.exists():
         raise UsageError(f"there is no history at {config.db_path} yet: run some jobs first")
     sock = _listen(args.host, args.port)
     port = sock.getsockname()[1]
@@ -79,8 +79,8 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
     hosts = (*(args.allow_host or ()), *(() if _is_loopback(args.host) else
                                  (args.host, socket.gethostname(), socket.getfqdn())))
     stopping = asyncio.Event()
-    app = make_app(config.db_path, token=token, port=port, allowed_hosts=hosts,
-                   stopping=stopping)
+    app = make_app(config.history, token=token, port=port, allowed_hosts=hosts,
+                   thumbs_dir=config.db_path.parent / "thumbs", stopping=stopping)
     if not _is_loopback(args.host):
         print(f"warning: the gallery listens on {args.host}:{port}, reachable from other "
               "machines; anyone who sees the address below can watch and pick", file=sys.stderr)

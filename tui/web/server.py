@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 MAX_IDS = 200
-CHANGE_POLL_S = 0.25  # how often the history is asked "anything new?" (one PRAGMA)
+CHANGE_WAIT_S = 5.0  # one wait for another process's commit (the store polls or is told)
 SSE_KEEPALIVE_S = 15.0
 # The gallery's orderings: the store's, newest first unless asked otherwise.
 SORTS = ("created", "cost", "model", "provider", "updated")
@@ -111,12 +111,11 @@ class Changes:
     async def _watch(self) -> None:
         version = await self.store.data_version()
         while True:
-            await asyncio.sleep(CHANGE_POLL_S)
             try:
-                now_version = await self.store.data_version()
-                if now_version == version:
+                # SQLite: PRAGMA data_version, polled; PostgreSQL: its NOTIFY, waited for.
+                if not await self.store.wait_for_change(version, CHANGE_WAIT_S):
                     continue
-                version = now_version
+                version = await self.store.data_version()
                 # A little overlap: a row stamped just before the last look is sent again,
                 # which a page merely redraws.
                 jobs = await self.store.changed_since(self._since - 1.0)
@@ -145,13 +144,14 @@ def _poster_url(job: Job) -> str:
     return f"/poster/{job.id}.png"
 
 
-def make_app(db_path: Path, *, token: str, port: int, allowed_hosts: tuple[str, ...] = (),
-             thumbs_dir: Path | None = None, stopping: asyncio.Event | None = None) -> Guard:
-    """The gallery over the history at `db_path`, wrapped in its guard. `stopping`, once
-    set, ends every event stream (the server waits for open connections before it stops,
-    and a page's stream would otherwise stay open for ever)."""
+def make_app(history: Path | str, *, token: str, port: int, thumbs_dir: Path,
+             allowed_hosts: tuple[str, ...] = (), stopping: asyncio.Event | None = None
+             ) -> Guard:
+    """The gallery over `history` (a SQLite file or a PostgreSQL URL), in its guard.
+    `stopping`, once set, ends every event stream (the server waits for open connections
+    before it stops, and a page's stream would otherwise stay open for ever)."""
     stop = stopping or asyncio.Event()
-    thumbs = thumbs_dir or db_path.parent / "thumbs"
+    thumbs = thumbs_dir
     state: dict[str, Any] = {}
 
     def store() -> Store:
@@ -299,7 +299,7 @@ def make_app(db_path: Path, *, token: str, port: int, allowed_hosts: tuple[str, 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state["store"] = await Store.open(db_path)
+        state["store"] = await Store.open(history)
         state["changes"] = Changes(state["store"])
         state["changes"].start()
         try:
