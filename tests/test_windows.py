@@ -368,6 +368,7 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     wait_for(lambda: "budget" in run_cli(env, "engine", "status")[1], 10, "published status")
     code, out, _ = run_cli(env, "engine", "status")
     assert f"pid {pid} (background) since" in out and "venice retrieve" in out
+    assert "balance    venice $" in out and "(USD, can spend)" in out  # Venice's own word
     assert "log " in out and "active     " in out
     code, out, err = run_cli(env, "engine", "stop")
     assert code == 0 and f"pid {pid} stopped" in out, err

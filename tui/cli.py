@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from tui.cliparser import build_parser, request_from
-from tui.clisteps import confirm, one_line, quote_all, user_config, validate
+from tui.clisteps import (
+    confirm,
+    one_line,
+    quote_all,
+    user_config,
+    validate,
+    warn_deprecated,
+)
 from tui.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failure, UsageError
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Failure", "UsageError", "build_parser", "main"]
@@ -71,6 +78,7 @@ async def cmd_submit(args) -> int:
     config = user_config()
     async with open_session(config, lock=False, role="submit", serves=False) as s:
         req = await validate(s, req)
+        await warn_deprecated(s, [req])
         (quote,) = await quote_all(s, [req])
         print(f"price: {quote.label()}  ({req.provider}/{req.model}, {req.duration})")
         if args.max_cost is not None and quote.usd > args.max_cost:
@@ -137,6 +145,7 @@ async def cmd_batch(args) -> int:
             except UsageError as err:
                 where = f" (sweep {line.variant})" if line.variant else ""
                 raise UsageError(f"line {line.line}: {err}{where}") from None
+        await warn_deprecated(s, requests)
         quotes = await quote_all(s, requests)
         total = sum(q.usd for q in quotes)
         estimate = any(q.estimate for q in quotes)
@@ -279,7 +288,7 @@ async def _unknown_jobs_line(config) -> str | None:
     from tui.store import Store
 
     unknown = JobQuery(states=(JobState.UNKNOWN,))
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         ids = [j.id for j in await store.list_jobs(unknown, order="created", descending=False,
                                                    limit=6)]
@@ -334,7 +343,7 @@ async def cmd_list(args) -> int:
     except ValueError:
         raise UsageError("unknown --state; use one of "
                          + ", ".join(s.value for s in JobState)) from None
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         jobs = await store.list_jobs(JobQuery(states=states, text=args.query,
                                               source=args.source), limit=args.limit)
@@ -356,7 +365,7 @@ async def cmd_show(args) -> int:
     from tui.format import job_line, stamp
     from tui.store import Store
 
-    store = await Store.open(user_config().db_path)
+    store = await Store.open(user_config().history)
     try:
         job = await store.get(args.id)
         if job is None:
@@ -443,7 +452,7 @@ async def cmd_resolve(args) -> int:
 
     if args.remote_id is not None and not args.charged:
         raise UsageError("--remote-id goes with --charged (a job with an id was sent)")
-    store = await Store.open(user_config().db_path)
+    store = await Store.open(user_config().history)
     try:
         job = await store.get(args.id)
         if job is None:
@@ -484,7 +493,7 @@ def cmd_doctor(args) -> int:
 
     from tui.config import ConfigError, load_config
     from tui.engine.files import folder_problem
-    from tui.store import Finding, check_history
+    from tui.store import Finding, check_history, check_server
 
     try:
         config = load_config()
@@ -496,7 +505,8 @@ def cmd_doctor(args) -> int:
         if cfg.exists() and cfg.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             findings.append(Finding(False, f"{cfg} is readable by others (it may hold keys)",
                                     f"chmod 600 {cfg}"))
-        findings += check_history(config.db_path)
+        findings += (check_server(config.database) if config.database
+                     else check_history(config.db_path))
         problem = folder_problem(config.output_dir)
         findings.append(Finding(True, f"output folder {config.output_dir} is writable")
                         if problem is None else Finding(False, problem))
@@ -518,13 +528,24 @@ async def cmd_engine(args) -> int:
     return await engine_stop(config)
 
 
+async def cmd_db(args) -> int:
+    from tui.dbcli import cmd_db as run_db
+
+    return await run_db(args)
+
+
 def cmd_config(args) -> int:
     from tui.config import ensure_config_file
 
     config = user_config()
     path = ensure_config_file(config)
     print(f"config file  {path}")
-    print(f"history      {config.db_path}")
+    if config.database:
+        from tui.store.postgres import mask_dsn
+
+        print(f"history      {mask_dsn(config.database)} (shared by the team)")
+    else:
+        print(f"history      {config.db_path}")
     print(f"videos       {config.output_dir}")
     print(f"log file     {config.log_file}")
     for name, pc in config.providers.items():
@@ -550,6 +571,7 @@ ASYNC_COMMANDS = {
     "vary": lambda a: _lazy("tui.varycli", "cmd_vary")(a),
     "import": lambda a: _lazy("tui.importcli", "cmd_import")(a),
     "engine": cmd_engine,
+    "db": cmd_db,
 }
 
 

@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --charged: the provider's id for it; wan-tui then follows "
                               "it and downloads the video")
 
+    from tui.dbcli import add_parser as add_db_parser
+
+    add_db_parser(sub)
     sub.add_parser("config", help="show where things are and which providers are configured")
     sub.add_parser("doctor", help="check the history, output folder and config; say how to "
                    "recover")

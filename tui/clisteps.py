@@ -64,3 +64,15 @@ async def validate(session, req, *, check_prompt: bool = True):
         return replace(priced, prompt=req.prompt)
     except ValidationError as err:
         raise UsageError(str(err)) from None
+
+
+async def warn_deprecated(session, requests) -> None:
+    """Before anything is paid for: one line on stderr per deprecated model asked for."""
+    seen: set[tuple[str, str]] = set()
+    for req in requests:
+        if (req.provider, req.model) in seen:
+            continue
+        seen.add((req.provider, req.model))
+        caps = await session.engine.catalog.caps(req.provider, req.model)
+        if caps.deprecation is not None:
+            print(f"wan-tui: warning: {caps.deprecation.warning(req.model)}", file=sys.stderr)

@@ -37,6 +37,7 @@ from tui.app.diff_driver import diff_driver_class
 from tui.app.facade import (
     SORTS,
     AllSettled,
+    BalanceChanged,
     BudgetChanged,
     EngineEvent,
     Facade,
@@ -376,7 +377,7 @@ class WanApp(App[int]):
             if event.job_id is not None:
                 self._job_notices[event.job_id] = event.message
             self.toast(event.message, SEVERITY.get(event.level, "information"))
-        elif isinstance(event, BudgetChanged):
+        elif isinstance(event, BudgetChanged | BalanceChanged):
             self._status_dirty = True
         elif isinstance(event, AllSettled):
             self._ended = event  # announced after the last job's own toast, by the timer
@@ -479,7 +480,7 @@ class WanApp(App[int]):
         unconfigured = [p.name for p in self.facade.providers() if not p.configured]
         self.query_one(StatusLine).show(StatusData(
             counts, spend, self.facade.budgets(), unconfigured, self.facade.halted(),
-            await self.facade.follower(), batch))
+            await self.facade.follower(), batch, balances=self.facade.balances()))
         # The batch's ETA moves with the clock: read it again in a few seconds while jobs
         # run (reading a big batch's running jobs every second would cost key latency).
         if batch is not None and batch.active:

@@ -16,6 +16,7 @@ from tui.app.batch_status import BatchSummary, from_rows, summarize
 from tui.batchfile import BatchError, expand_line, read_batch, read_file
 from tui.engine import (
     AllSettled,
+    BalanceChanged,
     BudgetChanged,
     Engine,
     EngineError,
@@ -37,7 +38,8 @@ from tui.variations import Variation, variations
 # What widgets and screens may name from below, handed over here: the app imports neither
 # the engine nor the store itself (`lint-imports` checks it).
 __all__ = [
-    "SORTS", "AllSettled", "BatchCheck", "BatchStats", "BudgetChanged", "BudgetStatus",
+    "SORTS", "AllSettled", "BalanceChanged", "BatchCheck", "BatchStats", "BudgetChanged",
+    "BudgetStatus",
     "EngineError", "EngineEvent", "Event", "Facade", "Follower", "JobChanged", "JobQuery",
     "Notice", "Spend",
     "descending",
@@ -332,6 +334,14 @@ class Facade:
         (the engine logs each as a "poll error N" event too)."""
         return {job_id: fmt.trouble_text(errors, last)
                 for job_id, (errors, last) in self.engine.follower.failing.items()}
+
+    def balances(self) -> dict[str, str]:
+        """Each provider's balance as the provider itself reports it (`$12.34`,
+        `90.50 DIEM`), for those that publish one and have answered."""
+        if not self.is_engine:
+            return {p: b["label"] for p, b in (self._engine_status.get("balances") or {}).items()
+                    if isinstance(b, dict) and isinstance(b.get("label"), str)}
+        return {p: b.label() for p, b in self.engine.balances.balances.items()}
 
     def halted(self) -> dict[str, str]:
         if not self.is_engine:

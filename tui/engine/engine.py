@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tui.engine.balance import BalanceWatch
 from tui.engine.batchpoll import BatchPoller
 from tui.engine.budget import Priority, RequestBudget
 from tui.engine.catalog import Catalog
@@ -33,6 +34,7 @@ from tui.engine.downloading import Downloader
 from tui.engine.events import AllSettled, BudgetChanged, EngineEvent, JobChanged, Notice
 from tui.engine.following import Follower
 from tui.engine.schedule import PollPolicy
+from tui.engine.settle import Settler
 from tui.engine.steps import FOLLOWED, STOP, Step
 from tui.engine.submitting import Submitter
 from tui.errors import EXIT_USAGE, WanError
@@ -94,6 +96,8 @@ class Engine:
         self.submitter = Submitter(self)
         self.follower = Follower(self)
         self.downloader = Downloader(self)
+        self.balances = BalanceWatch(self)
+        self.settler = Settler(self)
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -228,6 +232,11 @@ class Engine:
             self._launch(job.id)
         if wanted is None:
             await self._finish_pending_deletes()
+            # The providers' own word on money: what each key may spend, and which unknown
+            # jobs their ledgers settle (both read in the background; submits wait for the
+            # first balance read themselves).
+            self.spawn(self.balances.read_all(), "service-balance")
+            self.spawn(self.settler.run(), "service-settle")
         if wanted is None and self.rescan_s > 0:
             self.spawn(self._rescan(), "service-rescan")
 

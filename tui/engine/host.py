@@ -296,6 +296,9 @@ class EngineHost:
             "pid": os.getpid(), "since": self.since, "role": self.role, "log": self.log_path,
             "active": self.engine.active_count, "budgets": budgets,
             "halted": self.engine.halted,
+            "balances": {p: {"label": b.label(), "currency": b.currency,
+                             "can_consume": b.can_consume}
+                         for p, b in self.engine.balances.balances.items()},
         }
         text = json.dumps(status, sort_keys=True)
         if force or text != self._status_text:

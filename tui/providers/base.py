@@ -13,6 +13,7 @@ from typing import Any
 
 from tui.errors import EXIT_USAGE, WanError
 from tui.jobs import Job, JobRequest, ModelCaps, ValidationError, validate_request
+from tui.providers.billing import Balance, Ledger
 
 # ---------------------------------------------------------------- outcomes of a poll
 
@@ -343,6 +344,17 @@ class Provider(abc.ABC):
 
     async def delete(self, job: Job) -> None:
         raise Unsupported(f"{self.label or self.name} has no way to delete remote media")
+
+    # The provider's own word on money (billing.py). Without it: no balance, no ledger.
+    has_ledger: bool = False
+
+    async def balance(self) -> Balance | None:
+        """The balance the key spends from and whether it may spend (None: not published)."""
+        return None
+
+    async def ledger(self, start: float, end: float) -> Ledger:
+        """The key's charges in [start, end) (Unix times), in the order they were made."""
+        raise Unsupported(f"{self.label or self.name} publishes no ledger of charges")
 
     async def aclose(self) -> None:  # noqa: B027 -- optional hook, not abstract
         """Release the HTTP client."""

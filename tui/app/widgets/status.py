@@ -23,6 +23,7 @@ class StatusData:
     halted: dict[str, str] = field(default_factory=dict)
     follower: Follower | None = None  # who follows the jobs
     batch: BatchSummary | None = None
+    balances: dict[str, str] = field(default_factory=dict)  # the provider's own report
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,18 @@ WHO = 7  # which process follows the jobs (when one does)
 HINT = 8  # providers without a key
 
 
-def _provider_segments(budgets: list[BudgetStatus]) -> list[Segment]:
+def _balance_segments(balances: dict[str, str]) -> list[Segment]:
+    """What each key spends from, as its provider reports it (`venice bal $12.34`)."""
+    out = []
+    for provider, label in balances.items():
+        text = Text(f"{provider} bal ", style="bold")
+        text.append(label, style="green")
+        out.append(Segment(text, PROVIDER, "money"))
+    return out
+
+
+def _provider_segments(budgets: list[BudgetStatus], reported: dict[str, str]
+                       ) -> list[Segment]:
     by_provider: dict[str, list[BudgetStatus]] = {}
     for b in budgets:
         by_provider.setdefault(b.provider, []).append(b)
@@ -60,7 +72,7 @@ def _provider_segments(budgets: list[BudgetStatus]) -> list[Segment]:
         text = Text()
         text.append(f"{provider} ", style="bold")
         balance = next((b.balance_usd for b in items if b.balance_usd is not None), None)
-        if balance is not None:
+        if balance is not None and provider not in reported:  # else its own segment says
             text.append(f"{fmt.money(balance)} ", style="green")
         busy = False
         for b in sorted(items, key=lambda b: b.rate_class):
@@ -139,7 +151,8 @@ def status_segments(data: StatusData) -> list[Segment]:
     spend = Text("today ", style="grey62")
     spend.append(fmt.money(data.spend_today), style="bold")
     out.append(Segment(spend, SPEND, "money"))
-    out += _provider_segments(data.budgets)
+    out += _balance_segments(data.balances)
+    out += _provider_segments(data.budgets, data.balances)
     for provider, reason in data.halted.items():
         out.append(Segment(Text(f"{provider} halted: {fmt.excerpt(reason, 60)}",
                                 style="bold red"), MUST, "money"))
