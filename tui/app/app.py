@@ -108,6 +108,8 @@ class WanApp(App[int]):
         Binding("d", "delete_remote", "delete", id="delete"),
         Binding("o", "open_file", "open", id="open"),
         Binding("y", "copy_path", "copy path", id="copy_path"),
+        Binding("asterisk", "pick('star')", "star", show=False, id="star"),
+        Binding("x", "pick('reject')", "reject", show=False, id="reject"),
         # Not in the footer (it is full at 160 columns): the detail pane names them.
         Binding("w", "play", "watch", show=False, id="play"),
         Binding("v", "gallery", "gallery", show=False, id="gallery"),
@@ -849,6 +851,11 @@ class WanApp(App[int]):
         ids = self.table.targets()
         if ids:
             self.spawn(actions.requeue(self, ids), "re-queue", ids)
+
+    def action_pick(self, verdict: str) -> None:
+        ids = self.table.targets()
+        if ids:
+            self.spawn(actions.pick(self, ids, verdict), "pick", ids)
 
     def action_cancel_jobs(self) -> None:
         ids = self.table.targets()
