@@ -37,6 +37,7 @@ CONFIG_TEMPLATE = """\
 # max_concurrent_jobs = 200
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
+# images = "auto"       # pictures: auto | kitty | sixel | halfblock | off (WAN_TUI_IMAGES wins)
 
 [providers.venice]
 # api_key = ""
@@ -83,6 +84,7 @@ class Config:
     notify_when_batch_ends: bool = True
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
+    images: str = "auto"  # how pictures are drawn (tui/termcaps.py); WAN_TUI_IMAGES wins
 
     def provider(self, name: str) -> ProviderConfig:
         try:
@@ -174,6 +176,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if max_jobs < 1:
         raise ConfigError("max_concurrent_jobs must be at least 1")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+    images = _images(env, data.get("images"))
     return Config(
         home=config_dir,
         config_file=config_file,
@@ -186,7 +189,21 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
+        images=images,
     )
+
+
+def _images(env: dict[str, str], configured: Any) -> str:
+    from tui.termcaps import normalize
+
+    if env.get("WAN_TUI_IMAGES"):
+        return normalize(env["WAN_TUI_IMAGES"], "WAN_TUI_IMAGES")
+    if configured is None:
+        return "auto"
+    if not isinstance(configured, str):
+        raise ConfigError(f"images = {configured!r}: choose one of auto, kitty, sixel, "
+                          "halfblock, off")
+    return normalize(configured, "images")
 
 
 def ensure_config_file(config: Config) -> Path:

@@ -12,7 +12,11 @@ import sys
 
 from textual.driver import Driver
 
+from tui.app.picture_layer import PictureLayer
 from tui.app.screen_diff import ScreenDiff
+from tui.termcaps import pictures
+
+SYNC_END = "\x1b[?2026l"  # the end of a synchronized update: pictures go inside it
 
 
 def diff_driver_class(base: type[Driver]) -> type[Driver]:
@@ -24,6 +28,7 @@ def diff_driver_class(base: type[Driver]) -> type[Driver]:
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.screen_diff = ScreenDiff()
+            self.pictures = PictureLayer(pictures().mode)
 
         def start_application_mode(self) -> None:
             self.screen_diff.resize(0, 0)  # after a suspend the terminal shows the shell
@@ -44,8 +49,20 @@ def diff_driver_class(base: type[Driver]) -> type[Driver]:
             if size != (diff.width, diff.height):
                 diff.resize(*size)
             out = diff.feed(data)
+            drawn = self.pictures.update(diff)
+            if drawn:
+                # Inside the frame's synchronized update, when it has one, so the terminal
+                # shows the cells and the pictures over them at once.
+                end = out.rfind(SYNC_END)
+                out = out[:end] + drawn + out[end:] if end >= 0 else out + drawn
             if out:
                 super().write(out)
+
+        def stop_application_mode(self) -> None:
+            freed = self.pictures.close()  # kitty keeps images until told to free them
+            if freed:
+                super().write(freed)
+            super().stop_application_mode()
 
         def redraw(self) -> None:
             """Forget what the terminal shows: the next frames send every cell."""
