@@ -2,10 +2,10 @@
 
     python screenshots/capture.py
 
-Writes SVGs (what Textual renders) and, when `cairosvg` is installed (it needs the system
-cairo library), PNGs of the same. The PNGs need fonts with every glyph the app draws
-(Debian: fonts-firacode fonts-dejavu-core fonts-noto-core fonts-symbola). No key and no
-network: the simulator runs in-process.
+Writes SVGs (what Textual renders) and, when `cairosvg` is installed (the test extra; it needs
+the system cairo library), PNGs of the same, drawn by png.py with every character on its
+terminal column. The PNGs need DejaVu Sans Mono (Debian: fonts-dejavu-core), which has every
+glyph the app draws. No key and no network: the simulator runs in-process.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from tui.jobs import JobRequest  # noqa: E402
 from tui.session import open_session  # noqa: E402
 from tui.sim.server import SimServer  # noqa: E402
 from tui.sim.state import SimConfig  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+import png  # noqa: E402  (screenshots/png.py: SVG to PNG, cell by cell)
 
 SIZE = (160, 45)
 QUICK = 1.5  # seconds: these have finished when the pictures are taken
@@ -75,14 +78,10 @@ def model_means() -> dict[str, float]:
 
 def to_png(svg: Path) -> None:
     try:
-        import cairosvg
+        import cairosvg  # noqa: F401
     except ImportError:
         return  # SVG only: pip install cairosvg (needs libcairo) for PNGs
-    # cairo draws each run in one font, with no fallback per glyph: DejaVu Sans Mono has
-    # every symbol the app draws (✔ ✘ ⚑ ⚠ ⌛ ◐ ▏), Fira Code (Textual's choice) does not.
-    text = svg.read_text().replace("Fira Code, monospace", "DejaVu Sans Mono, monospace")
-    cairosvg.svg2png(bytestring=text.encode(), write_to=str(svg.with_suffix(".png")),
-                     output_width=1600)
+    png.to_png(svg)  # every character on its own cell (cairo ignores the runs' textLength)
 
 
 async def wait_for(pilot, check, timeout: float = 20.0) -> None:

@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from pg import PgServer
 
 from tui.engine import Engine
 from tui.engine.schedule import PollPolicy
@@ -24,7 +25,22 @@ T2V = "wan-2.5-preview-text-to-video"
 
 _KEY_VARS = ("VENICE_API_KEY", "APIXO_API_KEY", "ACEDATA_API_TOKEN", "VENICE_BASE_URL",
              "APIXO_BASE_URL", "ACEDATA_BASE_URL", "WAN_TUI_HOME", "WAN_TUI_OUTPUT_DIR",
-             "WAN_TUI_DELETE_REMOTE", "WAN_TUI_TIME_SCALE")
+             "WAN_TUI_DELETE_REMOTE", "WAN_TUI_TIME_SCALE", "WAN_TUI_DATABASE",
+             "WAN_TUI_ENGINE_NAME", "PGPASSWORD")
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    """A real PostgreSQL server for this test session (one per xdist worker); started the
+    first time a test asks for it, stopped and removed at the end (tests/pg.py)."""
+    with PgServer.running() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg: PgServer) -> str:
+    """A fresh database of its own for one test (its DSN, with the password)."""
+    return pg.new_database()
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +158,37 @@ async def make_engine(store: Store, tmp_path: Path):
         await engine.stop(grace_s=5)
         for provider in providers:
             await provider.aclose()
+
+
+def as_downloaded(file: str | Path) -> str:
+    """The sha256 of a finished video's bytes as the provider sent them (its sidecar says):
+    the file itself was remuxed with its recipe, so its own sha256 -- the history's -- differs
+    from the simulator's."""
+    import json
+
+    from tui.media.recipe import sidecar_path
+
+    return json.loads(sidecar_path(Path(file)).read_text())["file"]["download_sha256"]
+
+
+def whole_copy_of(folder: Path, remote_sha256: str) -> bool:
+    """Whether `folder` holds a finished video of exactly those provider bytes, whole: its
+    sidecar names them and the file is the one the sidecar describes."""
+    import hashlib
+    import json
+
+    from tui.media.recipe import sidecar_path
+
+    for video in folder.glob("*.mp4"):
+        side = sidecar_path(video)
+        try:
+            facts = json.loads(side.read_text())["file"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if (facts["download_sha256"] == remote_sha256
+                and hashlib.sha256(video.read_bytes()).hexdigest() == facts["sha256"]):
+            return True
+    return False
 
 
 def stored_jobs(db: Path) -> list:

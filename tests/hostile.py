@@ -2,7 +2,8 @@
 
 The simulator speaks the APIs correctly; this one writes raw bytes so a test can send what no
 well-behaved server would: redirect loops, a body that crawls, headers of any size, a body
-longer than its Content-Length. Every request it reads is recorded in `seen`.
+longer than its Content-Length. Every request it reads is recorded in `seen`, and every
+connection it accepts is counted in `connections`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class HostileServer:
     handler: Handler
     host: str = "127.0.0.1"
     seen: list[Seen] = field(default_factory=list)
+    connections: int = 0  # accepted: how many the client opened (keep-alive reuses them)
     port: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
@@ -78,6 +80,7 @@ class HostileServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.connections += 1
         try:
             while True:  # keep-alive: one connection may carry several requests
                 try:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import T2V, sim_env, stored_jobs
+from conftest import T2V, as_downloaded, sim_env, stored_jobs, whole_copy_of
 
 from tui.jobs import JobState
 from tui.sim.state import Faults
@@ -53,7 +53,7 @@ def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_pa
     early_deletes: list[str] = []
 
     def whole_copy_on_disk(job) -> None:
-        if not any(sha(p) == job.sha256 for p in out.glob("*.mp4")):
+        if not whole_copy_of(out, job.sha256):
             early_deletes.append(job.remote_id)
 
     sim.state.on_delete = whole_copy_on_disk
@@ -112,7 +112,8 @@ def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_pa
     assert len(charged - tracked) <= len(unknown)  # every charge is tracked, or shown unknown
     for job in jobs:
         if job.state == JobState.DONE:
-            assert sha(Path(job.file)) == job.sha256 == sim.state.job(job.remote_id).sha256
+            assert sha(Path(job.file)) == job.sha256
+            assert as_downloaded(job.file) == sim.state.job(job.remote_id).sha256
             assert job.remote_deleted
     assert not early_deletes
     assert len(sim.state.complete_calls) == sum(j.state == JobState.DONE for j in jobs)

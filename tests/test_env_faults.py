@@ -31,7 +31,7 @@ from tui.engine import Notice
 from tui.engine import files as files_module
 from tui.jobs import JobRequest, JobState
 from tui.providers.venice import VeniceProvider
-from tui.store import MIGRATIONS, Store, backup_path, check_history
+from tui.store import MIGRATIONS, Store, StoreError, backup_path, check_history
 
 
 def _can_mount() -> bool:
@@ -347,7 +347,8 @@ def test_a_read_only_history_says_so_and_loses_nothing(sim, tmp_path, monkeypatc
         real = aiosqlite.connect
         monkeypatch.setattr(aiosqlite, "connect", lambda path, **kw: real(
             f"file:{path}?mode=ro", uri=True, **kw))
-        monkeypatch.setattr("tui.store.read_only_reason", lambda path: "the file is read-only")
+        monkeypatch.setattr("tui.store.files.read_only_reason",
+                            lambda path: "the file is read-only")
     with read_only(home, monkeypatch) if FAULTS != "inject" else _nothing():
         for args in (("list",), ("watch",)):
             code, _, err = wan(env, *args, monkeypatch=monkeypatch, capsys=capsys)
@@ -370,14 +371,14 @@ def _nothing() -> Iterator[None]:
 
 
 async def test_a_backup_is_kept_before_each_migration(tmp_path, monkeypatch):
-    import tui.store as store_module
+    import tui.store.schema as store_schema
 
     db = tmp_path / "history.db"
     store = await Store.open(db)
     (job,) = await store.add_jobs([JobRequest(model="m", prompt="kept")])
     await store.close()
     version = len(MIGRATIONS)
-    monkeypatch.setattr(store_module, "MIGRATIONS",
+    monkeypatch.setattr(store_schema, "MIGRATIONS",
                         [*MIGRATIONS, ("ALTER TABLE jobs ADD COLUMN note TEXT",)])
     store = await Store.open(db)
     await store.close()
@@ -394,14 +395,14 @@ async def test_a_backup_is_kept_before_each_migration(tmp_path, monkeypatch):
 
 
 async def test_no_room_for_the_backup_means_no_migration(tmp_path, monkeypatch):
-    import tui.store as store_module
+    import tui.store.schema as store_schema
 
     db = tmp_path / "history.db"
     await (await Store.open(db)).close()
     (tmp_path / f"history.db.v{len(MIGRATIONS)}.bak.tmp").mkdir()  # the copy cannot be made
-    monkeypatch.setattr(store_module, "MIGRATIONS",
+    monkeypatch.setattr(store_schema, "MIGRATIONS",
                         [*MIGRATIONS, ("ALTER TABLE jobs ADD COLUMN note TEXT",)])
-    with pytest.raises(store_module.StoreError, match="cannot back up .* nothing was changed"):
+    with pytest.raises(StoreError, match="cannot back up .* nothing was changed"):
         await Store.open(db)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

@@ -13,7 +13,7 @@ import os
 import sys
 
 import pytest
-from conftest import T2V
+from conftest import T2V, as_downloaded
 from hostile import HostileServer, Seen, answer, crawl, redirect
 
 from tui.jobs import Job, JobRequest, JobState
@@ -379,6 +379,80 @@ async def test_bytes_past_content_length_never_answer_the_next_request(serve):
     assert len(server.requests("POST", f"{API}/video/queue")) == 1
 
 
+# ---------------------------------------------------------------- kept connections
+
+
+async def test_connections_are_kept_between_answers(serve):
+    server = await serve(always(answer(200, '{"quote": 1.5}')))
+    provider = venice(serve, server)
+    for _ in range(5):
+        assert (await provider.quote(req())).usd == 1.5
+    assert len(server.seen) == 5 and server.connections == 1
+
+
+async def test_bytes_past_content_length_close_the_connection(serve):
+    """Two quotes on one connection: the first answer carries a whole smuggled answer past its
+    declared length; the second quote must get its own answer, on a new connection."""
+    smuggled = answer(200, '{"quote": 999}').decode()
+    calls = 0
+
+    async def handler(seen: Seen, writer) -> None:
+        nonlocal calls
+        calls += 1
+        body = '{"quote": 1.5}'
+        writer.write(answer(200, body + smuggled if calls == 1 else '{"quote": 2.5}',
+                            length=len(body) if calls == 1 else None))
+
+    server = await serve(handler)
+    provider = venice(serve, server)
+    assert (await provider.quote(req())).usd == 1.5
+    assert (await provider.quote(req())).usd == 2.5
+    assert server.connections == 2
+
+
+async def test_bytes_that_come_late_close_the_idle_connection(serve):
+    """Extra bytes that arrive after the answer, while the connection waits idle, mark it
+    unusable: the next request goes on a new connection."""
+    calls = 0
+
+    async def handler(seen: Seen, writer) -> None:
+        nonlocal calls
+        calls += 1
+        writer.write(answer(200, f'{{"queue_id": "q{calls}"}}'))
+        if calls == 1:
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(answer(200, '{"queue_id": "someone-elses-job"}'))
+
+    server = await serve(handler)
+    provider = venice(serve, server)
+    assert (await provider.submit(req())).remote_id == "q1"
+    await asyncio.sleep(0.3)
+    assert (await provider.submit(req())).remote_id == "q2"
+    assert server.connections == 2
+    assert len(server.requests("POST", f"{API}/video/queue")) == 2
+
+
+async def test_a_video_left_half_read_is_never_reused(serve):
+    video = b"\0" * 200_000
+
+    async def handler(seen: Seen, writer) -> None:
+        if seen.path.endswith("/video/retrieve"):
+            writer.write(answer(200, video, ctype="video/mp4"))
+        else:
+            writer.write(answer(200, '{"quote": 1.5}'))
+
+    server = await serve(handler)
+    provider = venice(serve, server)
+    outcome = await provider.poll(job())
+    assert isinstance(outcome, Ready) and outcome.stream is not None
+    async for _chunk in outcome.stream.iter_bytes():
+        break  # abandon the body after its first chunk
+    await outcome.stream.aclose()
+    assert (await provider.quote(req())).usd == 1.5
+    assert server.connections == 2
+
+
 async def test_undecodable_gzip_is_a_bad_answer(serve):
     server = await serve(always(answer(200, b"not gzip at all", headers={
         "Content-Encoding": "gzip"})))
@@ -462,7 +536,7 @@ async def test_engine_retries_a_crawling_download_then_saves_it(serve, make_engi
     [added] = await engine.add([req()], [0.5])
     await asyncio.wait_for(engine.wait_idle(), 60)
     done = await engine.get(added.id)
-    assert done.state == JobState.DONE and done.sha256 == sha
+    assert done.state == JobState.DONE and as_downloaded(done.file) == sha
     events = [e.detail for e in await engine.store.events(added.id)]
     assert any("download attempt 1 failed" in e and "B/s" in e for e in events), events
     assert len(server.requests("POST", f"{API}/video/queue")) == 1

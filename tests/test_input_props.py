@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui.batchfile import BatchError, parse_batch, parse_line
-from tui.cli import UsageError, _options, _request_from, build_parser, one_line
+from tui.cliparser import build_parser, parse_options, request_from
+from tui.clisteps import one_line
+from tui.errors import UsageError
 from tui.jobs import (
     MAX_DURATION_S,
     SEED_RANGE,
@@ -175,7 +177,7 @@ def test_cli_arguments_become_a_request_or_one_usage_line(words):
         except SystemExit:  # --help among the words
             continue
         try:
-            req = _request_from(args, with_prompt=with_prompt)
+            req = request_from(args, with_prompt=with_prompt)
         except UsageError as err:
             _one_line(str(err))
             continue
@@ -190,7 +192,7 @@ def test_cli_arguments_become_a_request_or_one_usage_line(words):
                 max_size=5))
 def test_option_pairs_are_checked_like_batch_options(pairs):
     try:
-        options = _options(pairs)
+        options = parse_options(pairs)
     except UsageError as err:
         _one_line(str(err))
         return
@@ -212,4 +214,4 @@ def test_job_ids_are_positive_bounded_integers(text):
 def test_argparse_namespace_from_the_table_has_every_field_request_from_reads():
     args = build_parser().parse_args(["submit", "--model", "m", "--prompt", "p"])
     assert isinstance(args, argparse.Namespace)
-    assert _request_from(args, with_prompt=True) == JobRequest(model="m", prompt="p")
+    assert request_from(args, with_prompt=True) == JobRequest(model="m", prompt="p")

@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from conftest import FAST_POLICY, sim_env
+from conftest import FAST_POLICY, as_downloaded, sim_env
 
 from tui.cli import main
 from tui.engine import Engine
@@ -53,7 +53,7 @@ def test_mixed_batch_runs_to_byte_exact_files(make_sim, monkeypatch, tmp_path, c
         # Venice quoted a real price; the other two are table estimates, per job
         assert row["cost_is_estimate"] == (row["provider"] != "venice"), row
         remote = sim.state.job(row["remote_id"])
-        assert sha(row["file"]) == row["sha256"] == remote.sha256
+        assert sha(row["file"]) == row["sha256"] and as_downloaded(row["file"]) == remote.sha256
     apixo = [r for r in rows if r["provider"] == "apixo"]
     assert {r["model"] for r in apixo} == {"wan-2-5-t2v"}  # the documented id, resolved
     bodies = [j.body for j in sim.state.jobs_snapshot() if j.provider == "apixo"]

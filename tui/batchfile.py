@@ -1,5 +1,13 @@
 """Reading a batch file: JSON Lines, one request object per line, all checked up front.
 
+A line may also be a sweep: `"sweep": {"resolution": ["720p", "1080p"], "animal": ["fox",
+"owl"]}` expands to one request per combination (the product of its lists, in the order
+written). A sweep name that is a request field sets that field; any other name is a
+template variable, written `{animal}` in the prompt or negative prompt; a name that is
+neither is a provider option. Only the `sweep` object expands: a list anywhere else stays
+the value it always was (AceData's `reference_video_urls` is a list), so no line changes
+meaning because it holds one. A line may expand to at most MAX_PER_LINE requests.
+
 Whatever the file holds -- gigabytes, one endless line, arrays nested a million deep, a
 FIFO, /dev/zero, text that is not UTF-8 -- reading it ends in a list of requests or in one
 `line N: field: reason`, with bounded memory and time, before anything is spent.
@@ -7,14 +15,16 @@ FIFO, /dev/zero, text that is not UTF-8 -- reading it ends in a list of requests
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import re
 import stat
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from tui.errors import EXIT_USAGE, WanError
 from tui.images import image_argument
@@ -25,7 +35,14 @@ MAX_LINE_BYTES = 28 * 1024 * 1024
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_REQUESTS = 10_000  # more than a day of any provider's queue limit
 MAX_DEPTH = 10  # {"options": {"x": [...]}}: a request needs three levels
+# One line's sweep expands to at most this many requests: a typo in a list (or one list too
+# many) should be refused before pricing, not turn into a thousand paid jobs.
+MAX_PER_LINE = 100
+SWEEP = "sweep"
 STDIN = "-"
+# Fields a sweep value may also fill into the prompt as {name}: the texts a template is for.
+TEMPLATE_FIELDS = ("prompt", "negative_prompt")
+_REQUEST_FIELDS = frozenset(f.name for f in fields(JobRequest))
 
 
 class BatchError(WanError, ValueError):
@@ -38,6 +55,8 @@ class BatchError(WanError, ValueError):
 class BatchLine:
     line: int
     request: JobRequest
+    # A sweep's choice for this request, as `resolution=720p animal=fox` ("" for a plain line)
+    variant: str = ""
 
 
 # Strings are skipped whole, so brackets inside a prompt do not count as nesting.
@@ -61,8 +80,7 @@ def nesting_depth(text: str, stop_above: int = MAX_DEPTH) -> int:
     return deepest
 
 
-def parse_line(number: int, text: str) -> JobRequest:
-    """One non-blank, non-comment line, or BatchError naming the line and the field."""
+def _load_object(number: int, text: str) -> dict[str, Any]:
     if len(text) > MAX_LINE_BYTES:
         raise BatchError(f"line {number}: longer than {MAX_LINE_BYTES // 2**20} MB")
     depth = nesting_depth(text)
@@ -78,13 +96,91 @@ def parse_line(number: int, text: str) -> JobRequest:
         raise BatchError(f"line {number}: not usable JSON ({str(err)[:80]})") from None
     if not isinstance(data, dict):
         raise BatchError(f"line {number}: expected a JSON object with model, prompt, ...")
+    return data
+
+
+def _request(number: int, data: dict[str, Any], variant: str = "") -> JobRequest:
     try:
         request = JobRequest.from_dict(data)
         if request.image_url:
             request = replace(request, image_url=image_argument(request.image_url))
     except ValidationError as err:
-        raise BatchError(f"line {number}: {err}") from None
+        where = f" (sweep {variant})" if variant else ""
+        raise BatchError(f"line {number}: {err}{where}") from None
     return request
+
+
+def parse_line(number: int, text: str) -> JobRequest:
+    """One non-blank, non-comment line without a sweep, or BatchError naming the line and
+    the field."""
+    data = _load_object(number, text)
+    if SWEEP in data:
+        raise BatchError(f"line {number}: {SWEEP}: this line is a sweep; expand it "
+                         "with expand_line")
+    return _request(number, data)
+
+
+def _sweep_lists(number: int, sweep: object, limit: int) -> list[tuple[str, list[Any]]]:
+    """The sweep's (name, values) pairs, checked, with the product within `limit`."""
+    if not isinstance(sweep, dict) or not sweep:
+        raise BatchError(f'line {number}: {SWEEP}: must be an object of lists, such as '
+                         '{"resolution": ["720p", "1080p"]}')
+    pairs: list[tuple[str, list[Any]]] = []
+    for name, values in sweep.items():
+        if name in (SWEEP, "options"):
+            raise BatchError(f"line {number}: {SWEEP}: {name} cannot be swept; "
+                             "sweep the option by its own name")
+        if not isinstance(values, list) or not values:
+            raise BatchError(f"line {number}: {SWEEP}: {name}: must be a list of at least "
+                             f'one value, such as ["720p", "1080p"]')
+        pairs.append((name, values))
+    count = math.prod(len(values) for _, values in pairs)
+    if count > limit:
+        sizes = " x ".join(f"{len(values)} {name}" for name, values in pairs)
+        raise BatchError(f"line {number}: {SWEEP}: expands to {count} requests ({sizes}); "
+                         f"a line may expand to at most {limit}: split it into lines")
+    return pairs
+
+
+def _fill(template: str, name: str, value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return template.replace("{" + name + "}", text)
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 30 else text[:29] + "…"
+
+
+def expand_line(number: int, text: str, limit: int = MAX_PER_LINE) -> list[BatchLine]:
+    """One line as the requests it stands for: itself, or every combination of its sweep."""
+    data = _load_object(number, text)
+    if SWEEP not in data:
+        return [BatchLine(number, _request(number, data))]
+    pairs = _sweep_lists(number, data.pop(SWEEP), limit)
+    templates = [f for f in TEMPLATE_FIELDS if isinstance(data.get(f), str)]
+    out: list[BatchLine] = []
+    for combo in itertools.product(*(values for _, values in pairs)):
+        item = dict(data)
+        for (name, _), value in zip(pairs, combo, strict=True):
+            used = False
+            for field_name in templates:
+                if "{" + name + "}" in data[field_name]:
+                    item[field_name] = _fill(item[field_name], name, value)
+                    used = True
+            if name in _REQUEST_FIELDS or not used:
+                item[name] = value  # a field, or a provider option checked as one
+        variant = " ".join(f"{name}={_shown(value)}"
+                           for (name, _), value in zip(pairs, combo, strict=True))
+        out.append(BatchLine(number, _request(number, item, variant), variant))
+    return out
+
+
+def swept_from(sources: int, count: int) -> str:
+    """` from 2 lines (sweeps expanded)` when sweeps made more requests than lines, else ""."""
+    if sources == count:
+        return ""
+    return f" from {sources} line{'s' if sources > 1 else ''} (sweeps expanded)"
 
 
 def parse_batch(text: str) -> list[BatchLine]:
@@ -97,7 +193,10 @@ def parse_batch(text: str) -> list[BatchLine]:
         if len(out) >= MAX_REQUESTS:
             raise BatchError(f"line {number}: more than {MAX_REQUESTS} requests in one batch; "
                              "split the file")
-        out.append(BatchLine(number, parse_line(number, stripped)))
+        out.extend(expand_line(number, stripped))
+        if len(out) > MAX_REQUESTS:
+            raise BatchError(f"line {number}: more than {MAX_REQUESTS} requests in one batch "
+                             "once sweeps are expanded; split the file")
     if not out:
         raise BatchError("the batch file has no requests (one JSON object per line)")
     return out

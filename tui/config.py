@@ -27,6 +27,60 @@ DEFAULT_BASE_URLS = {
 KEY_ENV = {"venice": "VENICE_API_KEY", "apixo": "APIXO_API_KEY", "acedata": "ACEDATA_API_TOKEN"}
 URL_ENV = {"venice": "VENICE_BASE_URL", "apixo": "APIXO_BASE_URL", "acedata": "ACEDATA_BASE_URL"}
 
+# Every environment variable wan-tui reads, wherever it is read, and what it does: `--help`
+# and docs/reference/environment.md are written from this, and a test holds it to the names the
+# code reads (a variable read but not listed here, or listed but read nowhere, fails it).
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("VENICE_API_KEY", "Venice's API key (wins over [providers.venice] api_key)"),
+    ("APIXO_API_KEY", "APIXO's API key (wins over [providers.apixo] api_key)"),
+    ("ACEDATA_API_TOKEN", "AceData Cloud's API token (wins over [providers.acedata] api_key)"),
+    ("VENICE_BASE_URL", "another address for Venice's API (a proxy, the simulator)"),
+    ("APIXO_BASE_URL", "another address for APIXO's API"),
+    ("ACEDATA_BASE_URL", "another address for AceData Cloud's API"),
+    ("WAN_TUI_HOME", "one folder for config, history, logs and videos"),
+    ("WAN_TUI_OUTPUT_DIR", "where finished videos are saved (wins over output_dir)"),
+    ("WAN_TUI_DELETE_REMOTE", "delete the provider's copy once ours is whole: true/false "
+                              "(wins over delete_remote_after_download)"),
+    ("WAN_TUI_TIME_SCALE", "shrink every poll interval by this factor, 0 to 1 (for the "
+                           "simulator)"),
+    ("WAN_TUI_IMAGES", "`halfblock`: draw pictures in half-block characters, never with a "
+                       "graphics protocol"),
+    ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
+                         "database; docs/team.md)"),
+)
+
+# Read from the terminal's environment, not set for wan-tui: what they change.
+TERMINAL_ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("TMUX", "inside tmux: pictures in half-blocks, OSC notices wrapped for tmux's passthrough"),
+    ("SSH_CONNECTION", "over SSH (or SSH_CLIENT, SSH_TTY): `o` shows and copies a file's path "
+                       "instead of opening a viewer on the remote machine"),
+    ("SSH_CLIENT", "as SSH_CONNECTION"),
+    ("SSH_TTY", "as SSH_CONNECTION"),
+    ("DISPLAY", "a desktop to open finished files on (or WAYLAND_DISPLAY)"),
+    ("WAYLAND_DISPLAY", "as DISPLAY"),
+)
+
+# Every key of config.toml, as a user writes it, and what it does (docs/reference/environment.md;
+# a test holds it to the keys load_config reads). Defaults come from Config's fields.
+CONFIG_KEYS: tuple[tuple[str, str], ...] = (
+    ("output_dir", "where finished videos are saved (default: wan-tui in the platform's videos "
+                   "folder, or WAN_TUI_HOME/videos)"),
+    ("delete_remote_after_download", "delete the provider's copy once ours is whole"),
+    ("max_concurrent_jobs", "at most this many jobs followed at once"),
+    ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
+                               "active job has ended"),
+    ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
+                       "remote id, cost) beside each video; the MP4's own tags carry it too"),
+    ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
+    ("database", "postgresql://USER@HOST/DB: a team's shared history in PostgreSQL (default: "
+                 "this machine's SQLite file; password in ~/.pgpass or PGPASSWORD)"),
+    ("[providers.NAME] api_key", "the provider's key (NAME: venice, apixo, acedata); the "
+                                 "file is kept readable by you alone"),
+    ("[providers.NAME] base_url", "another address for the provider's API"),
+    ("[keys] ID", "remap a dashboard key by its binding id, e.g. quote = \"ctrl+e\" (see "
+                  "keys.md)"),
+)
+
 CONFIG_TEMPLATE = """\
 # wan-tui configuration. Environment variables override what is set here.
 # Keys may be set here (this file is kept readable by you alone) or in the environment:
@@ -36,8 +90,12 @@ CONFIG_TEMPLATE = """\
 # delete_remote_after_download = false   # delete the provider's copy once ours is whole
 # max_concurrent_jobs = 200
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
+# write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
 # images = "auto"       # pictures: auto | kitty | sixel | halfblock | off (WAN_TUI_IMAGES wins)
+# database = "postgresql://alice@db.studio.lan/wantui?sslmode=verify-full"
+#                                        # a team's shared history (docs/team.md); password in
+#                                        # ~/.pgpass or PGPASSWORD, not here; default: SQLite
 
 [providers.venice]
 # api_key = ""
@@ -82,9 +140,18 @@ class Config:
     delete_remote_after_download: bool = False
     max_concurrent_jobs: int = 200
     notify_when_batch_ends: bool = True
+    write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
     images: str = "auto"  # how pictures are drawn (tui/termcaps.py); WAN_TUI_IMAGES wins
+    # A PostgreSQL DSN for a team's shared history (WAN_TUI_DATABASE or `database`); None
+    # keeps it in the SQLite file db_path. repr=False: it may hold a password.
+    database: str | None = field(default=None, repr=False)
+
+    @property
+    def history(self) -> Path | str:
+        """What tui.store.Store.open takes: the server's DSN, else the SQLite file."""
+        return self.database or self.db_path
 
     def provider(self, name: str) -> ProviderConfig:
         try:
@@ -177,6 +244,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         raise ConfigError("max_concurrent_jobs must be at least 1")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     images = _images(env, data.get("images"))
+    database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
     return Config(
         home=config_dir,
         config_file=config_file,
@@ -187,9 +255,11 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
         max_concurrent_jobs=max_jobs,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
+        write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
         images=images,
+        database=database,
     )
 
 
@@ -204,6 +274,19 @@ def _images(env: dict[str, str], configured: Any) -> str:
         raise ConfigError(f"images = {configured!r}: choose one of auto, kitty, sixel, "
                           "halfblock, off")
     return normalize(configured, "images")
+
+
+def _database(value: Any) -> str | None:
+    """The team database's DSN, checked for its form only (connecting is the store's)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.startswith(("postgresql://", "postgres://")):
+        # Not echoed: a mistyped DSN may still hold a password.
+        raise ConfigError("WAN_TUI_DATABASE (or `database` in the config) must be a "
+                          "postgresql://USER@HOST/DATABASE URL; unset it to keep the history "
+                          "in this machine's SQLite file")
+    return text
 
 
 def ensure_config_file(config: Config) -> Path:

@@ -226,7 +226,7 @@ async def engine_status(config: Any) -> int:
     from tui.store import Store
 
     pid = EngineLock(config.db_path.with_name("engine.lock")).holder()
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         text = await store.get_meta(STATUS_KEY)
         counts = await store.counts_by_state()
@@ -247,6 +247,9 @@ async def engine_status(config: Any) -> int:
         for b in status.get("budgets", []) if since else []:
             say(f"budget     {b['provider']} {b['rate_class']}: {b['used']}/{b['limit']} "
                 "requests in the last minute")
+        for provider, b in (status.get("balances") or {}).items() if since else []:
+            can = "can spend" if b.get("can_consume") else "CANNOT spend"
+            say(f"balance    {provider} {b.get('label')} ({b.get('currency') or '?'}, {can})")
         for provider, reason in (status.get("halted") or {}).items():
             say(f"halted     {provider}: {reason}")
     say(f"active     {active} job{'s' if active != 1 else ''}")

@@ -113,6 +113,20 @@ class ValidationError(WanError, ValueError):
 class Deprecation:
     date: str | None = None
     replacement: str | None = None
+    auto_remap: bool = False  # the provider may run requests on `replacement` instead
+
+    def remap_note(self) -> str:
+        """What happens to a request for the model: Venice may run another model on it."""
+        if self.auto_remap and self.replacement:
+            return f"Venice may run requests for it on {self.replacement} instead"
+        return ""
+
+    def warning(self, model: str) -> str:
+        """One line said before a job for a deprecated model is submitted."""
+        when = f" (retired {self.date[:10]})" if self.date else ""
+        use = f"; use {self.replacement}" if self.replacement else ""
+        remap = f"; {self.remap_note()}" if self.remap_note() else ""
+        return f"{model} is deprecated{when}{use}{remap}"
 
 
 @dataclass(frozen=True)
@@ -493,6 +507,8 @@ class Job:
     delete_pending: bool = False
     # Jobs recorded together (one submit of many, a batch file) share the id of the first.
     batch_id: int | None = None
+    # The job this one was made from ("like this", a variation): its lineage, `from:N`.
+    source_id: int | None = None
     video: VideoFacts | None = None  # what the downloaded file holds (tui.media.probe)
     # sha256 -> how many times a whole copy with those bytes failed its check: the same bytes
     # failing three times settle the job instead of being fetched forever.

@@ -19,6 +19,7 @@ class JobQuery:
     model: str | None = None  # a prefix of the model id: `model:wan` finds every wan model
     text: str | None = None  # prompt words, each a prefix (full-text search)
     batch: int | None = None
+    source: int | None = None  # `from:12`: the variations (and "like this" jobs) of #12
 
     def __post_init__(self) -> None:
         # Any collection of states (or one state) is kept as a tuple; a JobState is a
@@ -34,6 +35,7 @@ class JobQuery:
         states: list[JobState] = []
         model = provider = None
         batch: int | None = None
+        source: int | None = None
         words: list[str] = []
         for token in query.split():
             key, sep, value = token.partition(":")
@@ -54,16 +56,22 @@ class JobQuery:
                     raise ValidationError(f"batch:{value}: a batch is named by a number, "
                                           "e.g. batch:31 (its first job's #)")
                 batch = int(value.lstrip("#"))
+            elif sep and key == "from" and value:
+                if not value.lstrip("#").isdigit():
+                    raise ValidationError(f"from:{value}: name a job by its number, e.g. "
+                                          "from:12 (the jobs made from #12)")
+                source = int(value.lstrip("#"))
             elif token in {s.value for s in JobState}:
                 states.append(JobState(token))  # a bare state name filters by state
             else:
                 words.append(token)
-        return cls(tuple(states) or None, provider, model, " ".join(words) or None, batch)
+        return cls(tuple(states) or None, provider, model, " ".join(words) or None, batch,
+                   source)
 
     @property
     def empty(self) -> bool:
         return (self.states is None and not (self.model or self.provider or self.text)
-                and self.batch is None)
+                and self.batch is None and self.source is None)
 
     def admits(self, job: Job) -> bool:
         """Whether the job passes the parts of the query that can be judged without SQL
@@ -71,4 +79,5 @@ class JobQuery:
         return ((self.states is None or job.state in self.states)
                 and (self.model is None or job.model.startswith(self.model))
                 and (self.provider is None or job.provider == self.provider)
-                and (self.batch is None or job.batch_id == self.batch))
+                and (self.batch is None or job.batch_id == self.batch)
+                and (self.source is None or job.source_id == self.source))

@@ -1,5 +1,5 @@
 """What the job keys do. Each runs in a worker of the App; anything in EXPECTED that escapes
-becomes an error notification (see WanApp._guarded).
+becomes an error notification (see Dashboard._guarded).
 
 Money rules on this side: a re-queue is a new paid job and is confirmed with its price;
 deleting a remote copy is confirmed, louder when there is no local copy; stopping the
@@ -8,6 +8,7 @@ tracking of a job that was already sent is confirmed too (the provider may still
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from tui.errors import WanError
 from tui.jobs import Job, JobState
 
 if TYPE_CHECKING:
-    from tui.app.app import WanApp
+    from tui.app.dashboard import Dashboard
     from tui.app.screens.result import SubmitResult
 
 EXPECTED = (WanError, OSError)  # every refusal wan-tui words for a human, and the disk's
@@ -29,7 +30,7 @@ REQUEUEABLE = (JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED, JobState.U
 LISTED = 8  # jobs named one by one in a confirmation; the rest are counted
 
 
-async def _jobs(app: WanApp, ids: list[int]) -> list[Job]:
+async def _jobs(app: Dashboard, ids: list[int]) -> list[Job]:
     found = [await app.facade.get(job_id) for job_id in ids]
     return [job for job in found if job is not None]
 
@@ -48,7 +49,7 @@ def _label(job: Job) -> str:
 # ---------------------------------------------------------------- files
 
 
-def _file_of(app: WanApp, job: Job) -> Path | None:
+def _file_of(app: Dashboard, job: Job) -> Path | None:
     if not job.file:
         app.toast(f"#{job.id} has no file yet ({job.state})", "warning")
         return None
@@ -59,14 +60,14 @@ def _file_of(app: WanApp, job: Job) -> Path | None:
     return path
 
 
-def copy_path(app: WanApp, job: Job, why: str = "") -> None:
+def copy_path(app: Dashboard, job: Job, why: str = "") -> None:
     path = _file_of(app, job)
     if path is not None:
         app.terminal.copy(str(path))
         app.toast(f"{why}copied: {path}", timeout=12)
 
 
-async def open_file(app: WanApp, job: Job) -> None:
+async def open_file(app: Dashboard, job: Job) -> None:
     path = _file_of(app, job)
     if path is None:
         return
@@ -84,7 +85,7 @@ async def open_file(app: WanApp, job: Job) -> None:
 # ---------------------------------------------------------------- prices
 
 
-async def quote(app: WanApp, ids: list[int]) -> None:
+async def quote(app: Dashboard, ids: list[int]) -> None:
     jobs = await _jobs(app, ids)
     quotes = [await app.facade.quote(job.request) for job in jobs]
     if len(jobs) == 1:
@@ -95,7 +96,7 @@ async def quote(app: WanApp, ids: list[int]) -> None:
                   " now", timeout=10)
 
 
-async def requeue(app: WanApp, ids: list[int]) -> None:
+async def requeue(app: Dashboard, ids: list[int]) -> None:
     jobs = await _jobs(app, ids)
     ready = [job for job in jobs if job.state in REQUEUEABLE]
     skipped = [job for job in jobs if job not in ready]
@@ -127,7 +128,7 @@ async def requeue(app: WanApp, ids: list[int]) -> None:
 # ---------------------------------------------------------------- stopping and deleting
 
 
-async def cancel(app: WanApp, ids: list[int]) -> None:
+async def cancel(app: Dashboard, ids: list[int]) -> None:
     jobs = await _jobs(app, ids)
     ready = [j for j in jobs if j.state.active or j.state == JobState.UNKNOWN]
     for job in jobs:
@@ -153,7 +154,7 @@ async def cancel(app: WanApp, ids: list[int]) -> None:
         app.toast(f"cancelled {done} job{'s' if done > 1 else ''}")
 
 
-def _deletable(app: WanApp, job: Job) -> str | None:
+def _deletable(app: Dashboard, job: Job) -> str | None:
     """Why the job's remote copy cannot be deleted, or None."""
     info = app.facade.provider_info(job.provider)
     if info is not None and not info.can_delete:
@@ -165,7 +166,7 @@ def _deletable(app: WanApp, job: Job) -> str | None:
     return None
 
 
-async def delete(app: WanApp, ids: list[int]) -> None:
+async def delete(app: Dashboard, ids: list[int]) -> None:
     jobs = await _jobs(app, ids)
     ready = []
     for job in jobs:
@@ -204,12 +205,12 @@ async def delete(app: WanApp, ids: list[int]) -> None:
 # ---------------------------------------------------------------- submitting
 
 
-async def submit(app: WanApp, result: SubmitResult | None) -> None:
+async def submit(app: Dashboard, result: SubmitResult | None) -> None:
     if not result or not result.requests:
         return
     app.submitting += 1
     try:
-        jobs = await app.facade.submit(result.requests, result.quotes)
+        jobs = await app.facade.submit(result.requests, result.quotes, result.sources)
     finally:
         app.submitting -= 1
     noun = f"#{jobs[0].id}" if len(jobs) == 1 else f"{len(jobs)} jobs"
@@ -218,20 +219,34 @@ async def submit(app: WanApp, result: SubmitResult | None) -> None:
         await app.show_new_jobs(jobs)
 
 
-async def new_job(app: WanApp, like: Job | None = None) -> None:
+async def new_job(app: Dashboard, like: Job | None = None) -> None:
     from tui.app.screens.submit import SubmitScreen  # another module's screen: loaded on use
 
     initial = like.request if like is not None else None
-    await submit(app, await app.push_screen_wait(SubmitScreen(app.facade, initial)))
+    result = await app.push_screen_wait(SubmitScreen(app.facade, initial))
+    if result and like is not None:  # linked to the job it was made from: `from:N`
+        result = replace(result, sources=[like.id] * len(result.requests))
+    await submit(app, result)
 
 
-async def batch(app: WanApp, path: Path | None = None) -> None:
+async def vary(app: Dashboard, ids: list[int]) -> None:
+    """N variations of the selected or marked jobs: one form with the count and the total,
+    then one batch of their own, each linked to the job it came from."""
+    from tui.app.screens.vary import VaryScreen
+
+    jobs = await _jobs(app, ids)
+    if jobs:
+        await submit(app, await app.push_screen_wait(VaryScreen(app.facade, jobs)))
+        app.table.clear_marks(ids)
+
+
+async def batch(app: Dashboard, path: Path | None = None) -> None:
     from tui.app.screens.batch import BatchScreen
 
     await submit(app, await app.push_screen_wait(BatchScreen(app.facade, path)))
 
 
-async def batches(app: WanApp) -> None:
+async def batches(app: Dashboard) -> None:
     """List the batches; the one picked filters the table (its words go in the filter)."""
     from tui.app.screens.batches import ALL, BatchesScreen
 
@@ -253,7 +268,7 @@ async def batches(app: WanApp) -> None:
 # ---------------------------------------------------------------- quitting
 
 
-async def quit_app(app: WanApp) -> None:
+async def quit_app(app: Dashboard) -> None:
     """While this window follows jobs, quitting asks what becomes of them: a background
     engine keeps following them (the default), or they wait until wan-tui runs again."""
     from tui.app.screens.quit import QuitScreen

@@ -37,6 +37,7 @@ from tui.app.diff_driver import diff_driver_class
 from tui.app.facade import (
     SORTS,
     AllSettled,
+    BalanceChanged,
     BudgetChanged,
     EngineEvent,
     Facade,
@@ -87,6 +88,8 @@ class WanApp(App[int]):
     inherit_bindings = False  # Textual's ctrl+q/ctrl+c have no ids; ours can be remapped
     BINDINGS = [
         Binding("n", "new_job", "new", id="new_job"),
+        Binding("l", "new_job_like", "like this", show=False, id="like_this"),
+        Binding("V", "vary", "variations", show=False, id="vary"),
         Binding("b", "batch", "batch", id="batch"),
         Binding("B", "batches", "batches", id="batches"),
         Binding("exclamation_mark", "show_trouble", "failures", show=False, id="failures"),
@@ -374,7 +377,7 @@ class WanApp(App[int]):
             if event.job_id is not None:
                 self._job_notices[event.job_id] = event.message
             self.toast(event.message, SEVERITY.get(event.level, "information"))
-        elif isinstance(event, BudgetChanged):
+        elif isinstance(event, BudgetChanged | BalanceChanged):
             self._status_dirty = True
         elif isinstance(event, AllSettled):
             self._ended = event  # announced after the last job's own toast, by the timer
@@ -477,7 +480,7 @@ class WanApp(App[int]):
         unconfigured = [p.name for p in self.facade.providers() if not p.configured]
         self.query_one(StatusLine).show(StatusData(
             counts, spend, self.facade.budgets(), unconfigured, self.facade.halted(),
-            await self.facade.follower(), batch))
+            await self.facade.follower(), batch, balances=self.facade.balances()))
         # The batch's ETA moves with the clock: read it again in a few seconds while jobs
         # run (reading a big batch's running jobs every second would cost key latency).
         if batch is not None and batch.active:
@@ -913,8 +916,15 @@ class WanApp(App[int]):
         self.spawn(actions.new_job(self), "new job")
 
     def action_new_job_like(self) -> None:
-        """The submission form filled in from the highlighted job (palette only)."""
-        self.spawn(actions.new_job(self, self.table.current), "new job")
+        """The submission form filled in from the highlighted job, linked to it."""
+        job = self.table.current
+        if job is not None:
+            self.spawn(actions.new_job(self, job), "new job like this")
+
+    def action_vary(self) -> None:
+        ids = self.table.targets()
+        if ids:
+            self.spawn(actions.vary(self, ids), "variations", ids)
 
     def action_batch(self) -> None:
         self.spawn(actions.batch(self), "batch")
@@ -955,8 +965,13 @@ class WanApp(App[int]):
 
     # ------------------------------------------------------------ help and palette
 
+    @classmethod
+    def dashboard_bindings(cls) -> list[Binding]:
+        """The keys `?` lists and [keys] remaps (docs/reference/keys.md is written from it)."""
+        return [*cls.BINDINGS, *JobTable.BINDINGS]  # type: ignore[list-item]
+
     def _all_bindings(self) -> list[Binding]:
-        return [*self.BINDINGS, *JobTable.BINDINGS]  # type: ignore[list-item]
+        return self.dashboard_bindings()
 
     def key_rows(self) -> list[KeyRow]:
         return commands.key_rows(self, self._all_bindings())

@@ -14,14 +14,34 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from tui.jobs import Job, JobState
 
-if TYPE_CHECKING:  # the facade hands it over; the app does not read the store itself
-    from tui.app.facade import BatchStats
-
 NOT_DONE = (JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
+
+
+class BatchStats(Protocol):
+    """What the summary reads of a batch as the store counted it (the store's BatchStats,
+    which the facade hands over: named here so that this module and the facade do not
+    import each other)."""
+
+    @property
+    def batch_id(self) -> int: ...
+    @property
+    def counts(self) -> dict[JobState, int]: ...
+    @property
+    def committed_usd(self) -> float: ...
+    @property
+    def delivered_usd(self) -> float: ...
+    @property
+    def first_submitted_at(self) -> float | None: ...
+    @property
+    def last_finished_at(self) -> float | None: ...
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def total(self) -> int: ...
 
 
 class Running(NamedTuple):

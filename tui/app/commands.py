@@ -14,7 +14,7 @@ from tui.app.screens.help import KeyRow
 from tui.jobs import JobState
 
 if TYPE_CHECKING:
-    from tui.app.app import WanApp
+    from tui.app.dashboard import Dashboard
 
 # What each binding does, at length, for `?` and the command palette.
 HELP: dict[str, str] = {
@@ -22,13 +22,17 @@ HELP: dict[str, str] = {
     "bottom": "go to the last job", "page_down": "page down", "page_up": "page up",
     "focus_detail": "focus the detail pane (esc returns)", "mark": "mark / unmark for bulk actions",
     "filter": "filter: state:failed, model:wan (an id's start), provider:NAME, batch:N, "
-              "words in the prompt",
+              "from:N (made from #N), words in the prompt",
     "sort": "cycle the sort (created, state, model, provider, cost, updated)",
     "open": "open the finished file (no desktop: show and copy its path)",
     "copy_path": "copy the file's path (OSC 52, works over SSH)",
     "play": "watch: play the finished clip in the terminal (esc stops)",
     "gallery": "gallery of finished jobs under the filter (enter opens)",
     "new_job": "new job (submission form with its price)", "batch": "submit a batch from a file",
+    "like_this": "new job like this one: the form filled in from the selected job, linked "
+                 "to it (from:N)",
+    "vary": "variations of the selected / marked jobs: new seeds where the model takes "
+            "one, a batch of their own (confirm, with the total)",
     "failures": "show the jobs that did not finish well (and clear the alert line)",
     "batches": "list the batches; pick one to show only its jobs (filter batch:N)",
     "quote": "quote: re-price the selected / marked jobs",
@@ -58,11 +62,11 @@ NO_CLASH_CHECK = frozenset({"find_next", "find_prev", "new_job"})
 NOT_IN_PALETTE = frozenset({"palette", "down", "up", "page_down", "page_up", "quit_ctrl"})
 
 
-def keys_of(app: WanApp, binding: Binding) -> str:
+def keys_of(app: Dashboard, binding: Binding) -> str:
     return app.keymap.get(binding.id or "", binding.key)
 
 
-def keymap_problems(app: WanApp, bindings: Iterable[Binding]) -> list[str]:
+def keymap_problems(app: Dashboard, bindings: Iterable[Binding]) -> list[str]:
     """What the config's [keys] table gets wrong: ids that name no binding, and keys given
     to two bindings (Textual would silently let one of them win)."""
     bindings = list(bindings)
@@ -84,7 +88,7 @@ def keymap_problems(app: WanApp, bindings: Iterable[Binding]) -> list[str]:
     return problems
 
 
-def key_rows(app: WanApp, bindings: Iterable[Binding]) -> list[KeyRow]:
+def key_rows(app: Dashboard, bindings: Iterable[Binding]) -> list[KeyRow]:
     rows: list[KeyRow] = []
     for binding in bindings:
         shown = " ".join(app.get_key_display(Binding(key.strip(), binding.action))
@@ -93,15 +97,15 @@ def key_rows(app: WanApp, bindings: Iterable[Binding]) -> list[KeyRow]:
     return rows
 
 
-def _run(app: WanApp, action: str):
+def _run(app: Dashboard, action: str):
     return lambda: app.run_action(action)
 
 
-def _filter(app: WanApp, query: str):
+def _filter(app: Dashboard, query: str):
     return lambda: app.set_filter(query)
 
 
-def palette(app: WanApp, bindings: Iterable[Binding]) -> Iterator[SystemCommand]:
+def palette(app: Dashboard, bindings: Iterable[Binding]) -> Iterator[SystemCommand]:
     for binding in bindings:
         if binding.id in NOT_IN_PALETTE:
             continue
@@ -114,8 +118,6 @@ def palette(app: WanApp, bindings: Iterable[Binding]) -> Iterator[SystemCommand]
         yield SystemCommand(f"Show only {state} jobs", f"filter state:{state}",
                             _filter(app, f"state:{state}"))
     yield SystemCommand("Clear the filter", "show every job", _filter(app, ""))
-    yield SystemCommand("New job like the selected one", "the form, filled in from it",
-                        _run(app, "new_job_like"))
     yield SystemCommand("Mark every loaded row", "for a bulk action",
                         _run(app, "mark_all_visible"))
     yield SystemCommand("Clear marks", "unmark every row", _run(app, "clear_marks"))

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from tui import format as fmt
 from tui.app.batch_status import BatchSummary, from_rows, summarize
-from tui.batchfile import BatchError, BatchLine, parse_line, read_batch, read_file
+from tui.batchfile import BatchError, expand_line, read_batch, read_file
 from tui.engine import (
     AllSettled,
+    BalanceChanged,
     BudgetChanged,
     Engine,
     EngineError,
@@ -32,11 +33,13 @@ from tui.providers.base import ProviderError, ProviderInfo, Quote
 from tui.query import JobQuery
 from tui.session import Session
 from tui.store import BatchStats, Event, Spend
+from tui.variations import Variation, variations
 
 # What widgets and screens may name from below, handed over here: the app imports neither
 # the engine nor the store itself (`lint-imports` checks it).
 __all__ = [
-    "SORTS", "AllSettled", "BatchCheck", "BatchStats", "BudgetChanged", "BudgetStatus",
+    "SORTS", "AllSettled", "BalanceChanged", "BatchCheck", "BatchStats", "BudgetChanged",
+    "BudgetStatus",
     "EngineError", "EngineEvent", "Event", "Facade", "Follower", "JobChanged", "JobQuery",
     "Notice", "Spend",
     "descending",
@@ -68,6 +71,13 @@ class BatchCheck:
     lines: list[tuple[int, JobRequest | None, str]] = field(default_factory=list)
     quotes: list[Quote] = field(default_factory=list)
     error: str | None = None
+    # Beside each entry of `lines`: a sweep's choice for it (`resolution=720p`), "" if none.
+    variants: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> int:
+        """How many lines of the file the requests came from (sweeps expand a line)."""
+        return len({number for number, _, _ in self.lines})
 
     @property
     def ok(self) -> bool:
@@ -159,10 +169,29 @@ class Facade:
     async def quote(self, req: JobRequest) -> Quote:
         return await self.engine.quote(req)
 
-    async def submit(self, requests: Sequence[JobRequest], quotes: Sequence[Quote]) -> list[Job]:
+    async def submit(self, requests: Sequence[JobRequest], quotes: Sequence[Quote],
+                     sources: Sequence[int | None] | None = None) -> list[Job]:
         """Record and start jobs whose price the user has seen (the engine, here or in
-        another process, submits them)."""
-        return await self.host.add(list(requests), list(quotes))
+        another process, submits them). `sources`: the jobs they were made from."""
+        return await self.host.add(list(requests), list(quotes), sources=sources)
+
+    def takes_seed(self, provider: str) -> bool:
+        info = self.provider_info(provider)
+        return info is not None and info.takes_seed
+
+    async def vary(self, jobs: Sequence[Job], count: int) -> tuple[list[Variation], list[Quote]]:
+        """`count` variations of each job, checked against today's catalogue and priced
+        (nothing is spent): ValidationError names the job whose request no longer passes."""
+        planned = variations(jobs, count, self.takes_seed)
+        checked: dict[int, JobRequest] = {}
+        for job in jobs:
+            try:
+                checked[job.id] = await self.engine.catalog.prepare(job.request)
+            except ValidationError as err:
+                raise ValidationError(f"#{job.id}: {err}") from None
+        planned = [Variation(v.source, replace(v.request, model=checked[v.source.id].model))
+                   for v in planned]
+        return planned, [await self.quote(v.request) for v in planned]
 
     async def check_batch(self, path: Path) -> BatchCheck:
         check = BatchCheck(path)
@@ -176,16 +205,22 @@ class Facade:
             lines = []
             for number, text in numbered_lines(path):
                 try:
-                    lines.append(BatchLine(number, parse_line(number, text)))
+                    lines.extend(expand_line(number, text))
                 except BatchError as bad:
                     check.lines.append((number, None, str(bad)))
+                    check.variants.append("")
         for line in lines:
+            where = f" (sweep {line.variant})" if line.variant else ""
             try:
                 prepared = await self.engine.catalog.prepare(line.request)
                 check.lines.append((line.line, prepared, ""))
             except ValidationError as err:
-                check.lines.append((line.line, None, f"line {line.line}: {err}"))
-        check.lines.sort(key=lambda entry: entry[0])
+                check.lines.append((line.line, None, f"line {line.line}: {err}{where}"))
+            check.variants.append(line.variant)
+        # By line number; a sweep's requests stay in the order they expanded (stable sort).
+        order = sorted(range(len(check.lines)), key=lambda i: check.lines[i][0])
+        check.lines = [check.lines[i] for i in order]
+        check.variants = [check.variants[i] for i in order]
         if check.ok:
             try:
                 check.quotes = [await self.quote(r) for r in check.requests]
@@ -299,6 +334,14 @@ class Facade:
         (the engine logs each as a "poll error N" event too)."""
         return {job_id: fmt.trouble_text(errors, last)
                 for job_id, (errors, last) in self.engine.follower.failing.items()}
+
+    def balances(self) -> dict[str, str]:
+        """Each provider's balance as the provider itself reports it (`$12.34`,
+        `90.50 DIEM`), for those that publish one and have answered."""
+        if not self.is_engine:
+            return {p: b["label"] for p, b in (self._engine_status.get("balances") or {}).items()
+                    if isinstance(b, dict) and isinstance(b.get("label"), str)}
+        return {p: b.label() for p, b in self.engine.balances.balances.items()}
 
     def halted(self) -> dict[str, str]:
         if not self.is_engine:

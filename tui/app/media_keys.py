@@ -13,10 +13,10 @@ from tui.app.screens.player import PlayerScreen
 from tui.jobs import Job, JobState
 
 if TYPE_CHECKING:
-    from tui.app.app import WanApp
+    from tui.app.dashboard import Dashboard
 
 
-def play(app: WanApp, job: Job) -> None:
+def play(app: Dashboard, job: Job) -> None:
     if job.state != JobState.DONE or not job.file:
         app.toast(f"#{job.id} has no finished video to play", "warning")
         return
@@ -27,7 +27,7 @@ def play(app: WanApp, job: Job) -> None:
     app.push_screen(PlayerScreen(job, path))
 
 
-async def gallery(app: WanApp) -> None:
+async def gallery(app: Dashboard) -> None:
     table = app.table
     jobs = await app.facade.finished_page(table.flt, table.sort_by, GALLERY_MAX)
     title = "finished jobs" if table.flt.empty else "finished jobs under the filter"
@@ -39,7 +39,7 @@ async def gallery(app: WanApp) -> None:
     app.push_screen(GalleryScreen(jobs, app.facade.thumbnail, title), opened)
 
 
-async def open_job(app: WanApp, job_id: int) -> None:
+async def open_job(app: Dashboard, job_id: int) -> None:
     """Put the table's cursor on the job and show it in the detail pane."""
     await app.table.reload(keep=job_id)
     app.load_detail(job_id)

@@ -19,6 +19,9 @@ same seed, so the same run times. Scenarios:
     wide       40 jobs like `base` at ±50 % (run times 40-216 s)
     venice300  300 jobs like `base` under Venice's default limits (40 queue and 120
                retrieve requests a minute): the makespan against its lower bound
+    wire       the engine alone, 40 jobs of 8-16 s over HTTPS in real time (whatever
+               --scale says: the round trip is wall time), four runs side by side: a round
+               trip of 0 and of 100 ms, connections kept and not
 
 Time is scaled, not shrunk: the simulator (job clock and rate windows) and the engine share
 one clock that runs `1/scale` times faster than the wall, so every figure below is in the
@@ -33,7 +36,8 @@ Figures:
   the file is whole on disk (renamed after checks), mean and 95th percentile;
 - 429s: the share of retrieve calls answered 429;
 - makespan: from the first submit to the last file on disk; its lower bound is the last
-  job's ready time plus one download of that job's video, timed after the run.
+  job's ready time plus one download of that job's video, timed after the run;
+- wire: connections the simulator accepted and TLS handshakes it made, per finished job.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import platform
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +85,7 @@ class Scenario:
     retrieve_limit: int = UNLIMITED
     queue_limit: int = UNLIMITED
     about: str = ""
+    wire: bool = False  # the engine alone over HTTPS: round trip and keep-alive compared
 
 
 SCENARIOS = {s.name: s for s in (
@@ -93,7 +99,10 @@ SCENARIOS = {s.name: s for s in (
              about="40 jobs of 40-216 s (±50 %), no binding limit"),
     Scenario("venice300", 300, VENICE_MODELS, retrieve_limit=120, queue_limit=40,
              about="300 jobs of 60-180 s under Venice's defaults (40 queue, 120 retrieve/min)"),
+    Scenario("wire", 40, {"wan-2.5-preview-text-to-video": 12.0}, spread=1 / 3, wire=True,
+             about="40 jobs of 8-16 s over HTTPS in real time: round trip and keep-alive"),
 )}
+WIRE_RUNS = ((0.0, True), (0.0, False), (0.1, True), (0.1, False))  # (round trip s, kept)
 
 
 class ScaledClock(Clock):
@@ -126,6 +135,12 @@ class Result:
     makespan_s: float = 0.0
     bound_s: float = 0.0
     wall_s: float = 0.0
+    connections: int = 0
+    handshakes: int = 0
+    requests: int = 0  # every request the simulator answered (submits, polls, downloads)
+
+    def per_finished(self, count: int) -> float:
+        return count / self.finished if self.finished else math.nan
 
     @property
     def per_job(self) -> float:
@@ -153,8 +168,10 @@ def requests_for(scenario: Scenario) -> list[JobRequest]:
                        duration="5s") for i in range(scenario.jobs)]
 
 
-def sim_config(scenario: Scenario, seed: int = SEED) -> SimConfig:
+def sim_config(scenario: Scenario, seed: int = SEED, rtt_s: float = 0.0) -> SimConfig:
     return SimConfig(
+        tls=scenario.wire,
+        rtt_s=rtt_s,
         mean_s=120.0,
         spread=scenario.spread,
         model_means=dict(scenario.models),
@@ -165,10 +182,10 @@ def sim_config(scenario: Scenario, seed: int = SEED) -> SimConfig:
     )
 
 
-def start_sim(scenario: Scenario, clock: ScaledClock, seed: int = SEED):
+def start_sim(scenario: Scenario, clock: ScaledClock, seed: int = SEED, rtt_s: float = 0.0):
     """The simulator on the scaled clock, rendering each clip as soon as its job is queued
     (its own render timer counts wall seconds, which the scaled job clock outruns)."""
-    context = SimServer.running(sim_config(scenario, seed), clock=clock.now,
+    context = SimServer.running(sim_config(scenario, seed, rtt_s), clock=clock.now,
                                 rate_clock=clock.now)
 
     def render_now(state: SimState, job: SimJob) -> None:
@@ -178,6 +195,8 @@ def start_sim(scenario: Scenario, clock: ScaledClock, seed: int = SEED):
     class Started:
         def __enter__(self) -> SimServer:
             sim = context.__enter__()
+            if sim.ca_file is not None:  # the client trusts the simulator's CA, as a user would
+                os.environ["SSL_CERT_FILE"] = str(sim.ca_file)
             # The simulator's hook, replaced on purpose for the scaled clock.
             sim.state.render_when_ready = (  # type: ignore[method-assign]
                 lambda job: render_now(sim.state, job))
@@ -200,6 +219,9 @@ def collect(result: Result, sim: SimServer, start: float, ends: dict[str, float]
     result.retrieves_429 = sim.state.counter("venice", RETRIEVE, 429)
     result.queue_429 = sim.state.counter("venice", QUEUE, 429)
     result.finished = len(ends)
+    stats = sim.stats()
+    result.connections, result.handshakes = stats["connections"], stats["tls_handshakes"]
+    result.requests = stats["requests"]
     result.delays = [end - ready_at(sim, rid) for rid, end in ends.items()]
     if ends:
         result.makespan_s = max(ends.values()) - start
@@ -262,13 +284,15 @@ async def fixed_poller(scenario: Scenario, scale: float, out: Path) -> Result:
 
 
 async def engine_run(scenario: Scenario, scale: float, out: Path,
-                     name: str = "wan-tui engine", seed: int = SEED) -> Result:
+                     name: str = "wan-tui engine", seed: int = SEED, *, rtt_s: float = 0.0,
+                     keepalive: bool = True) -> Result:
     result = Result(name, scenario.jobs)
     clock = ScaledClock(scale)
     ends: dict[str, float] = {}
-    with start_sim(scenario, clock, seed) as sim:
+    with start_sim(scenario, clock, seed, rtt_s) as sim:
         store = await Store.open(out / "history.db", clock=clock.now)
-        provider = VeniceProvider(sim.url("venice"), KEY)
+        policy = replace(VeniceProvider.default_policy, keepalive=keepalive)
+        provider = VeniceProvider(sim.url("venice"), KEY, policy=policy)
         engine = Engine(store, {"venice": provider}, output_dir=out, clock=clock, rescan_s=0)
 
         def on_event(event: object) -> None:
@@ -290,6 +314,28 @@ async def engine_run(scenario: Scenario, scale: float, out: Path,
         await provider.aclose()
         await store.close()
     return result
+
+
+async def wire_runs(scenario: Scenario) -> list[Result]:
+    """The engine over HTTPS, one run per (round trip, keep-alive), in real time."""
+    results = []
+    for rtt_s, kept in WIRE_RUNS:
+        with tempfile.TemporaryDirectory() as tmp:
+            name = f"{rtt_s * 1000:.0f} ms, keep-alive {'on' if kept else 'off'}"
+            results.append(await engine_run(scenario, 1.0, Path(tmp), name, rtt_s=rtt_s,
+                                            keepalive=kept))
+    return results
+
+
+def report_wire(scenario: Scenario, results: list[Result]) -> None:
+    print(f"\n[{scenario.name}] {scenario.about}")
+    print(f"  {'':24} {'done':>8} {'conns/job':>9} {'TLS/job':>8} {'requests/job':>12} "
+          f"{'delay mean':>10} {'delay p95':>9} {'wall':>6}")
+    for r in results:
+        print(f"  {r.name:24} {r.finished:>4}/{r.jobs:<3} "
+              f"{r.per_finished(r.connections):>9.2f} {r.per_finished(r.handshakes):>8.2f} "
+              f"{r.per_finished(r.requests):>12.2f} {r.mean_delay:>9.2f}s "
+              f"{r.p95_delay:>8.2f}s {r.wall_s:>5.0f}s")
 
 
 async def run_scenario(scenario: Scenario, scale: float, warm: bool) -> list[Result]:
@@ -348,7 +394,10 @@ def run(argv: list[str] | None = None) -> int:
           f"time scale {scale:g} (figures in simulated seconds)")
     for name in args.scenario or list(SCENARIOS):
         scenario = SCENARIOS[name]
-        report(scenario, *asyncio.run(run_scenario(scenario, scale, args.warm)))
+        if scenario.wire:
+            report_wire(scenario, asyncio.run(wire_runs(scenario)))
+        else:
+            report(scenario, *asyncio.run(run_scenario(scenario, scale, args.warm)))
     return 0
 
 

@@ -11,6 +11,7 @@ from tui.engine.files import (
     DiskError,
     DownloadError,
     RejectedCopy,
+    SavedFile,
     output_name,
     save_stream,
 )
@@ -18,6 +19,14 @@ from tui.engine.schedule import backoff_delay
 from tui.engine.steps import STOP, Step
 from tui.jobs import Job, JobState
 from tui.media.facts import moderation_hint, shortfalls
+from tui.media.recipe import (
+    RecipeError,
+    job_facts,
+    recipe_of,
+    sidecar_for,
+    tags_of,
+    write_sidecar,
+)
 from tui.providers.base import NotFound, Provider, ProviderError, Ready
 
 if TYPE_CHECKING:
@@ -53,7 +62,8 @@ class Downloader:
                         if not job.result_url:  # fetched through the API, not a result URL
                             await engine.spend(job.provider, "retrieve", 2.0)
                         stream = await provider.open_download(job)
-                    saved = await save_stream(stream, dest)
+                    saved = await save_stream(stream, dest,
+                                              tags_of(recipe_of(job), job_facts(job)))
                     break
                 except DiskError as err:
                     # Fetching again cannot help until the user fixes the folder: the job
@@ -100,14 +110,32 @@ class Downloader:
         hint = moderation_hint(saved.video, saved.size)
         if hint:
             detail += f" -- {hint}"
+        finished_at = engine.clock.now()
+        detail += self._recipe_written(job, saved, finished_at)
         delete = engine.delete_after_download and provider.can_delete
         done = await engine.transition(job, JobState.DONE, detail, file=str(saved.path),
                                        bytes=saved.size, sha256=saved.sha256, video=saved.video,
-                                       finished_at=engine.clock.now(), progress=1.0,
+                                       finished_at=finished_at, progress=1.0,
                                        delete_pending=delete)
         if done is not None and delete:
             await self.delete_after_download(done, provider)
         return STOP
+
+    def _recipe_written(self, job: Job, saved: SavedFile, finished_at: float) -> str:
+        """The sidecar beside the file (unless turned off); what the event says about the
+        recipe. Before `done`, so a remote delete always follows a file with its recipe."""
+        notes = ""
+        if saved.tag_problem:
+            notes += f" -- recipe not in the file: {saved.tag_problem}"
+        if self.engine.write_sidecars:
+            try:
+                write_sidecar(saved.path, sidecar_for(
+                    job, path=saved.path, size=saved.size, sha256=saved.sha256,
+                    download_sha256=saved.download_sha256, video=saved.video,
+                    finished_at=finished_at))
+            except RecipeError as err:
+                notes += f" -- {err}"
+        return notes
 
     async def _rejected(self, job: Job, err: RejectedCopy, attempt: int) -> Job:
         """Count a whole copy that failed its check. The same bytes failing SAME_BYTES_LIMIT

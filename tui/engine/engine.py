@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tui.engine.balance import BalanceWatch
 from tui.engine.batchpoll import BatchPoller
 from tui.engine.budget import Priority, RequestBudget
 from tui.engine.catalog import Catalog
@@ -33,6 +34,7 @@ from tui.engine.downloading import Downloader
 from tui.engine.events import AllSettled, BudgetChanged, EngineEvent, JobChanged, Notice
 from tui.engine.following import Follower
 from tui.engine.schedule import PollPolicy
+from tui.engine.settle import Settler
 from tui.engine.steps import FOLLOWED, STOP, Step
 from tui.engine.submitting import Submitter
 from tui.errors import EXIT_USAGE, WanError
@@ -69,6 +71,7 @@ class Engine:
         *,
         output_dir: Path,
         delete_after_download: bool = False,
+        write_sidecars: bool = True,
         max_active: int = 200,
         follow: bool = True,
         clock: Clock | None = None,
@@ -80,6 +83,7 @@ class Engine:
         self.providers = dict(providers)
         self.output_dir = output_dir
         self.delete_after_download = delete_after_download
+        self.write_sidecars = write_sidecars  # NAME.json beside each video (tui.media.recipe)
         self.follow = follow  # False: submit and stop once the remote id is saved
         self.clock = clock or Clock()
         self.policy = policy or PollPolicy()
@@ -92,6 +96,8 @@ class Engine:
         self.submitter = Submitter(self)
         self.follower = Follower(self)
         self.downloader = Downloader(self)
+        self.balances = BalanceWatch(self)
+        self.settler = Settler(self)
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -226,6 +232,11 @@ class Engine:
             self._launch(job.id)
         if wanted is None:
             await self._finish_pending_deletes()
+            # The providers' own word on money: what each key may spend, and which unknown
+            # jobs their ledgers settle (both read in the background; submits wait for the
+            # first balance read themselves).
+            self.spawn(self.balances.read_all(), "service-balance")
+            self.spawn(self.settler.run(), "service-settle")
         if wanted is None and self.rescan_s > 0:
             self.spawn(self._rescan(), "service-rescan")
 
@@ -371,13 +382,16 @@ class Engine:
     # ------------------------------------------------------------ public actions
 
     async def add(self, requests: Sequence[JobRequest],
-                  quotes: Sequence[Quote | float | None] | None = None) -> list[Job]:
+                  quotes: Sequence[Quote | float | None] | None = None, *,
+                  sources: Sequence[int | None] | None = None) -> list[Job]:
         """Record jobs as pending (one commit), then start them. `quotes` are the prices
-        the user saw (a float is a real quote; a Quote says whether it was an estimate)."""
+        the user saw (a float is a real quote; a Quote says whether it was an estimate);
+        `sources` the jobs they were made from (variations), if any."""
         quotes = list(quotes) if quotes is not None else [None] * len(requests)
         usd = [q.usd if isinstance(q, Quote) else q for q in quotes]
         estimates = [isinstance(q, Quote) and q.estimate for q in quotes]
-        jobs = await self.store.add_jobs(requests, usd, cost_is_estimate=estimates)
+        jobs = await self.store.add_jobs(requests, usd, cost_is_estimate=estimates,
+                                         sources=sources)
         for job in jobs:
             self.emit(JobChanged(job, None, "recorded"))
             self._launch(job.id)

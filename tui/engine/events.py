@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui.jobs import Job, JobState
+from tui.providers.billing import Balance
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class BudgetChanged:
 
 
 @dataclass(frozen=True)
+class BalanceChanged:
+    """The provider said what the key can spend (read at start and after spending)."""
+
+    provider: str
+    balance: Balance
+
+
+@dataclass(frozen=True)
 class AllSettled:
     """No job is active any more (the moment to ring the bell)."""
 
@@ -49,4 +58,4 @@ class AllSettled:
     failed: int
 
 
-EngineEvent = JobChanged | Notice | BudgetChanged | AllSettled
+EngineEvent = JobChanged | Notice | BudgetChanged | BalanceChanged | AllSettled

@@ -19,12 +19,14 @@ import struct
 import tempfile
 import time
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui.errors import WanError
 from tui.jobs import VideoFacts
 from tui.media.probe import UndecodableError, probe
+from tui.media.recipe import RecipeError, discard, tag_copy, tagged_path
 from tui.providers.base import VideoStream
 
 
@@ -56,8 +58,10 @@ def suspect_path(dest: Path, suffix: str) -> Path:
 class SavedFile:
     path: Path
     size: int
-    sha256: str
+    sha256: str  # of the file as it is on disk (with its recipe tags when they were written)
     video: VideoFacts | None = None
+    download_sha256: str = ""  # of the bytes as the provider sent them
+    tag_problem: str | None = None  # why the recipe is not in the file (it was kept as sent)
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -127,8 +131,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
+async def save_stream(stream: VideoStream, dest: Path,
+                      tags: Mapping[str, str] | None = None) -> SavedFile:
     """Stream to `dest.part` (memory flat), check, decode, fsync, rename to `dest`.
+
+    With `tags`, the verified copy is remuxed with them (tui.media.recipe.tag_copy) before
+    the rename: the final name then holds the tagged, re-verified file, and `sha256` is
+    that file's. A remux that fails keeps the download as it came (`tag_problem` says why).
 
     Always closes the stream. Raises DownloadError (and removes the .part) when the bytes
     are cut off, RejectedCopy (keeping them under a suspect name) when they arrived whole
@@ -170,6 +179,19 @@ async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
             kept = suspect_path(dest, suffix)
             _disk_op(folder, os.replace, part, kept)
             raise RejectedCopy(str(err), kept=kept, sha256=sha256, size=size) from err
+        download_sha256, tag_problem = sha256, None
+        if tags:
+            tagged = tagged_path(part)
+            try:
+                tagged_facts = await asyncio.to_thread(tag_copy, part, tagged, tags, facts)
+                tagged_sha256 = await asyncio.to_thread(sha256_of, tagged)
+                tagged_size = tagged.stat().st_size
+            except (RecipeError, OSError) as err:
+                tag_problem = str(err)  # the download itself is untouched: keep it
+                discard(tagged)
+            else:
+                _disk_op(folder, os.replace, tagged, part)
+                facts, sha256, size = tagged_facts, tagged_sha256, tagged_size
         _disk_op(folder, os.replace, part, dest)
         _fsync_dir(folder)
         for suffix in (UNDECODABLE_SUFFIX, NOT_MP4_SUFFIX):  # a good copy ends the suspicion
@@ -177,12 +199,13 @@ async def save_stream(stream: VideoStream, dest: Path) -> SavedFile:
     except BaseException:
         try:
             part.unlink(missing_ok=True)
+            discard(tagged_path(part))
         except OSError:
             pass  # the folder that refused the write may refuse this too
         raise
     finally:
         await stream.aclose()
-    return SavedFile(dest, size, sha256, facts)
+    return SavedFile(dest, size, sha256, facts, download_sha256, tag_problem)
 
 
 # ---------------------------------------------------------------- a folder that says no

@@ -153,13 +153,15 @@ class EngineHost:
     # ------------------------------------------------------------ actions from any window
 
     async def add(self, requests: Sequence[JobRequest],
-                  quotes: Sequence[Quote | float | None] | None = None) -> list[Job]:
+                  quotes: Sequence[Quote | float | None] | None = None, *,
+                  sources: Sequence[int | None] | None = None) -> list[Job]:
         if self.is_engine:
-            return await self.engine.add(requests, quotes)
+            return await self.engine.add(requests, quotes, sources=sources)
         quotes = list(quotes) if quotes is not None else [None] * len(requests)
         return await self.store.add_jobs(
             requests, [q.usd if isinstance(q, Quote) else q for q in quotes],
-            cost_is_estimate=[isinstance(q, Quote) and q.estimate for q in quotes])
+            cost_is_estimate=[isinstance(q, Quote) and q.estimate for q in quotes],
+            sources=sources)
 
     async def requeue(self, job_id: int, quote: Quote | float | None = None) -> Job:
         if self.is_engine:
@@ -294,6 +296,9 @@ class EngineHost:
             "pid": os.getpid(), "since": self.since, "role": self.role, "log": self.log_path,
             "active": self.engine.active_count, "budgets": budgets,
             "halted": self.engine.halted,
+            "balances": {p: {"label": b.label(), "currency": b.currency,
+                             "can_consume": b.can_consume}
+                         for p, b in self.engine.balances.balances.items()},
         }
         text = json.dumps(status, sort_keys=True)
         if force or text != self._status_text:

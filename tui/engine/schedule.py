@@ -39,6 +39,10 @@ class PollPolicy:
     # less (many jobs share a tight limit) a request is worth proportionally more: requests
     # past the limit wait for the window to slide, far longer than any poll interval.
     comfortable_rate_per_min: float = 20.0
+    # Settling `unknown` jobs from a provider's ledger (settle.py): how far our clock and
+    # the provider's may disagree, and how often the ledger is read while such jobs wait.
+    ledger_skew_s: float = 60.0
+    settle_every_s: float = 60.0
 
     def scaled(self, factor: float) -> PollPolicy:
         """The same policy with every duration multiplied (tests and demos run faster)."""
@@ -52,6 +56,8 @@ class PollPolicy:
             backoff_max_s=self.backoff_max_s * factor,
             batch_gather_s=self.batch_gather_s * factor,
             request_worth_s=self.request_worth_s * factor,
+            ledger_skew_s=self.ledger_skew_s * factor,
+            settle_every_s=self.settle_every_s * factor,
         )
 
 

@@ -48,6 +48,7 @@ class Submitter:
             engine.halt(job.provider, reason)
             return STOP
         async with self._locks[job.provider]:
+            await engine.balances.before_spending(job.provider)
             if job.provider in engine.halted or not engine.accepting_submits:
                 return STOP
             await engine.spend(job.provider, "queue", 0.0)
@@ -77,6 +78,7 @@ class Submitter:
                                     "it may have been charged: not resubmitted")
             return STOP
         now = engine.clock.now()
+        engine.balances.spent(job.provider)
         done = await engine.transition(
             job, JobState.QUEUED, f"accepted as {sub.remote_id}",
             remote_id=sub.remote_id, result_url=sub.result_url, submitted_at=now,

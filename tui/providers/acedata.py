@@ -311,6 +311,7 @@ class AceDataProvider(HttpProvider):
     label = "AceData Cloud"
     can_delete = False
     can_quote = False  # no quote endpoint: ASSUMED_USD_PER_SECOND
+    takes_seed = True  # `seed`, an int, on every wan model
     batch_poll = True
     reports_estimate = False
     option_specs = (

@@ -305,6 +305,7 @@ class ApixoProvider(HttpProvider):
     label = "APIXO"
     can_delete = False
     can_quote = False  # no quote endpoint: prices come from the table above
+    takes_seed = True  # input.seed / seed: an int
     reports_estimate = False
     option_specs = (
         OptionSpec("provider", "choice", ROUTING),

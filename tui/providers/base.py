@@ -13,6 +13,7 @@ from typing import Any
 
 from tui.errors import EXIT_USAGE, WanError
 from tui.jobs import Job, JobRequest, ModelCaps, ValidationError, validate_request
+from tui.providers.billing import Balance, Ledger
 
 # ---------------------------------------------------------------- outcomes of a poll
 
@@ -251,6 +252,7 @@ class ProviderInfo:
     can_delete: bool
     can_quote: bool  # False: quotes are estimates from a price table
     batch_poll: bool = False
+    takes_seed: bool = False  # its models take a seed: a variation gets a new one
     notes: list[str] = field(default_factory=list)
     options: dict[str, OptionSpec] = field(default_factory=dict)  # by option name
 
@@ -264,6 +266,9 @@ class Provider(abc.ABC):
     can_quote: bool = True
     batch_poll: bool = False
     reports_estimate: bool = False  # True when polls carry an expected run time
+    # Its video models take a seed (the same seed and prompt give a similar video), so a
+    # variation can ask for a different one; without it a variation is the request again.
+    takes_seed: bool = False
 
     # The options its models list in `ModelCaps.options`, described for forms.
     option_specs: tuple[OptionSpec, ...] = ()
@@ -296,6 +301,7 @@ class Provider(abc.ABC):
             can_delete=self.can_delete,
             can_quote=self.can_quote,
             batch_poll=self.batch_poll,
+            takes_seed=self.takes_seed,
             options={spec.name: spec for spec in self.option_specs},
         )
 
@@ -338,6 +344,17 @@ class Provider(abc.ABC):
 
     async def delete(self, job: Job) -> None:
         raise Unsupported(f"{self.label or self.name} has no way to delete remote media")
+
+    # The provider's own word on money (billing.py). Without it: no balance, no ledger.
+    has_ledger: bool = False
+
+    async def balance(self) -> Balance | None:
+        """The balance the key spends from and whether it may spend (None: not published)."""
+        return None
+
+    async def ledger(self, start: float, end: float) -> Ledger:
+        """The key's charges in [start, end) (Unix times), in the order they were made."""
+        raise Unsupported(f"{self.label or self.name} publishes no ledger of charges")
 
     async def aclose(self) -> None:  # noqa: B027 -- optional hook, not abstract
         """Release the HTTP client."""

@@ -47,6 +47,7 @@ from tui.providers.base import (
     TooSlow,
     VideoStream,
 )
+from tui.providers.keepalive import DEFAULT_LIMITS, NO_KEEPALIVE, KeptClient
 
 CHUNK = 64 * 1024
 # Everything httpx raises: InvalidURL and StreamError do not derive from HTTPError.
@@ -63,6 +64,7 @@ class HttpPolicy:
     min_rate_bps: float = 1024.0  # a video body slower than this ...
     slow_window_s: float = 30.0  # ... over this long is abandoned and fetched again
     max_json_bytes: int = 32 * 1024 * 1024  # an answer that is not a video is never bigger
+    keepalive: bool = True  # False: a new connection (and TLS handshake) for every request
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -357,12 +359,11 @@ class HttpProvider(Provider):
         self._key = api_key
         self.policy = policy or self.default_policy
         # A generous pool: one client per provider serves hundreds of jobs; the engine's
-        # budget, not the pool, decides how many requests are in flight. No keep-alive:
-        # bytes a server sends past its Content-Length would otherwise be read as the answer
-        # to the next request on that connection (job A's queue id or video given to job B),
-        # and httpx offers no way to see them. A fresh connection per request costs a
-        # handshake, which the providers' rate limits make cheap.
-        self._client = httpx.AsyncClient(
+        # budget, not the pool, decides how many requests are in flight. Connections are kept
+        # (a poll 100 ms away costs one round trip, not three and a TLS handshake), guarded so
+        # that bytes past an answer's end close the connection instead of answering the next
+        # request (keepalive.py).
+        self._client = KeptClient(
             base_url=self.base_url + "/",
             auth=ApiAuth(api_key, self.base_url),
             follow_redirects=False,
@@ -371,7 +372,7 @@ class HttpProvider(Provider):
             # an error that proves nothing was sent, so a submit stuck there stays retryable.
             timeout=httpx.Timeout(self.policy.deadline_s, connect=self.policy.connect_s,
                                   pool=self.policy.connect_s),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=0),
+            limits=DEFAULT_LIMITS if self.policy.keepalive else NO_KEEPALIVE,
             transport=transport,
             trust_env=transport is None,
         )

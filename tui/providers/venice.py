@@ -5,11 +5,17 @@ Quirks handled here so nothing above has to know them:
 - some models answer JSON COMPLETED without bytes: then the queue's `download_url` is the
   source, and without one we give up after a bounded number of polls instead of looping;
 - failures arrive as HTTP errors on retrieve (422 policy, 500 inference, 503 capacity);
-- `average_execution_time` is a P80 in milliseconds, reported here in seconds.
+- `average_execution_time` is a P80 in milliseconds, reported here in seconds;
+- models marked `offline` are left out of the list (nothing could be submitted to them).
+
+The bodies and answers follow Venice's published OpenAPI document of version
+`CONTRACT_VERSION` (tests/contracts/ holds that copy; tests/test_venice_contract.py checks
+every body built here, and the simulator's answers, against it).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from tui.jobs import Deprecation, Job, JobRequest, ModelCaps, ValidationError, normalize_duration
@@ -26,6 +32,7 @@ from tui.providers.base import (
     Submitted,
     VideoStream,
 )
+from tui.providers.billing import Balance, Charge, Ledger
 from tui.providers.http import (
     Answer,
     HttpPolicy,
@@ -34,6 +41,8 @@ from tui.providers.http import (
     is_video,
     rate_info_from_headers,
 )
+
+CONTRACT_VERSION = "20260814.153445"  # info.version of the OpenAPI document followed
 
 # How many JSON "COMPLETED" answers without a video we accept before calling the job failed.
 COMPLETED_WITHOUT_BYTES_LIMIT = 5
@@ -44,7 +53,7 @@ _STATUS_HINTS = {
     402: "the Venice balance is too low: top up, then re-queue",
     403: "Venice refused access to this model",
     404: "media not found (expired or deleted)",
-    409: "this model needs consent on the Venice website first",
+    409: "this model needs your consent first",
     413: "the request is too large (use a smaller image or audio file)",
     422: "refused by the content policy",
     429: "rate limited by Venice",
@@ -73,7 +82,8 @@ def caps_from_model(entry: dict[str, Any]) -> ModelCaps:
         prompt_limit=int(cons.get("prompt_character_limit") or 2500),
         requires_image=model_type == "image-to-video",
         accepts_image=model_type in ("image-to-video", "video"),
-        deprecation=Deprecation(dep.get("date"), dep.get("replacementModelId")) if dep else None,
+        deprecation=Deprecation(dep.get("date"), dep.get("replacementModelId"),
+                                auto_remap=dep.get("autoRemap") is True) if dep else None,
     )
 
 
@@ -93,6 +103,14 @@ def queue_body(req: JobRequest) -> dict[str, Any]:
     return body
 
 
+def retrieve_body(job: Job) -> dict[str, Any]:
+    """Retrieve and complete take these two fields and no other."""
+    return {"model": job.model, "queue_id": job.remote_id}
+
+
+complete_body = retrieve_body
+
+
 def quote_body(req: JobRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"model": req.model, "duration": normalize_duration(req.duration)}
     for key in ("resolution", "aspect_ratio", "audio"):
@@ -109,9 +127,10 @@ def error_message(status: int, payload: Any) -> tuple[str, dict[str, Any]]:
     text = ""
     if isinstance(payload, dict):
         err = payload.get("error")
-        if isinstance(err, dict):  # retrieve 422: {"error": {message, type, credits_refunded}}
+        if isinstance(err, dict):  # retrieve 422 {message, type, credits_refunded, ...}, 409
             text = str(err.get("message") or "")
             detail.update({k: v for k, v in err.items() if k != "message"})
+            text = _refusal_text(status, text, err, payload)
         elif err:
             text = str(err)
         details = payload.get("details")
@@ -130,10 +149,82 @@ def error_message(status: int, payload: Any) -> tuple[str, dict[str, Any]]:
     return f"{message} (HTTP {status})".replace("\n", " "), detail
 
 
+def _refusal_text(status: int, text: str, err: dict[str, Any], payload: dict[str, Any]) -> str:
+    """What a content-policy refusal or a consent demand leaves the user to do, said whole:
+    whether the credits came back, which model Venice recommends, where to consent."""
+    if status == 409:  # needs_consent: Venice's own message only repeats the hint
+        where = payload.get("docs_url")
+        flow = payload.get("consent_flow")
+        kind = f" ({flow})" if isinstance(flow, str) and flow else ""
+        at = f"at {where}" if isinstance(where, str) and where else "on the Venice website"
+        return f"give it{kind} {at}, then re-queue"
+    if status == 422:
+        refunded = err.get("credits_refunded")
+        bits = [text.rstrip(". ")] if text else []
+        if refunded is True:
+            bits.append("credits refunded")
+        elif refunded is False:
+            bits.append("credits NOT refunded")
+        recommended = err.get("recommended_model")
+        if isinstance(recommended, str) and recommended and recommended not in text:
+            bits.append(f"Venice recommends {recommended}")
+        return "; ".join(bits)
+    return text
+
+
+def parse_time(text: Any) -> float | None:
+    """An ISO 8601 instant of the ledger ("2026-06-15T19:05:10.504Z") as Unix time."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def iso_time(unix: float) -> str:
+    """Unix time as the ledger's query wants it: ISO 8601 UTC with a "Z"."""
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def balance_from(payload: dict[str, Any]) -> Balance:
+    balances = payload.get("balances") if isinstance(payload.get("balances"), dict) else {}
+    assert isinstance(balances, dict)
+
+    def number(value: Any) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else None
+
+    can = payload.get("canConsume")
+    if not isinstance(can, bool):
+        raise BadAnswer("Venice balance: the answer does not say whether the key can spend")
+    currency = payload.get("consumptionCurrency")
+    return Balance(can, currency if isinstance(currency, str) else None,
+                   usd=number(balances.get("usd")), diem=number(balances.get("diem")))
+
+
+def charge_from(entry: Any) -> Charge | None:
+    """One usage-history entry, or None for one that is not a readable charge."""
+    if not isinstance(entry, dict):
+        return None
+    at = parse_time(entry.get("timestamp"))
+    amount = entry.get("amount")
+    if at is None or not isinstance(amount, int | float) or isinstance(amount, bool):
+        return None
+    details = entry.get("inferenceDetails")
+    rid = details.get("requestId") if isinstance(details, dict) else None
+    return Charge(at, str(entry.get("sku") or ""), float(amount),
+                  str(entry.get("currency") or ""), rid if isinstance(rid, str) and rid else None)
+
+
 class VeniceProvider(HttpProvider):
     name = "venice"
     label = "Venice"
     reports_estimate = True
+    # QueueVideoRequest (the published OpenAPI document) has no seed: a variation is the
+    # same request again, rendered afresh.
+    takes_seed = False
     default_limits_per_minute = {"queue": 40, "retrieve": 120}
 
     not_configured = "Venice is not configured: set VENICE_API_KEY"
@@ -170,6 +261,9 @@ class VeniceProvider(HttpProvider):
         for entry in payload.get("data") or []:
             if not isinstance(entry, dict) or not entry.get("id"):
                 continue
+            spec = entry.get("model_spec")
+            if isinstance(spec, dict) and spec.get("offline") is True:
+                continue  # Venice says it is down: a job for it could only fail
             if entry.get("type", "video") == "video":
                 try:
                     out.append(caps_from_model(entry))
@@ -188,8 +282,8 @@ class VeniceProvider(HttpProvider):
         return Quote(float(value))
 
     async def submit(self, req: JobRequest) -> Submitted:
-        answer = await self._post("/video/queue", queue_body(req), what="submit",
-                                  rate_class="queue")
+        answer = await self._post("/video/queue", queue_body(req),
+                                  what=f"submit of {req.model}", rate_class="queue")
         # Accepted (2xx) but unreadable: BadAnswer keeps sent=True, maybe charged.
         payload = answer.json_object("Venice submit")
         queue_id = payload.get("queue_id")
@@ -200,9 +294,9 @@ class VeniceProvider(HttpProvider):
         return Submitted(queue_id, url if isinstance(url, str) and url else None)
 
     async def poll(self, job: Job) -> Outcome:
-        body = {"model": job.model, "queue_id": job.remote_id}
         try:
-            answer = await self._post("/video/retrieve", body, what="status", video=True)
+            answer = await self._post("/video/retrieve", retrieve_body(job), what="status",
+                                      video=True)
         except NotFound:
             return Gone()
         except ProviderError as err:
@@ -243,16 +337,53 @@ class VeniceProvider(HttpProvider):
         if job.result_url:
             self.require_key()
             return await self.open_url(job.result_url, "download")
-        answer = await self._post("/video/retrieve",
-                                  {"model": job.model, "queue_id": job.remote_id},
-                                  what="download", video=True)
+        answer = await self._post("/video/retrieve", retrieve_body(job), what="download",
+                                  video=True)
         if answer.stream is None:
             raise BadAnswer("Venice download: Venice answered without the video; will poll again")
         return answer.stream
 
     async def delete(self, job: Job) -> None:
-        answer = await self._post("/video/complete",
-                                  {"model": job.model, "queue_id": job.remote_id},
-                                  what="delete")
+        answer = await self._post("/video/complete", complete_body(job), what="delete")
         if answer.json_object("Venice delete").get("success") is not True:
             raise BadAnswer("Venice delete: Venice did not confirm the deletion")
+
+    # ------------------------------------------------------------ billing
+
+    has_ledger = True
+    LEDGER_PAGE = 1000  # the most the document allows
+    LEDGER_PAGES = 50  # a window is minutes wide; more pages than this is not one
+
+    async def balance(self) -> Balance:
+        answer = await self.request("GET", "/billing/balance", what="balance")
+        found = balance_from(answer.json_object("Venice balance"))
+        if found.usd is not None:
+            self.balance_usd = found.usd
+        return found
+
+    async def ledger(self, start: float, end: float) -> Ledger:
+        """Charges in [start, end), walking the cursor pages, and whether the ledger has
+        recorded anything from `end` on (one small page more)."""
+        charges: list[Charge] = []
+        params: dict[str, str] = {"startTimestamp": iso_time(start),
+                                  "endTimestamp": iso_time(end),
+                                  "pageSize": str(self.LEDGER_PAGE)}
+        for _ in range(self.LEDGER_PAGES):
+            page = await self._ledger_page(params)
+            charges += [c for c in map(charge_from, page.get("data") or ()) if c is not None]
+            cursor = page.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                break
+            params = {"cursor": cursor}  # the cursor carries the filters; nothing else
+        else:
+            raise BadAnswer(f"Venice usage history: more than {self.LEDGER_PAGES} pages for "
+                            "one window")
+        later = await self._ledger_page({"startTimestamp": iso_time(end), "pageSize": "10"})
+        stamps = [c.at for c in map(charge_from, later.get("data") or ()) if c is not None]
+        recorded = max(stamps) if stamps else max((c.at for c in charges), default=None)
+        return Ledger(tuple(charges), recorded)
+
+    async def _ledger_page(self, params: dict[str, str]) -> dict[str, Any]:
+        answer = await self.request("GET", "/billing/usage-history", params=params,
+                                    what="usage history")
+        return answer.json_object("Venice usage history")

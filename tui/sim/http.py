@@ -4,6 +4,12 @@ Enough HTTP for the simulator: keep-alive, Content-Length on every answer, file 
 streamed in 64 KiB chunks, and two faults real networks produce -- a slow answer and a
 body cut off mid-way (headers promise the full length, the socket closes early).
 A handler that raises gets a 500 JSON answer; the server itself never dies of it.
+
+Distance: with TLS (an `ssl.SSLContext`) and a round-trip time, a new connection costs what
+it costs far away -- one round trip for TCP's handshake and one more for TLS 1.3's -- and
+each request one round trip. Those delays are added by the server (the client's loopback
+connect and handshake are instant), before the first answer on a connection and before each
+answer. `connections` and `handshakes` count what clients opened.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -80,15 +87,21 @@ Handler = Callable[[Request], Awaitable[Response]]
 class HttpServer:
     """Serves `handler` on host:port (port 0 picks a free one; see `.port` after start)."""
 
-    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0, *,
+                 tls: ssl.SSLContext | None = None, rtt_s: float = 0.0) -> None:
         self.handler = handler
         self.host = host
         self.port = port
+        self.tls = tls
+        self.rtt_s = rtt_s
+        self.connections = 0  # accepted (TLS ones after their handshake)
+        self.handshakes = 0
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port,
+                                                  ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -110,8 +123,13 @@ class HttpServer:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
+        self.connections += 1
+        if self.tls is not None:
+            self.handshakes += 1
         conn = h11.Connection(h11.SERVER)
         try:
+            # TCP's handshake, and TLS's, each a round trip away
+            await self._distance(2 if self.tls is not None else 1)
             while await self._one_exchange(conn, reader, writer):
                 conn.start_next_cycle()
         except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError) as err:
@@ -142,10 +160,15 @@ class HttpServer:
         if request is None:
             return False
         response = await self._call_handler(request)
-        if response.delay_s > 0:
-            await asyncio.sleep(response.delay_s)
+        delay_s = response.delay_s + self.rtt_s  # the request's way here and the answer's back
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
         whole = await self._send(conn, writer, response)
         return whole and conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    async def _distance(self, round_trips: int) -> None:
+        if self.rtt_s > 0:
+            await asyncio.sleep(self.rtt_s * round_trips)
 
     async def _call_handler(self, request: Request) -> Response:
         try:

@@ -6,7 +6,7 @@ Routing by first path segment:
     /apixo/...       tui.sim.apixo.API         if that module exists (base: /apixo/api/v1)
     /acedata/...     tui.sim.acedata.API       if that module exists (base: /acedata)
     /files/<token>.mp4   a finished clip by token, no auth (download URLs of every provider)
-    /_sim/stats      SimState.stats() as JSON (benchmarks and tests in other processes)
+    /_sim/stats      SimServer.stats() as JSON (benchmarks and tests in other processes)
 
 Provider-module contract: a module `tui.sim.<name>` exposes
 
@@ -38,6 +38,7 @@ from typing import Any, NoReturn, Protocol
 
 from tui.sim.http import HttpServer, Request, Response, json_response
 from tui.sim.state import Faults, SimConfig, SimState
+from tui.sim.tls import NoTls, server_context
 
 PROVIDERS = ("venice", "apixo", "acedata")
 MOUNTS = {"venice": "/venice/api/v1", "apixo": "/apixo/api/v1", "acedata": "/acedata"}
@@ -73,7 +74,16 @@ class SimServer:
     ) -> None:
         self.state = SimState(config, clock=clock, rate_clock=rate_clock)
         self.host = host
-        self._http = HttpServer(self._dispatch, host, port)
+        tls = None
+        self.ca_file: Path | None = None  # the CA a client trusts (SSL_CERT_FILE) for HTTPS
+        if self.state.config.tls:
+            try:
+                tls, self.ca_file = server_context(self.state.data_dir)
+            except BaseException:
+                self.state.close()
+                raise
+        self._http = HttpServer(self._dispatch, host, port, tls=tls,
+                                rtt_s=self.state.config.rtt_s)
         self.apis = load_apis(self.state, lambda: self.base)
 
     @property
@@ -83,7 +93,8 @@ class SimServer:
     @property
     def base(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ca_file is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def url(self, provider: str) -> str:
         return self.base + MOUNTS[provider]
@@ -94,6 +105,11 @@ class SimServer:
         except BaseException:
             self.state.close()  # no stop() will follow a failed start: drop the temp dir now
             raise
+
+    def stats(self) -> dict[str, Any]:
+        """The state's counters and the connections and TLS handshakes clients made."""
+        return {**self.state.stats(), "connections": self._http.connections,
+                "tls_handshakes": self._http.handshakes}
 
     async def stop(self) -> None:
         await self._http.stop()
@@ -107,7 +123,7 @@ class SimServer:
         first, _, tail = rest.partition("/")
         if first == "_sim":
             if req.path == "/_sim/stats":
-                return json_response(200, self.state.stats())
+                return json_response(200, self.stats())
             return json_response(404, {"error": f"no such simulator route: {req.path}"})
         if first == "files":
             resp = await self._file(req, tail)
@@ -244,6 +260,10 @@ def build_parser(prog: str = "wan-tui sim") -> argparse.ArgumentParser:
     p.add_argument("--slow", type=_non_negative, default=0.0, help="extra latency, s")
     p.add_argument("--retrieve-limit", type=_positive_int, default=120, help="per key/min")
     p.add_argument("--queue-limit", type=_positive_int, default=40, help="per key/min")
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS (clients trust it with SSL_CERT_FILE; needs trustme)")
+    p.add_argument("--rtt", type=_non_negative, default=0.0,
+                   help="round-trip time to add, ms (per connection and per request)")
     return p
 
 
@@ -267,6 +287,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         video_seconds=args.video_seconds,
         faults=faults,
         data_dir=args.data_dir,
+        tls=args.tls,
+        rtt_s=args.rtt / 1000,
     )
 
 
@@ -278,6 +300,8 @@ def banner(server: SimServer) -> list[str]:
         if name in server.apis
     ]
     lines.append(f"{'stats':<8} {server.base}/_sim/stats")
+    if server.ca_file is not None:
+        lines.append(f"{'trust':<8} export SSL_CERT_FILE={server.ca_file}")
     return lines
 
 
@@ -300,7 +324,11 @@ async def _serve_forever(server: SimServer) -> None:
 def run_cli(argv: Sequence[str] | None = None, prog: str = "wan-tui sim") -> int:
     """`wan-tui sim ...`: run the simulator in the foreground until Ctrl-C. Returns the code."""
     args = build_parser(prog).parse_args(argv)
-    server = SimServer(config_from_args(args), host=args.host, port=args.port)
+    try:
+        server = SimServer(config_from_args(args), host=args.host, port=args.port)
+    except NoTls as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(_serve_forever(server))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown, or no signal handlers

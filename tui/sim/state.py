@@ -19,6 +19,13 @@ Prompt triggers (deterministic faults for tests; every provider honours them):
     [sim:undecodable]  every copy of the clip has whole MP4 boxes but frames that do not
                   decode (the same bytes each time)
 
+Submits whose answer is lost (Venice; each recorded in `queue_calls` with status 0 while
+the answer is withheld):
+
+    [sim:ambiguous]  accepted and charged, answered 500 (the "maybe charged" case)
+    [sim:noanswer]   accepted and charged, never answered (the client dies or gives up)
+    [sim:unheard]    never accepted nor charged, never answered
+
 Clips otherwise have the asked length, resolution (16:9 unless an aspect ratio is asked)
 and, when audio is asked for, a silent audio track; 320x180 when no resolution is asked.
 They hold `video_seconds * 24` frames whatever their length (a 5 s clip of a 1 s budget
@@ -47,7 +54,7 @@ from typing import Any
 from tui.sim.http import Request, Response, log
 
 TRIGGERS = frozenset({"policy", "fail", "expire", "cut", "tiny", "black", "less",
-                      "undecodable"})
+                      "undecodable", "ambiguous", "noanswer", "unheard"})
 _TRIGGER = re.compile(r"\[sim:([a-z]+)\]", re.IGNORECASE)
 
 FAIL_POLICY = "content_policy"
@@ -125,6 +132,9 @@ class SimConfig:
     video_seconds: float = 2.0  # length of each generated clip
     faults: Faults = field(default_factory=Faults)
     data_dir: Path | None = None  # where clips are written (a temp dir if None)
+    ledger_lag_s: float = 0.0  # a charge shows in the usage history this long after it
+    tls: bool = False  # serve HTTPS with a certificate of a CA made for this run (tls.py)
+    rtt_s: float = 0.0  # round-trip time the server adds (per connection and per request)
 
 
 @dataclass
@@ -159,6 +169,17 @@ class SimJob:
 
     def elapsed(self, now: float) -> float:
         return max(0.0, now - self.created_at)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One line of the provider's ledger (Venice's usage history): wall-clock time."""
+
+    at: float
+    sku: str
+    amount: float  # negative: a charge; positive: a refund
+    request_id: str | None
+    currency: str = "USD"
 
 
 @dataclass(frozen=True)
@@ -256,6 +277,8 @@ class SimState:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.downloads = 0
         self.cut_downloads = 0
+        self._ledger: list[LedgerEntry] = []
+        self.can_consume: bool | None = None  # None: whether the balance is above zero
 
     @property
     def faults(self) -> Faults:
@@ -350,11 +373,31 @@ class SimState:
             self.balance_usd -= usd
             return True
 
-    def refund(self, job: SimJob) -> None:
+    def refund(self, job: SimJob) -> bool:
+        """Give the job's price back, once; True when this call did."""
         with self.lock:
-            if not job.refunded:
-                job.refunded = True
-                self.balance_usd += job.price_usd
+            if job.refunded:
+                return False
+            job.refunded = True
+            self.balance_usd += job.price_usd
+            return True
+
+    def write_ledger(self, sku: str, amount: float, request_id: str | None) -> None:
+        """Record a charge (negative amount) or a refund, stamped with the wall clock."""
+        with self.lock:
+            self._ledger.append(LedgerEntry(time.time(), sku, round(amount, 6), request_id))
+
+    def ledger(self) -> list[LedgerEntry]:
+        """The entries the ledger shows by now (`ledger_lag_s` hides the newest)."""
+        shown_until = time.time() - self.config.ledger_lag_s
+        with self.lock:
+            return [e for e in self._ledger if e.at <= shown_until]
+
+    def spendable(self) -> bool:
+        if self.can_consume is not None:
+            return self.can_consume
+        with self.lock:
+            return self.balance_usd > 0
 
     # ------------------------------------------------------------ jobs
 

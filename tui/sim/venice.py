@@ -14,16 +14,34 @@ first), audio to the model's `audio` flag.
 `sora-2-text-to-video` behaves like Venice's download-URL models: its queue answer carries
 a `download_url` (this server's /files/<token>.mp4, no auth) and, once finished, retrieve
 answers JSON `{"status": "COMPLETED"}` without the video.
+
+Billing, as the published document has it: `GET /billing/balance` (USD; `canConsume` is
+false once the balance is spent, or as `SimState.can_consume` says) and `GET
+/billing/usage-history` (the ledger: every queue charge with the queue id as its request id,
+every refund, ascending, in cursor pages). `seedance-2-0-text-to-video` answers 409
+needs_consent unless the body carries the three consents; `hunyuan-video` is listed offline.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tui.sim.http import BadJSON, Request, Response, json_response
-from tui.sim.state import FAIL_INFERENCE, FAIL_POLICY, Admission, SimJob, SimState
+from tui.sim.state import (
+    FAIL_INFERENCE,
+    FAIL_POLICY,
+    Admission,
+    LedgerEntry,
+    SimJob,
+    SimState,
+    parse_triggers,
+)
 
 PROVIDER = "venice"
 PREFIX = "/api/v1"
@@ -46,7 +64,10 @@ class SimModel:
     usd_per_s: float
     prompt_limit: int = 2500
     deprecation: tuple[str, str] | None = None  # (date, replacement model id)
+    auto_remap: bool = False  # with a deprecation: Venice may run the replacement instead
     download_url: bool = False  # retrieve never returns bytes; queue gives a URL instead
+    offline: bool = False
+    consent: bool = False  # queue answers 409 needs_consent without the body's consents
 
     @property
     def default_resolution(self) -> str | None:
@@ -73,13 +94,15 @@ class SimModel:
                 "audio_configurable": self.audio_configurable,
                 "prompt_character_limit": self.prompt_limit,
             },
-            "offline": False,
+            "offline": self.offline,
             "privacy": "anonymized",
             "traits": [],
         }
         if self.deprecation:
             date, replacement = self.deprecation
-            spec["deprecation"] = {"date": date, "replacementModelId": replacement}
+            spec["deprecation"] = {"date": date, "removesAt": date, "startsAt": date,
+                                   "replacementModelId": replacement,
+                                   "autoRemap": self.auto_remap}
         return {
             "id": self.id,
             "type": "video",
@@ -129,14 +152,28 @@ CATALOGUE: tuple[SimModel, ...] = (
     SimModel(
         "wan-2.1-pro-text-to-video", "Wan 2.1 Pro Text to Video", "text-to-video",
         ("5s",), ("720p",), ("16:9", "9:16"), False, False, 0.04, prompt_limit=1500,
-        deprecation=("2026-01-15", "wan-2.5-preview-text-to-video"),
+        deprecation=("2026-01-15T00:00:00.000Z", "wan-2.5-preview-text-to-video"),
+        auto_remap=True,
     ),
     SimModel(
         "sora-2-text-to-video", "Sora 2 Text to Video", "text-to-video",
         ("4s", "8s", "12s"), ("720p",), ("16:9", "9:16"), True, False, 0.10,
         download_url=True,
     ),
+    SimModel(
+        "seedance-2-0-text-to-video", "Seedance 2.0 Text to Video", "text-to-video",
+        ("5s", "10s"), ("720p", "1080p"), _WIDE, True, False, 0.09, consent=True,
+    ),
+    SimModel(
+        "hunyuan-video", "HunyuanVideo", "text-to-video",
+        ("5s",), ("720p",), ("16:9",), False, False, 0.05, offline=True,
+    ),
 )  # fmt: skip
+CONSENTS = ("confirmed_terms_and_privacy", "confirmed_legal_right",
+            "confirmed_screening_acknowledged")
+CONSENT_DOCS = "https://docs.venice.ai/overview/guides/consent"
+LEDGER_PAGE_MAX = 1000
+NEVER_S = 3600.0  # a withheld answer: the client gives up or dies first
 
 # route -> (handler name, rate class)
 _ENDPOINTS = {
@@ -197,6 +234,8 @@ class API:
         route = subpath.removeprefix(PREFIX)
         if route == "/models":
             return self._models(req)
+        if route in ("/billing/balance", "/billing/usage-history"):
+            return self._billing(req, route)
         endpoint = _ENDPOINTS.get(route)
         if endpoint is None:
             return json_response(404, {"error": f"Not found: {req.path}"})
@@ -264,6 +303,55 @@ class API:
         resp.headers.update(_rate_headers(gate, self.state.balance_usd if known else None))
         return resp
 
+    def _billing(self, req: Request, route: str) -> Response:
+        if req.method != "GET":
+            return json_response(405, {"error": "Method not allowed"})
+        if self.state.authorized(PROVIDER, req) is None:
+            return json_response(401, {"error": "Authentication failed"})
+        if route == "/billing/balance":
+            return json_response(200, {
+                "canConsume": self.state.spendable(),
+                "consumptionCurrency": "USD",
+                "balances": {"diem": None, "usd": round(self.state.balance_usd, 6)},
+                "diemEpochAllocation": 0,
+            })
+        return self._usage_history(req.query)
+
+    def _usage_history(self, query: dict[str, str]) -> Response:
+        """One page of the ledger. The cursor carries the walk's filters and position, so a
+        continuation with filters beside it is refused, as the document says."""
+        cursor = query.get("cursor")
+        if cursor is not None:
+            if set(query) != {"cursor"}:
+                return json_response(400, {"error": "A cursor carries its filters: send it "
+                                                    "alone"})
+            try:
+                walk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            except ValueError:
+                return json_response(400, {"error": "Invalid cursor: restart the walk"})
+        else:
+            walk = {"start": query.get("startTimestamp"), "end": query.get("endTimestamp"),
+                    "size": query.get("pageSize", str(LEDGER_PAGE_MAX)), "at": 0}
+        try:
+            start = _instant(walk["start"]) if walk["start"] else float("-inf")
+            end = _instant(walk["end"]) if walk["end"] else float("inf")
+            size = int(walk["size"])
+        except (KeyError, TypeError, ValueError):
+            return json_response(400, {"error": "Invalid request parameters", "details": {
+                "startTimestamp": {"_errors": ["Expected ISO 8601 UTC with a Z suffix"]}}})
+        if not 10 <= size <= LEDGER_PAGE_MAX:
+            return json_response(400, {"error": "Invalid request parameters", "details": {
+                "pageSize": {"_errors": [f"Number must be between 10 and {LEDGER_PAGE_MAX}"]}}})
+        entries = [e for e in self.state.ledger() if start <= e.at < end]
+        at = int(walk.get("at", 0))
+        page = entries[at:at + size]
+        following = None
+        if at + size < len(entries):
+            walk = {**walk, "at": at + size}
+            following = base64.urlsafe_b64encode(json.dumps(walk).encode()).decode().rstrip("=")
+        return json_response(200, {"data": [_ledger_row(e) for e in page],
+                                   "nextCursor": following})
+
     async def _quote(self, body: dict[str, Any]) -> Response:
         errors = _Invalid()
         model = self._check_model(body, errors)
@@ -281,13 +369,24 @@ class API:
         if errors or model is None:
             self.state.record_queue_call(None, False, 400)
             return errors.response()
+        lost = parse_triggers(body["prompt"])
+        if "unheard" in lost:
+            self.state.record_queue_call(None, False, 0)
+            await asyncio.sleep(NEVER_S)  # read, never acted on, never answered
+        if model.consent and not _consented(body):
+            self.state.record_queue_call(None, False, 409)
+            return json_response(409, _needs_consent())
         price = model.price(body["duration"], body.get("resolution"), body.get("audio"))
         if not self.state.charge(price):
             self.state.record_queue_call(None, False, 402)
             return json_response(402, {"error": "Insufficient USD or VCU balance"})
         job = self.state.new_job(PROVIDER, model.id, body["prompt"], body, price)
+        self.state.write_ledger(_sku(model.id), -price, job.remote_id)
         self.state.render_when_ready(job)
-        if self.state.draw(self.state.faults.queue_ambiguous):
+        if "noanswer" in lost:
+            self.state.record_queue_call(job.remote_id, True, 0)
+            await asyncio.sleep(NEVER_S)
+        if "ambiguous" in lost or self.state.draw(self.state.faults.queue_ambiguous):
             # Accepted and charged, but the answer says otherwise: the "maybe charged" case.
             self.state.record_queue_call(job.remote_id, True, 500)
             return json_response(500, {"error": "Internal server error"})
@@ -336,8 +435,9 @@ class API:
         if job.expired:
             return _not_found()
         if job.failed == FAIL_POLICY:
-            self.state.refund(job)
-            return json_response(422, _policy_error())
+            if self.state.refund(job):
+                self.state.write_ledger(_sku(job.model), job.price_usd, job.remote_id)
+            return json_response(422, _policy_error(job.model))
         if job.failed == FAIL_INFERENCE:
             return json_response(500, {"error": "Inference failed"})
         if self.models[job.model].download_url:
@@ -464,14 +564,60 @@ def _not_found() -> Response:
     return json_response(404, {"error": "Media not found"})
 
 
-def _policy_error() -> dict[str, Any]:
+def _policy_error(model: str) -> dict[str, Any]:
+    other = "wan-2-7-text-to-video"
+    if model == other:
+        other = "kling-2.6-pro-text-to-video"
     return {
         "error": {
-            "message": "The video was blocked by the provider's content policy",
+            "message": "The selected model provider rejected this request due to its content "
+                       f"policies. Credits have been refunded. Try using {other} instead.",
             "type": "provider_content_policy",
+            "recommended_model": other,
             "credits_refunded": True,
         }
     }
+
+
+def _consented(body: dict[str, Any]) -> bool:
+    consents = body.get("consents")
+    given = consents.get("seedance") if isinstance(consents, dict) else None
+    return isinstance(given, dict) and all(given.get(name) is True for name in CONSENTS)
+
+
+def _needs_consent() -> dict[str, Any]:
+    return {
+        "error": {"code": "needs_consent",
+                  "message": "This model needs your consent before it accepts requests"},
+        "consent_flow": "seedance",
+        "face_media_roles": ["image", "reference_image"],
+        "consent": {"consent_version": "2026-07-01",
+                    "policy_text": "Media you submit may be screened before processing."},
+        "docs_url": CONSENT_DOCS,
+    }
+
+
+def _sku(model: str) -> str:
+    """The ledger's product name for a video of `model`. Venice's document shows SKUs only
+    for other products (`<model>-llm-output-mtoken`); the model id first is our guess."""
+    return f"{model}-video"
+
+
+def _instant(text: str) -> float:
+    if not text.endswith("Z"):
+        raise ValueError(text)
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
+    stamp = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    details = None
+    if entry.request_id is not None:
+        details = {"completionTokens": None, "inferenceExecutionTime": None,
+                   "promptTokens": None, "requestId": entry.request_id}
+    return {"amount": entry.amount, "currency": entry.currency, "inferenceDetails": details,
+            "notes": "API Inference", "pricePerUnitUsd": abs(entry.amount), "sku": entry.sku,
+            "timestamp": stamp, "units": 1}
 
 
 def _rate_headers(gate: Admission, balance: float | None) -> dict[str, str]:

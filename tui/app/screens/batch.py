@@ -18,6 +18,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from tui.app.facade import BatchCheck, Facade
 from tui.app.screens.result import SubmitResult
+from tui.batchfile import swept_from
 from tui.providers.base import Quote
 
 PROMPT_EXCERPT = 24
@@ -77,7 +78,8 @@ class BatchScreen(ModalScreen[SubmitResult | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static("Batch from file (JSON Lines: one request object per line)", id="title")
+            yield Static("Batch from file (JSON Lines: one request object per line; "
+                         '"sweep" expands a line)', id="title")
             with Horizontal(id="path-row"):
                 yield Input(str(self.initial_path or ""), id="path",
                             placeholder="path to a .jsonl file (~ works); enter loads it")
@@ -139,15 +141,20 @@ class BatchScreen(ModalScreen[SubmitResult | None]):
         table = self.query_one("#lines", DataTable)
         table.clear()
         prices = iter(check.quotes)
-        for number, req, problem in check.lines:
+        variants = iter(check.variants)
+        # Keyed by position: a sweep's requests all come from one line number.
+        for index, (number, req, problem) in enumerate(check.lines):
+            variant = next(variants, "")
             if req is None:
                 table.add_row(str(number), "", "", "", Text(problem, style="bold red"),
-                              key=str(number), height=None)  # as tall as the wrapped reason
+                              key=str(index), height=None)  # as tall as the wrapped reason
                 continue
             quote = next(prices, None)
             price = quote.label() if quote else "valid (not priced)"
+            if variant:  # which of the sweep's combinations this row is
+                price = f"{price}  {variant}"
             table.add_row(str(number), req.provider, req.model, excerpt(req.prompt), price,
-                          key=str(number))
+                          key=str(index))
         problems = [problem for _, req, problem in check.lines if req is None]
         if check.error:
             self._set_status(check.error + ": nothing can be submitted", bad=True)
@@ -158,7 +165,9 @@ class BatchScreen(ModalScreen[SubmitResult | None]):
             self._set_status(f"{check.path}: every line is valid and priced")
         total = self.query_one("#total", Static)
         if submittable(check):
-            total.update(f"{len(check.requests)} jobs · total {total_label(check.quotes)}")
+            swept = swept_from(check.sources, len(check.requests))
+            total.update(f"{len(check.requests)} jobs{swept} · total "
+                         f"{total_label(check.quotes)}")
         else:
             total.update(f"{len(check.requests)} of {len(check.lines)} lines valid")
         self.query_one("#submit", Button).disabled = not submittable(check)

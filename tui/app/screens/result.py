@@ -12,6 +12,8 @@ from tui.providers.base import Quote
 class SubmitResult:
     requests: list[JobRequest]
     quotes: list[Quote]  # one per request, shown before the user confirmed
+    # One per request: the job it was made from ("like this", a variation), or None.
+    sources: list[int | None] | None = None
 
     @property
     def total_usd(self) -> float:

@@ -369,6 +369,7 @@ class SubmitScreen(ModalScreen[SubmitResult | None]):
         if dep is not None:
             info += f"\nDEPRECATED{f' on {dep.date}' if dep.date else ''}"
             info += f": use {dep.replacement}" if dep.replacement else ""
+            info += f"\n{dep.remap_note()}" if dep.remap_note() else ""
         self._set_model_info(info, warn=dep is not None)
         self._update_count()
         self._changed()

@@ -125,6 +125,9 @@ def job_parts(job: Job, events: list[Event], now: float,
         ("parameters", Text(parameters(job))),
         ("remote id", Text(job.remote_id or "– (not submitted yet)")),
     ]
+    if job.source_id is not None:  # its lineage: what it was made from, how to see siblings
+        rows.append(("made from", Text.assemble(f"#{job.source_id}", (
+            f"   filter from:{job.source_id} shows every job made from it", "grey50"))))
     live: list[tuple[str, RenderableType]] = [
         ("progress", progress_cell(job, now)),
         ("cost", Text(f"{fmt.cost_of(job)}   "
