@@ -24,6 +24,8 @@ from tests.real_terminals import MARKS, Display, Terminal, same_row, text_of, ye
 
 pytestmark = pytest.mark.timeout(420)
 
+STATUS_WORDS = ("batch #", "today", "here since", "follows")  # what the status line says
+ACTIVE = ("pending", "submitting", "queued", "processing", "downloading")
 SHOTS = os.environ.get("WAN_TUI_SHOTS")  # a folder: keep the screenshots there
 
 
@@ -68,7 +70,7 @@ def agree(term: Terminal, what: str, tries: int = 10) -> list[str]:
             if len(got) == len(rows) and all(
                     same_row(term.kind, r, g) for r, g in zip(rows, got, strict=True)):
                 assert len(got) == height
-                assert "here since" in got[0] or "follows" in got[0], \
+                assert any(w in got[0] for w in STATUS_WORDS), \
                     f"{what}: row 1 is not the status line: {got[0]!r}"
                 assert "help" in got[-1] and "quit" in got[-1], \
                     f"{what}: the last row is not the footer: {got[-1]!r}"
@@ -109,7 +111,8 @@ def wait_picture(term: Terminal, graphic: bool, what: str, after: int = -1) -> N
 
 def walk(term: Terminal, graphic: bool, label: str) -> None:
     """The user's walk, checked at every step."""
-    term.wait_belief(lambda b: " 0 active" in b[2][0], timeout=120,
+    term.wait_belief(lambda b: "✔ done" in "".join(b[2])
+                     and not any(a in r for r in b[2][2:12] for a in ACTIVE), timeout=120,
                      what="all demo jobs settled")
     term.key("G")  # the oldest job: a finished one with a video
     wait_picture(term, graphic, "a picture in the detail pane")
