@@ -328,10 +328,14 @@ def _job_dict(job) -> dict[str, Any]:
         "source_id": job.source_id,  # the job it was made from (a variation), or None
         "request": job.request.to_dict(),
         "video": video_json(job),
+        "pick": job.pick,  # "star", "reject" or None (not picked)
+        "picked_at": job.picked_at,
     }
 
 
 async def cmd_list(args) -> int:
+    from dataclasses import replace
+
     from tui.format import job_line
     from tui.jobs import JobState
     from tui.query import JobQuery
@@ -345,8 +349,12 @@ async def cmd_list(args) -> int:
                          + ", ".join(s.value for s in JobState)) from None
     store = await Store.open(config.history)
     try:
-        jobs = await store.list_jobs(JobQuery(states=states, text=args.query,
-                                              source=args.source), limit=args.limit)
+        query = JobQuery.parse(args.query or "")  # the dashboard's filter: pick:star, ...
+        if states is not None:
+            query = replace(query, states=states)
+        if args.source is not None:
+            query = replace(query, source=args.source)
+        jobs = await store.list_jobs(query, limit=args.limit)
     finally:
         await store.close()
     if args.json:
@@ -610,6 +618,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         return cmd_config(args)
     if command == "doctor":
         return cmd_doctor(args)
+    if command == "serve":
+        from tui.web.serve import cmd_serve
+
+        return cmd_serve(args, user_config())
+    if command == "export":
+        from tui.web.export import cmd_export
+
+        return cmd_export(args, user_config())
     if command in ("dashboard", "demo"):
         from tui.app.launch import run_dashboard, run_demo
 
