@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from pg import PgServer
 
 from tui.engine import Engine
 from tui.engine.schedule import PollPolicy
@@ -24,7 +25,22 @@ T2V = "wan-2.5-preview-text-to-video"
 
 _KEY_VARS = ("VENICE_API_KEY", "APIXO_API_KEY", "ACEDATA_API_TOKEN", "VENICE_BASE_URL",
              "APIXO_BASE_URL", "ACEDATA_BASE_URL", "WAN_TUI_HOME", "WAN_TUI_OUTPUT_DIR",
-             "WAN_TUI_DELETE_REMOTE", "WAN_TUI_TIME_SCALE")
+             "WAN_TUI_DELETE_REMOTE", "WAN_TUI_TIME_SCALE", "WAN_TUI_DATABASE",
+             "WAN_TUI_ENGINE_NAME", "PGPASSWORD")
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    """A real PostgreSQL server for this test session (one per xdist worker); started the
+    first time a test asks for it, stopped and removed at the end (tests/pg.py)."""
+    with PgServer.running() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg: PgServer) -> str:
+    """A fresh database of its own for one test (its DSN, with the password)."""
+    return pg.new_database()
 
 
 @pytest.fixture(autouse=True)

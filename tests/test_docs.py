@@ -217,3 +217,25 @@ def test_the_written_pages_name_only_commands_options_and_variables_that_exist()
             if name not in described:
                 wrong.append(f"{page}: {name} is not read (tui/config.py ENVIRONMENT)")
     assert wrong == []
+
+
+# The packages whose modules the contributor's map names one by one (screens, widgets, the
+# simulator and the benchmarks are named as folders).
+MAPPED = ("", "app", "engine", "providers", "media", "store")
+
+
+def test_the_contributors_map_names_every_module():
+    text = (ROOT / "docs" / "contributing.md").read_text(encoding="utf-8")
+    mapped = text[text.index("## Where things are"):]
+    missing = []
+    for package in MAPPED:
+        folder = PACKAGE / package
+        names = [p.name for p in folder.iterdir()
+                 if (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))
+                 or (p.is_dir() and (p / "__init__.py").exists() and not package)]
+        for name in sorted(names):
+            shown = f"{name}/" if (folder / name).is_dir() else name
+            if not re.search(rf"(?<![\w/]){re.escape(shown)}", mapped) \
+                    and f"tui/{package + '/' if package else ''}{shown}" not in mapped:
+                missing.append(f"tui/{package + '/' if package else ''}{shown}")
+    assert missing == [], "add them to docs/contributing.md, 'Where things are'"

@@ -41,8 +41,25 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "history.db"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, db_path: Path, clock: FakeClock):
+    """The contract: every test that takes `store` runs against both backends, SQLite in a
+    file and a real PostgreSQL server (tests/pg.py), and must pass the same on each."""
+    target = db_path if request.param == "sqlite" else request.getfixturevalue("pg_dsn")
+    s = await Store.open(target, clock=clock)
+    yield s
+    await s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, db_path: Path) -> Path | str:
+    """Where a history is, on each backend: for tests that open several stores on it."""
+    return db_path if request.param == "sqlite" else request.getfixturevalue("pg_dsn")
+
+
 @pytest.fixture
-async def store(db_path: Path, clock: FakeClock):
+async def sqlite_store(db_path: Path, clock: FakeClock):
+    """For what only an SQLite file has (the file itself, its trace of statements)."""
     s = await Store.open(db_path, clock=clock)
     yield s
     await s.close()
@@ -196,7 +213,8 @@ async def test_reading_a_page_again_parses_no_request_again(store: Store, monkey
     assert len(parsed) == 30
 
 
-async def test_a_batch_of_500_is_one_commit(store: Store, db_path: Path) -> None:
+async def test_a_batch_of_500_is_one_commit(sqlite_store: Store, db_path: Path) -> None:
+    store = sqlite_store
     statements: list[str] = []
     await store._db.set_trace_callback(statements.append)
     jobs = await store.add_jobs([req(f"prompt {i}") for i in range(500)])
@@ -209,7 +227,9 @@ async def test_a_batch_of_500_is_one_commit(store: Store, db_path: Path) -> None
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 500
 
 
-async def test_a_batch_that_fails_halfway_leaves_nothing(store: Store, db_path: Path) -> None:
+async def test_a_batch_that_fails_halfway_leaves_nothing(sqlite_store: Store, db_path: Path
+                                                       ) -> None:
+    store = sqlite_store
     quotes: list = [0.1] * 500
     quotes[250] = object()  # cannot be stored: the insert fails on row 251
     with pytest.raises(StoreError):
@@ -279,9 +299,9 @@ async def test_a_claim_on_a_job_in_another_state_writes_nothing(store: Store) ->
     assert len(await store.events(job.id)) == 2
 
 
-async def test_two_processes_never_both_claim_a_job(db_path: Path) -> None:
-    a = await Store.open(db_path)
-    b = await Store.open(db_path)
+async def test_two_processes_never_both_claim_a_job(target: Path | str) -> None:
+    a = await Store.open(target)
+    b = await Store.open(target)
     try:
         jobs = await a.add_jobs([req(f"p{i}") for i in range(20)])
 
@@ -300,16 +320,16 @@ async def test_two_processes_never_both_claim_a_job(db_path: Path) -> None:
 
 CLAIMER = textwrap.dedent(
     """
-    import asyncio, json, sys
-    from pathlib import Path
+    import asyncio, json, os, sys
     from tui.jobs import JobState
     from tui.store import Store
 
     async def main():
-        store = await Store.open(Path(sys.argv[1]))
+        # From the environment, not argv: a DSN may hold a password.
+        store = await Store.open(os.environ["TEST_HISTORY"])
         print("ready", flush=True)
         won = []
-        for job_id in json.loads(sys.argv[2]):
+        for job_id in json.loads(sys.argv[1]):
             if await store.transition(job_id, JobState.SUBMITTING, "child",
                                       expect=[JobState.PENDING]):
                 won.append(job_id)
@@ -321,16 +341,16 @@ CLAIMER = textwrap.dedent(
 )
 
 
-async def test_a_real_second_process_never_claims_the_same_job(db_path: Path) -> None:
-    store = await Store.open(db_path)
+async def test_a_real_second_process_never_claims_the_same_job(target: Path | str) -> None:
+    store = await Store.open(target)
     try:
         ids = [j.id for j in await store.add_jobs([req(f"p{i}") for i in range(100)])]
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+               "TEST_HISTORY": str(target)}
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             CLAIMER,
-            str(db_path),
             json.dumps(ids),
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -346,8 +366,8 @@ async def test_a_real_second_process_never_claims_the_same_job(db_path: Path) ->
         await store.close()
 
 
-async def test_two_processes_opening_a_new_file_at_once(db_path: Path) -> None:
-    a, b = await asyncio.gather(Store.open(db_path), Store.open(db_path))
+async def test_two_processes_opening_a_new_history_at_once(target: Path | str) -> None:
+    a, b = await asyncio.gather(Store.open(target), Store.open(target))
     await a.add_jobs([req()])
     assert await b.count_jobs() == 1
     await a.close()
@@ -382,7 +402,8 @@ async def test_update_changes_fields_and_logs_only_when_asked(
         await store.update(job.id, state=S.DONE)
 
 
-async def test_the_event_log_is_append_only(store: Store, db_path: Path) -> None:
+async def test_the_event_log_is_append_only(sqlite_store: Store, db_path: Path) -> None:
+    store = sqlite_store
     job = await add_one(store)
     with raw(db_path) as conn, pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("UPDATE events SET detail = 'rewritten' WHERE job_id = ?", (job.id,))

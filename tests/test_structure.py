@@ -7,7 +7,9 @@ import grimp
 
 # engine.py <-> submitting.py / following.py / downloading.py: the engine-process issue (17)
 # removes this one; until it lands, the rest of the tree is held acyclic without it.
-KNOWN_CYCLES = ("tui.engine",)
+# tui.store.history's Store.open picks a backend (sqlite.py, postgres.py) that subclasses it:
+# the team-history issue (18) moves that choice out of the base class.
+KNOWN_CYCLES = ("tui.engine", "tui.store")
 
 
 def cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -67,5 +69,6 @@ def test_cycles_finds_a_cycle_and_only_the_cycle():
 def test_no_import_cycle_in_the_package():
     graph = grimp.build_graph("tui", include_external_packages=False)
     found = [group for group in cycles(graph)
-             if not all(m.startswith(KNOWN_CYCLES) for m in group)]
+             if not all(m.startswith(KNOWN_CYCLES) for m in group)
+             or len({m.split(".")[1] for m in group}) > 1]
     assert found == [], "import cycles (break them with a protocol, or move what both need)"

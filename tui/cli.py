@@ -288,7 +288,7 @@ async def _unknown_jobs_line(config) -> str | None:
     from tui.store import Store
 
     unknown = JobQuery(states=(JobState.UNKNOWN,))
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         ids = [j.id for j in await store.list_jobs(unknown, order="created", descending=False,
                                                    limit=6)]
@@ -328,10 +328,14 @@ def _job_dict(job) -> dict[str, Any]:
         "source_id": job.source_id,  # the job it was made from (a variation), or None
         "request": job.request.to_dict(),
         "video": video_json(job),
+        "pick": job.pick,  # "star", "reject" or None (not picked)
+        "picked_at": job.picked_at,
     }
 
 
 async def cmd_list(args) -> int:
+    from dataclasses import replace
+
     from tui.format import job_line
     from tui.jobs import JobState
     from tui.query import JobQuery
@@ -343,10 +347,14 @@ async def cmd_list(args) -> int:
     except ValueError:
         raise UsageError("unknown --state; use one of "
                          + ", ".join(s.value for s in JobState)) from None
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
-        jobs = await store.list_jobs(JobQuery(states=states, text=args.query,
-                                              source=args.source), limit=args.limit)
+        query = JobQuery.parse(args.query or "")  # the dashboard's filter: pick:star, ...
+        if states is not None:
+            query = replace(query, states=states)
+        if args.source is not None:
+            query = replace(query, source=args.source)
+        jobs = await store.list_jobs(query, limit=args.limit)
     finally:
         await store.close()
     if args.json:
@@ -365,7 +373,7 @@ async def cmd_show(args) -> int:
     from tui.format import job_line, stamp
     from tui.store import Store
 
-    store = await Store.open(user_config().db_path)
+    store = await Store.open(user_config().history)
     try:
         job = await store.get(args.id)
         if job is None:
@@ -452,7 +460,7 @@ async def cmd_resolve(args) -> int:
 
     if args.remote_id is not None and not args.charged:
         raise UsageError("--remote-id goes with --charged (a job with an id was sent)")
-    store = await Store.open(user_config().db_path)
+    store = await Store.open(user_config().history)
     try:
         job = await store.get(args.id)
         if job is None:
@@ -493,7 +501,7 @@ def cmd_doctor(args) -> int:
 
     from tui.config import ConfigError, load_config
     from tui.engine.files import folder_problem
-    from tui.store import Finding, check_history
+    from tui.store import Finding, check_history, check_server
 
     try:
         config = load_config()
@@ -505,7 +513,8 @@ def cmd_doctor(args) -> int:
         if cfg.exists() and cfg.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             findings.append(Finding(False, f"{cfg} is readable by others (it may hold keys)",
                                     f"chmod 600 {cfg}"))
-        findings += check_history(config.db_path)
+        findings += (check_server(config.database) if config.database
+                     else check_history(config.db_path))
         problem = folder_problem(config.output_dir)
         findings.append(Finding(True, f"output folder {config.output_dir} is writable")
                         if problem is None else Finding(False, problem))
@@ -527,13 +536,24 @@ async def cmd_engine(args) -> int:
     return await engine_stop(config)
 
 
+async def cmd_db(args) -> int:
+    from tui.dbcli import cmd_db as run_db
+
+    return await run_db(args)
+
+
 def cmd_config(args) -> int:
     from tui.config import ensure_config_file
 
     config = user_config()
     path = ensure_config_file(config)
     print(f"config file  {path}")
-    print(f"history      {config.db_path}")
+    if config.database:
+        from tui.store.postgres import mask_dsn
+
+        print(f"history      {mask_dsn(config.database)} (shared by the team)")
+    else:
+        print(f"history      {config.db_path}")
     print(f"videos       {config.output_dir}")
     print(f"log file     {config.log_file}")
     for name, pc in config.providers.items():
@@ -559,6 +579,7 @@ ASYNC_COMMANDS = {
     "vary": lambda a: _lazy("tui.varycli", "cmd_vary")(a),
     "import": lambda a: _lazy("tui.importcli", "cmd_import")(a),
     "engine": cmd_engine,
+    "db": cmd_db,
 }
 
 
@@ -594,6 +615,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         return cmd_config(args)
     if command == "doctor":
         return cmd_doctor(args)
+    if command == "serve":
+        from tui.web.serve import cmd_serve
+
+        return cmd_serve(args, user_config())
+    if command == "export":
+        from tui.web.export import cmd_export
+
+        return cmd_export(args, user_config())
     if command in ("dashboard", "demo"):
         from tui.app.launch import run_dashboard, run_demo
 

@@ -45,6 +45,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                            "simulator)"),
     ("WAN_TUI_IMAGES", "`halfblock`: draw pictures in half-block characters, never with a "
                        "graphics protocol"),
+    ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
+                         "database; docs/team.md)"),
 )
 
 # Read from the terminal's environment, not set for wan-tui: what they change.
@@ -70,6 +72,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
     ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
                        "remote id, cost) beside each video; the MP4's own tags carry it too"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
+    ("database", "postgresql://USER@HOST/DB: a team's shared history in PostgreSQL (default: "
+                 "this machine's SQLite file; password in ~/.pgpass or PGPASSWORD)"),
     ("[providers.NAME] api_key", "the provider's key (NAME: venice, apixo, acedata); the "
                                  "file is kept readable by you alone"),
     ("[providers.NAME] base_url", "another address for the provider's API"),
@@ -88,6 +92,9 @@ CONFIG_TEMPLATE = """\
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
+# database = "postgresql://alice@db.studio.lan/wantui?sslmode=verify-full"
+#                                        # a team's shared history (docs/team.md); password in
+#                                        # ~/.pgpass or PGPASSWORD, not here; default: SQLite
 
 [providers.venice]
 # api_key = ""
@@ -135,6 +142,14 @@ class Config:
     write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
+    # A PostgreSQL DSN for a team's shared history (WAN_TUI_DATABASE or `database`); None
+    # keeps it in the SQLite file db_path. repr=False: it may hold a password.
+    database: str | None = field(default=None, repr=False)
+
+    @property
+    def history(self) -> Path | str:
+        """What tui.store.Store.open takes: the server's DSN, else the SQLite file."""
+        return self.database or self.db_path
 
     def provider(self, name: str) -> ProviderConfig:
         try:
@@ -226,6 +241,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if max_jobs < 1:
         raise ConfigError("max_concurrent_jobs must be at least 1")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+    database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
     return Config(
         home=config_dir,
         config_file=config_file,
@@ -239,7 +255,21 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
+        database=database,
     )
+
+
+def _database(value: Any) -> str | None:
+    """The team database's DSN, checked for its form only (connecting is the store's)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.startswith(("postgresql://", "postgres://")):
+        # Not echoed: a mistyped DSN may still hold a password.
+        raise ConfigError("WAN_TUI_DATABASE (or `database` in the config) must be a "
+                          "postgresql://USER@HOST/DATABASE URL; unset it to keep the history "
+                          "in this machine's SQLite file")
+    return text
 
 
 def ensure_config_file(config: Config) -> Path:

@@ -226,7 +226,7 @@ async def engine_status(config: Any) -> int:
     from tui.store import Store
 
     pid = EngineLock(config.db_path.with_name("engine.lock")).holder()
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         text = await store.get_meta(STATUS_KEY)
         counts = await store.counts_by_state()

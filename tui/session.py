@@ -65,9 +65,9 @@ async def open_session(
     """Yields a ready session. With `lock`, this process must be the engine (raises
     EngineBusy if another one is); without, it starts as a client and may claim the
     engine later through `session.host`. Nothing is started: callers do that."""
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
-        reader = await Store.open(config.db_path)
+        reader = await Store.open(config.history)
     except BaseException:
         await store.close()
         raise

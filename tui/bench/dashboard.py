@@ -205,7 +205,7 @@ async def seed(config: Any, history: int, active: int) -> dict[str, float]:
     from tui.store import Store
 
     out: dict[str, float] = {}
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         if history:
             started = time.perf_counter()

@@ -199,7 +199,7 @@ async def _seed(config: Any, count: int, clips: list[Path]) -> None:
                 remote_id=f"b-{n}", file=str(clips[n % len(clips)]), bytes=300_000,
                 video=facts, finished_at=now)
             for n in range(count)]
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.history)
     try:
         await store.bulk_insert_for_benchmark(jobs)
     finally:

@@ -3,15 +3,18 @@
 `jobs` holds each job's current state; `events` is the append-only log of how it got
 there; `jobs_fts` indexes prompts so a search stays instant at 100 000 jobs.
 
-    schema    every migration, in order (append only)
-    rows      Job <-> row, and JobQuery -> WHERE / ORDER BY
+    history   the Store: every query, written once for both backends
+    sqlite    SqliteStore: one person's history in a file (WAL, BEGIN IMMEDIATE)
+    postgres  PostgresStore: a team's history on a server (psycopg 3, LISTEN/NOTIFY)
+    schema    every migration, in order (append only), for SQLite and its PostgreSQL twin
+    rows      Job <-> row, and JobQuery -> WHERE / ORDER BY (with each backend's Dialect)
     records   the values the store returns besides jobs, and StoreError
-    sqlite    the Store (SQLite: WAL, one short write transaction per change)
     files     the SQLite file: permissions, one-line problems, the pre-migration backup
-    doctor    `wan-tui doctor`'s read-only look at the history
+    doctor    `wan-tui doctor`'s read-only look at the history (a file or a server)
+    copy      `wan-tui db copy`: an SQLite history into PostgreSQL
 """
 
-from tui.store.doctor import Finding, check_history
+from tui.store.doctor import Finding, check_history, check_server
 from tui.store.files import (
     backup_database,
     backup_path,
@@ -19,10 +22,11 @@ from tui.store.files import (
     open_problem,
     read_only_reason,
 )
+from tui.store.history import Store, is_server_dsn
 from tui.store.records import BatchStats, EngineRequest, Event, Spend, StoreError
 from tui.store.rows import fts_query
 from tui.store.schema import MIGRATIONS
-from tui.store.sqlite import Store
+from tui.store.sqlite import SqliteStore
 
 __all__ = [
     "MIGRATIONS",
@@ -30,13 +34,16 @@ __all__ = [
     "EngineRequest",
     "Event",
     "Finding",
+    "SqliteStore",
     "Spend",
     "Store",
     "StoreError",
     "backup_database",
     "backup_path",
     "check_history",
+    "check_server",
     "fts_query",
+    "is_server_dsn",
     "io_problem",
     "open_problem",
     "read_only_reason",

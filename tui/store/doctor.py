@@ -119,3 +119,78 @@ def _check_open_history(conn: sqlite3.Connection, path: Path, *, wal: bool
     if backups:
         out.append(Finding(True, f"backups before migrations: {', '.join(backups)}"))
     return out
+
+
+def check_server(dsn: str) -> list[Finding]:
+    """`wan-tui doctor` for a team's PostgreSQL history: the connection (TLS or not), the
+    schema version, the jobs, and the engine the history records. Read-only."""
+    import psycopg
+
+    from tui.store.postgres import dsn_password, mask_dsn
+
+    where = mask_dsn(dsn)
+    secret = dsn_password(dsn)
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=5, application_name="wan-tui doctor",
+                               autocommit=True)
+    except psycopg.Error as exc:
+        text = " ".join(str(exc).split())
+        return [Finding(False, f"history database {where} cannot be reached: "
+                        f"{text.replace(secret, '***') if secret else text}",
+                        "check WAN_TUI_DATABASE (or `database` in the config), that the "
+                        "server runs and accepts this machine, and the role's password "
+                        "(PGPASSWORD or ~/.pgpass)")]
+    out: list[Finding] = []
+    try:
+        info = conn.info
+        tls = "TLS" if info.pgconn.ssl_in_use else "no TLS"
+        out.append(Finding(True, f"history database {where} (PostgreSQL "
+                           f"{info.server_version // 10000}, {tls})"))
+        latest = len(schema.PG_MIGRATIONS)
+        row = conn.execute("SELECT to_regclass('wan_tui_schema') IS NOT NULL").fetchone()
+        version = 0
+        if row and row[0]:
+            got = conn.execute("SELECT version FROM wan_tui_schema").fetchone()
+            version = int(got[0]) if got else 0
+        if version > latest:
+            out.append(Finding(False, f"schema version {version} is newer than this wan-tui "
+                               f"knows ({latest})", "upgrade wan-tui on this machine"))
+            return out
+        if version < latest:
+            out.append(Finding(True, f"schema version {version}: upgraded to {latest} on "
+                               "next use"))
+        else:
+            out.append(Finding(True, f"schema version {version} (current)"))
+        if not version:
+            return out
+        counts: dict[str, int] = dict(
+            conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+        unknown = counts.get(JobState.UNKNOWN.value, 0)
+        out.append(Finding(unknown == 0, f"{sum(counts.values())} jobs, {unknown} unknown "
+                           "(maybe charged)",
+                           "" if not unknown else "check each on the provider, then "
+                           "`wan-tui resolve ID --charged` or `--not-charged`"))
+        status = conn.execute("SELECT value FROM meta WHERE key = 'engine'").fetchone()
+        out.append(Finding(True, f"engine: {_engine_line(status[0] if status else None)}"))
+    except psycopg.Error as exc:
+        out.append(Finding(False, f"history database {where} cannot be read: "
+                           f"{' '.join(str(exc).split())}", "check the role's privileges"))
+    finally:
+        conn.close()
+    return out
+
+
+def _engine_line(status: str | None) -> str:
+    import json
+
+    try:
+        data = json.loads(status or "{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict) or not data.get("pid"):
+        return "none running"
+    parts = [f"pid {data['pid']}"]
+    for key in ("host", "name", "role"):
+        if data.get(key):
+            parts.append(f"{key} {data[key]}")
+    return ", ".join(parts)

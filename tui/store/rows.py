@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-from collections.abc import Iterable
-from dataclasses import fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
@@ -68,7 +67,7 @@ def _stored_request(text: str) -> JobRequest:
     return JobRequest.from_stored(text)
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def _job_from_row(row: Sequence[Any]) -> Job:
     values = dict(zip(_FIELDS, row[_FIRST_FIELD:], strict=True))
     for name in _BOOL_FIELDS:
         values[name] = bool(values[name])
@@ -136,32 +135,89 @@ def _states(states: Iterable[JobState] | JobState) -> set[JobState]:
 
 
 def _glob_prefix(value: str) -> str:
-    # GLOB is case-sensitive, so it can use the model index; its own wildcards are escaped.
+    # GLOB's own wildcards are escaped.
     return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in value) + "*"
 
 
-def _where(q: JobQuery | None) -> tuple[str, list[Any]]:
+def search_words(text: str) -> str | None:
+    """The words of a search that can match anything (with a letter or digit), space
+    separated, or None: what PostgreSQL's wan_tui_query() turns into prefix terms. NUL
+    cannot be stored in PostgreSQL text: it is a separator here too."""
+    words = [word for word in text.replace("\x00", " ").split()
+             if any(ch.isalnum() for ch in word)]
+    return " ".join(words) or None
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What the SQL of one backend spells its own way (the rest is written once)."""
+
+    name: str
+    model_prefix: str  # "model starts with ?": the parameter is model_pattern(value)
+    model_pattern: Callable[[str], str]
+    search: str  # "the prompt matches ?": the parameter is search_text(typed)
+    search_text: Callable[[str], str | None]
+    no_limit: int | None  # LIMIT's value for "every row"
+    for_update: str  # appended to a SELECT whose rows the transaction will change
+    # SQLite sorts NULL first; PostgreSQL last unless told. Said for the nullable sort
+    # column (cost_usd) only: its index is built the same way, the others keep theirs.
+    nulls_first: bool = False
+
+    def sort_key(self, key: str, descending: bool) -> str:
+        if self.nulls_first and key == "cost_usd":
+            return key + (" DESC NULLS LAST" if descending else " NULLS FIRST")
+        return key + (" DESC" if descending else "")
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    # GLOB is case-sensitive, so it can use the model index.
+    model_prefix="model GLOB ?",
+    model_pattern=_glob_prefix,
+    search="id IN (SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH ?)",
+    search_text=fts_query,
+    no_limit=-1,
+    for_update="",  # BEGIN IMMEDIATE holds the whole file
+)
+
+POSTGRES = Dialect(
+    name="postgresql",
+    model_prefix="starts_with(model, ?)",
+    model_pattern=lambda value: value,
+    # wan_tui_words / wan_tui_query: tui/store/schema.py (a GIN index on the first).
+    search="wan_tui_words(prompt) @@ wan_tui_query(?)",
+    search_text=search_words,
+    no_limit=None,
+    for_update=" FOR UPDATE",
+    nulls_first=True,
+)
+
+
+def _where(q: JobQuery | None, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
     q = q or JobQuery()
     clauses: list[str] = []
     params: list[Any] = []
     if q.states is not None:
         wanted = sorted(s.value for s in _states(q.states))
-        clauses.append(f"state IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+        clauses.append(f"state IN ({', '.join('?' * len(wanted))})" if wanted else "FALSE")
         params += wanted
     if q.provider is not None:
         clauses.append("provider = ?")
         params.append(q.provider)
     if q.model is not None:  # `model:wan` finds every wan model: the id's start is enough
-        clauses.append("model GLOB ?")
-        params.append(_glob_prefix(q.model))
+        clauses.append(dialect.model_prefix)
+        params.append(dialect.model_pattern(q.model))
     if q.batch is not None:
         clauses.append("batch_id = ?")
         params.append(q.batch)
     if q.source is not None:
         clauses.append("source_id = ?")
         params.append(q.source)
-    query = fts_query(q.text) if q.text is not None else None
+    if q.pick is not None:  # "none": not picked yet
+        clauses.append("pick IS NULL" if q.pick == "none" else "pick = ?")
+        params += [] if q.pick == "none" else [q.pick]
+    query = dialect.search_text(q.text) if q.text is not None else None
     if query is not None:
-        clauses.append("id IN (SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH ?)")
+        clauses.append(dialect.search)
         params.append(query)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

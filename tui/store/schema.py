@@ -134,5 +134,134 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE jobs ADD COLUMN source_id INTEGER",
         "CREATE INDEX jobs_source ON jobs(source_id) WHERE source_id IS NOT NULL",
     ),
+    (
+        # Picks from the web gallery or the dashboard: "star" / "reject" (NULL: none yet)
+        # and when. The index serves `pick:star`.
+        "ALTER TABLE jobs ADD COLUMN pick TEXT",
+        "ALTER TABLE jobs ADD COLUMN picked_at REAL",
+        "CREATE INDEX jobs_pick ON jobs(pick, created_at)",
+    ),
 ]
 
+
+# The same history on PostgreSQL: PG_MIGRATIONS[n - 1] is the twin of MIGRATIONS[n - 1], so
+# a schema version means the same tables on both backends (a test checks that they are as
+# many). Append a twin with every new migration. The version is wan_tui_schema's one row.
+# Differences that matter: DOUBLE PRECISION (PostgreSQL's REAL is 4 bytes), BIGSERIAL for
+# AUTOINCREMENT (ids are never reused), and prompt search by a GIN index over a tsvector
+# in place of FTS5 (same rules: words, prefixes, case and accents folded).
+PG_MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """CREATE TABLE jobs (
+            id BIGSERIAL PRIMARY KEY,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            state TEXT NOT NULL,
+            remote_id TEXT,
+            result_url TEXT,
+            quote_usd DOUBLE PRECISION,
+            cost_usd DOUBLE PRECISION,
+            cost_is_estimate INTEGER NOT NULL DEFAULT 0,
+            file TEXT,
+            bytes BIGINT,
+            sha256 TEXT,
+            error TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            submitted_at DOUBLE PRECISION,
+            started_at DOUBLE PRECISION,
+            ready_at DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            estimate_s DOUBLE PRECISION,
+            progress DOUBLE PRECISION,
+            remote_deleted INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX jobs_state ON jobs(state, created_at)",
+        "CREATE INDEX jobs_created ON jobs(created_at)",
+        "CREATE INDEX jobs_updated ON jobs(updated_at)",
+        f"CREATE INDEX jobs_state_rank ON jobs(({_STATE_RANK}), created_at)",
+        "CREATE INDEX jobs_model ON jobs(model, created_at)",
+        "CREATE INDEX jobs_provider_model ON jobs(provider, model, created_at)",
+        # NULLS FIRST: the order SQLite sorts in (rows.Dialect.sort_key).
+        "CREATE INDEX jobs_cost ON jobs(cost_usd NULLS FIRST, created_at)",
+        "CREATE INDEX jobs_submitted ON jobs(submitted_at)",
+        "CREATE INDEX jobs_remote_id ON jobs(remote_id)",
+        """CREATE TABLE events (
+            id BIGSERIAL PRIMARY KEY,
+            job_id BIGINT NOT NULL REFERENCES jobs(id),
+            at DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX events_job ON events(job_id, id)",
+        """CREATE FUNCTION wan_tui_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'events are append-only'; END $$""",
+        """CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+           FOR EACH ROW EXECUTE FUNCTION wan_tui_append_only()""",
+        # unaccent ships with PostgreSQL (contrib) and is a trusted extension: the
+        # database's owner may create it. Wrapped IMMUTABLE (with its dictionary named)
+        # so an index can be built on it.
+        "CREATE EXTENSION IF NOT EXISTS unaccent",
+        """CREATE FUNCTION wan_tui_words(prompt TEXT) RETURNS tsvector
+           LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+           $$ SELECT to_tsvector('pg_catalog.simple', unaccent('unaccent', prompt)) $$""",
+        # Each word the user typed becomes a quoted prefix term, ANDed: never a syntax
+        # error, whatever the text ("AND", quotes, colons are words like any other).
+        """CREATE FUNCTION wan_tui_query(words TEXT) RETURNS tsquery
+           LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+           $$ SELECT coalesce(string_agg(quote_literal(lexeme) || ':*', ' & '), '')::tsquery
+              FROM unnest(wan_tui_words(words)) $$""",
+        "CREATE INDEX jobs_prompt_words ON jobs USING GIN (wan_tui_words(prompt))",
+        """CREATE TABLE models_cache (
+            provider TEXT PRIMARY KEY,
+            fetched_at DOUBLE PRECISION NOT NULL,
+            models_json TEXT NOT NULL
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        # Every window and engine LISTENs on wan_tui: a commit that changes jobs or the
+        # engine's requests tells them at once (one notice per statement, merged per
+        # transaction by the server), instead of each polling.
+        """CREATE FUNCTION wan_tui_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN PERFORM pg_notify('wan_tui', TG_TABLE_NAME); RETURN NULL; END $$""",
+        """CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OR DELETE ON jobs
+           FOR EACH STATEMENT EXECUTE FUNCTION wan_tui_notify()""",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN delete_pending INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX jobs_delete_pending ON jobs(id) WHERE delete_pending = 1",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN batch_id BIGINT",
+        "CREATE INDEX jobs_batch ON jobs(batch_id, created_at)",
+    ),
+    (
+        """CREATE TABLE requests (
+            id BIGSERIAL PRIMARY KEY,
+            kind TEXT NOT NULL,
+            job_id BIGINT,
+            state TEXT NOT NULL DEFAULT 'new',
+            taken_by INTEGER,
+            result TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            finished_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX requests_open ON requests(state) WHERE state IN ('new', 'taken')",
+        """CREATE TRIGGER requests_notify AFTER INSERT OR UPDATE ON requests
+           FOR EACH STATEMENT EXECUTE FUNCTION wan_tui_notify()""",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN video TEXT",
+        "ALTER TABLE jobs ADD COLUMN rejects TEXT NOT NULL DEFAULT '{}'",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN source_id BIGINT",
+        "CREATE INDEX jobs_source ON jobs(source_id) WHERE source_id IS NOT NULL",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN pick TEXT",
+        "ALTER TABLE jobs ADD COLUMN picked_at DOUBLE PRECISION",
+        "CREATE INDEX jobs_pick ON jobs(pick, created_at)",
+    ),
+]

@@ -78,7 +78,11 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box", classes="modal-box"):
             yield Static(Text("wan-tui keys", style="bold"), id="help-title")
             yield Static(key_table(self.rows), id="help-keys")
-            yield Static(Text("the status line", style="bold"), id="help-status-title")
+            yield Static(Text.assemble(("the status line", "bold"), (
+                "  (too narrow for all of it: figures leave whole, the providers without a "
+                "key and who follows first, a halted provider and the batch's progress "
+                "last)", "grey62")),
+                id="help-status-title")
             yield Static(status_table(), id="help-status")
             yield Static(Text(
                 "Remap any key by its id under [keys] in config.toml (`wan-tui config` says "
