@@ -518,6 +518,9 @@ def cmd_doctor(args) -> int:
         problem = folder_problem(config.output_dir)
         findings.append(Finding(True, f"output folder {config.output_dir} is writable")
                         if problem is None else Finding(False, problem))
+        from tui.termcaps import detect
+
+        findings.append(Finding(True, detect(config.images).describe()))
     for finding in findings:
         print(f"{'ok ' if finding.ok else 'BAD'}  {finding.text}")
         if finding.fix:

@@ -47,6 +47,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                        "graphics protocol"),
     ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
                          "database; docs/team.md)"),
+    ("WAN_TUI_ENGINE_NAME", "this machine's name as a team's engine (default: the host name)"),
 )
 
 # Read from the terminal's environment, not set for wan-tui: what they change.
@@ -92,6 +93,7 @@ CONFIG_TEMPLATE = """\
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
+# images = "auto"       # pictures: auto | kitty | sixel | halfblock | off (WAN_TUI_IMAGES wins)
 # database = "postgresql://alice@db.studio.lan/wantui?sslmode=verify-full"
 #                                        # a team's shared history (docs/team.md); password in
 #                                        # ~/.pgpass or PGPASSWORD, not here; default: SQLite
@@ -142,6 +144,7 @@ class Config:
     write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
+    images: str = "auto"  # how pictures are drawn (tui/termcaps.py); WAN_TUI_IMAGES wins
     # A PostgreSQL DSN for a team's shared history (WAN_TUI_DATABASE or `database`); None
     # keeps it in the SQLite file db_path. repr=False: it may hold a password.
     database: str | None = field(default=None, repr=False)
@@ -241,6 +244,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if max_jobs < 1:
         raise ConfigError("max_concurrent_jobs must be at least 1")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+    images = _images(env, data.get("images"))
     database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
     return Config(
         home=config_dir,
@@ -255,8 +259,22 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
+        images=images,
         database=database,
     )
+
+
+def _images(env: dict[str, str], configured: Any) -> str:
+    from tui.termcaps import normalize
+
+    if env.get("WAN_TUI_IMAGES"):
+        return normalize(env["WAN_TUI_IMAGES"], "WAN_TUI_IMAGES")
+    if configured is None:
+        return "auto"
+    if not isinstance(configured, str):
+        raise ConfigError(f"images = {configured!r}: choose one of auto, kitty, sixel, "
+                          "halfblock, off")
+    return normalize(configured, "images")
 
 
 def _database(value: Any) -> str | None:
