@@ -26,6 +26,17 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def events_of(db: Path, job_id: int) -> list:
+    import asyncio
+
+    from tui.store import Store
+
+    async def read() -> list:
+        async with await Store.open(db) as store:
+            return await store.events(job_id)
+    return asyncio.run(read())
+
+
 def start(env: dict[str, str], *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tui.cli", *args], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -102,11 +113,14 @@ def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_pa
     assert len(jobs) == JOBS
     unknown = [j for j in jobs if j.state == JobState.UNKNOWN]
     # A submit a kill cut off may also be settled by the next engine from the provider's
-    # ledger (settle.py): cancelled, at no cost when not charged or at its price when the
-    # charge shows but its id does not (with the id, it is followed to done).
+    # ledger (settle.py), the evidence in its timeline: cancelled at $0 when the ledger
+    # proves it was never charged, at its price when the charge shows without its id (with
+    # the id, it is followed and done like the rest).
     settled = [j for j in jobs if j.state == JobState.CANCELLED]
-    assert all(j.cost_usd in (0.0, j.quote_usd) for j in settled), [
-        (j.id, j.cost_usd, j.quote_usd) for j in settled]
+    for job in settled:
+        said = [e.detail for e in events_of(home / "history.db", job.id)]
+        assert job.cost_usd in (0.0, job.quote_usd) and any(
+            d.startswith("settled from the Venice ledger") for d in said), (job, said)
     # Only a submit in flight at one of the kills may be unknown or settled; everything else
     # finished. (How many were in flight depends on how fast the machine is; the count does
     # not.)

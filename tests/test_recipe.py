@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import av
@@ -90,6 +91,22 @@ async def test_every_finished_mp4_carries_its_recipe_and_its_sidecar_matches(sim
     assert read_tags(Path(jobs[0].file))["wan_tui_negative_prompt"] == "blurry"
     assert json.loads(read_tags(Path(jobs[0].file))["wan_tui_params"]) == {
         "duration": "5s", "resolution": "1080p"}
+
+
+async def test_ffprobe_reads_the_recipe_tags(sim, make_engine):
+    """The tool people reach for reads every tag, as PyAV does (its own process, its own
+    build of FFmpeg: Debian's)."""
+    engine = await make_engine(sim, providers=providers(sim))
+    jobs = await run_all(engine, REQUESTS[:2], [0.31, 0.4])
+    for job in jobs:
+        done = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-of", "json",
+                               job.file], capture_output=True, text=True, check=True)
+        tags = json.loads(done.stdout)["format"]["tags"]
+        assert tags["wan_tui_prompt"] == job.prompt
+        assert tags["wan_tui_remote_id"] == job.remote_id
+        assert tags["wan_tui_model"] == job.model
+        assert json.loads(tags[RECIPE_TAG]) == recipe_in_tags(read_tags(Path(job.file)))
+        assert json.loads(tags["wan_tui_job"])["id"] == job.id
 
 
 async def test_a_failed_remux_keeps_the_download_whole_and_untagged(sim, make_engine):

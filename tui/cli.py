@@ -276,10 +276,14 @@ def _job_dict(job) -> dict[str, Any]:
         "source_id": job.source_id,  # the job it was made from (a variation), or None
         "request": job.request.to_dict(),
         "video": video_json(job),
+        "pick": job.pick,  # "star", "reject" or None (not picked)
+        "picked_at": job.picked_at,
     }
 
 
 async def cmd_list(args) -> int:
+    from dataclasses import replace
+
     from tui.format import job_line
     from tui.jobs import JobState
     from tui.query import JobQuery
@@ -293,8 +297,12 @@ async def cmd_list(args) -> int:
                          + ", ".join(s.value for s in JobState)) from None
     store = await Store.open(config.history)
     try:
-        jobs = await store.list_jobs(JobQuery(states=states, text=args.query,
-                                              source=args.source), limit=args.limit)
+        query = JobQuery.parse(args.query or "")  # the dashboard's filter: pick:star, ...
+        if states is not None:
+            query = replace(query, states=states)
+        if args.source is not None:
+            query = replace(query, source=args.source)
+        jobs = await store.list_jobs(query, limit=args.limit)
     finally:
         await store.close()
     if args.json:
@@ -451,6 +459,9 @@ def cmd_doctor(args) -> int:
         problem = folder_problem(config.output_dir)
         findings.append(Finding(True, f"output folder {config.output_dir} is writable")
                         if problem is None else Finding(False, problem))
+        from tui.termcaps import detect
+
+        findings.append(Finding(True, detect(config.images).describe()))
     for finding in findings:
         print(f"{'ok ' if finding.ok else 'BAD'}  {finding.text}")
         if finding.fix:
@@ -552,6 +563,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         return cmd_config(args)
     if command == "doctor":
         return cmd_doctor(args)
+    if command == "serve":
+        from tui.web.serve import cmd_serve
+
+        return cmd_serve(args, user_config())
+    if command == "export":
+        from tui.web.export import cmd_export
+
+        return cmd_export(args, user_config())
     if command in ("dashboard", "demo"):
         from tui.app.launch import run_dashboard, run_demo
 

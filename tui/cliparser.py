@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list jobs from history")
     lst.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     lst.add_argument("--state", action="append", help="only this state (repeatable)")
-    lst.add_argument("-q", "--query", help="prompt text search")
+    lst.add_argument("-q", "--query", help='the dashboard\'s filter: prompt words, '
+                     '"model:wan batch:31 pick:star" (pick:none: not picked yet)')
     lst.add_argument("--from", dest="source", type=_job_id, metavar="ID",
                      help="only the jobs made from job ID (its variations)")
     lst.add_argument("--limit", type=_count, default=None,
@@ -205,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.dbcli import add_parser as add_db_parser
 
     add_db_parser(sub)
+
+    from tui.web.export import add_parser as add_export
+    from tui.web.serve import add_parser as add_serve
+
+    add_serve(sub)
+    add_export(sub)
+
     sub.add_parser("config", help="show where things are and which providers are configured")
     sub.add_parser("doctor", help="check the history, output folder and config; say how to "
                    "recover")

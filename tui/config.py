@@ -49,6 +49,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                        "graphics protocol"),
     ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
                          "database; docs/team.md)"),
+    ("WAN_TUI_ENGINE_NAME", "this machine's name as a team's engine (default: the host name)"),
 )
 
 # Read from the terminal's environment, not set for wan-tui: what they change.
@@ -97,6 +98,7 @@ CONFIG_TEMPLATE = """\
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
+# images = "auto"       # pictures: auto | kitty | sixel | halfblock | off (WAN_TUI_IMAGES wins)
 # database = "postgresql://alice@db.studio.lan/wantui?sslmode=verify-full"
 #                                        # a team's shared history (docs/team.md); password in
 #                                        # ~/.pgpass or PGPASSWORD, not here; default: SQLite
@@ -150,6 +152,7 @@ class Config:
     write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None  # a Textual theme name for the dashboard
+    images: str = "auto"  # how pictures are drawn (tui/termcaps.py); WAN_TUI_IMAGES wins
     # A PostgreSQL DSN for a team's shared history (WAN_TUI_DATABASE or `database`); None
     # keeps it in the SQLite file db_path. repr=False: it may hold a password.
     database: str | None = field(default=None, repr=False)
@@ -256,6 +259,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if not idle_exit_s >= 0:  # NaN fails this too
         raise ConfigError("engine_idle_exit_s must be 0 or more seconds, e.g. 300")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+    images = _images(env, data.get("images"))
     database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
     return Config(
         home=config_dir,
@@ -271,8 +275,22 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,
         theme=str(data["theme"]) if data.get("theme") else None,
+        images=images,
         database=database,
     )
+
+
+def _images(env: dict[str, str], configured: Any) -> str:
+    from tui.termcaps import normalize
+
+    if env.get("WAN_TUI_IMAGES"):
+        return normalize(env["WAN_TUI_IMAGES"], "WAN_TUI_IMAGES")
+    if configured is None:
+        return "auto"
+    if not isinstance(configured, str):
+        raise ConfigError(f"images = {configured!r}: choose one of auto, kitty, sixel, "
+                          "halfblock, off")
+    return normalize(configured, "images")
 
 
 def _database(value: Any) -> str | None:

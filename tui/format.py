@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import humanize
 
-from tui.jobs import Job, JobState, progress_of
+from tui.jobs import Job, JobState, VideoFacts, progress_of
 
 GLYPHS = {
     JobState.PENDING: "·",
@@ -147,3 +147,26 @@ def stamp(ts: float | None) -> str:
 
 def count(n: int) -> str:
     return humanize.intcomma(n)
+
+
+def facts_line(video: VideoFacts) -> str:
+    """`1280x720 · 5.0 s · 24 fps · h264 + aac · 1.2 Mb/s`: what the file holds, in one line
+    (the detail pane, the web gallery and an export's manifest say it the same way)."""
+    bits = [f"{video.width}x{video.height}", f"{video.duration_s:.1f} s",
+            f"{video.fps:g} fps", video.video_codec + (f" + {video.audio_codec}"
+                                                       if video.audio_codec else ", no audio")]
+    if video.bitrate:
+        bits.append(f"{video.bitrate / 1e6:.1f} Mb/s")
+    return " · ".join(bits)
+
+
+def parameters_line(job: Job) -> str:
+    """`duration=5s  resolution=720p  seed=3`: the request's settings besides the model and
+    the texts (what tells forty takes of one prompt apart)."""
+    req = job.request.to_dict()
+    for key in ("model", "prompt", "provider", "negative_prompt", "image_url"):
+        req.pop(key, None)
+    options = req.pop("options", {})
+    bits = [f"{k}={v}" for k, v in sorted(req.items())]
+    bits += [f"{k}={v}" for k, v in sorted(options.items())]
+    return "  ".join(bits) or "provider defaults"

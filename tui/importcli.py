@@ -21,7 +21,7 @@ async def cmd_import(args: Any) -> int:
     from tui.store import Store
 
     folder = Path(args.folder).expanduser()
-    store = await Store.open(user_config().db_path)
+    store = await Store.open(user_config().history)
     try:
         outcome = await import_folder(store, folder)
     finally:

@@ -50,6 +50,18 @@ ACTIVE_STATES = frozenset(
 )
 FINAL_STATES = frozenset(JobState) - ACTIVE_STATES
 
+# A take's pick: kept or set aside. Not a state: a pick says nothing about the job's life,
+# and any job (usually a finished one) may carry one.
+PICKS = ("star", "reject")
+PICK_GLYPHS = {"star": "★", "reject": "✘"}
+
+
+def check_pick(pick: str | None) -> str | None:
+    """`pick` itself when it is one of PICKS or None (cleared); ValidationError otherwise."""
+    if pick is not None and pick not in PICKS:
+        raise ValidationError(f"pick {pick!r}: use star, reject or none")
+    return pick
+
 # Which transitions are legal. Anything else is a bug in the engine, and refusing it
 # keeps a stray event from, say, turning a finished, paid-for file back into "queued".
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
@@ -513,6 +525,10 @@ class Job:
     # sha256 -> how many times a whole copy with those bytes failed its check: the same bytes
     # failing three times settle the job instead of being fetched forever.
     rejects: dict[str, int] = field(default_factory=dict)
+    # The user's verdict on the take (PICKS: "star" keeps it, "reject" sets it aside; None:
+    # not judged yet) and when it was given. Set from the web gallery or the dashboard.
+    pick: str | None = None
+    picked_at: float | None = None
 
     @property
     def provider(self) -> str:

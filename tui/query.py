@@ -1,7 +1,7 @@
 """Which jobs to show: one query object that the UI builds and the store reads whole.
 
 Pure (no IO): `parse` reads what `/` typed in the dashboard (`state:failed model:wan
-batch:31 some words`), `admits` judges a job without SQL, and `Store.list_jobs`,
+batch:31 pick:star some words`), `admits` judges a job without SQL, and `Store.list_jobs`,
 `count_jobs` and `position_of` turn the same object into one WHERE clause.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tui.jobs import Job, JobState, ValidationError
+from tui.jobs import PICKS, Job, JobState, ValidationError
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class JobQuery:
     text: str | None = None  # prompt words, each a prefix (full-text search)
     batch: int | None = None
     source: int | None = None  # `from:12`: the variations (and "like this" jobs) of #12
+    pick: str | None = None  # one of PICKS, or "none": not picked yet
 
     def __post_init__(self) -> None:
         # Any collection of states (or one state) is kept as a tuple; a JobState is a
@@ -36,6 +37,7 @@ class JobQuery:
         model = provider = None
         batch: int | None = None
         source: int | None = None
+        pick: str | None = None
         words: list[str] = []
         for token in query.split():
             key, sep, value = token.partition(":")
@@ -61,17 +63,22 @@ class JobQuery:
                     raise ValidationError(f"from:{value}: name a job by its number, e.g. "
                                           "from:12 (the jobs made from #12)")
                 source = int(value.lstrip("#"))
+            elif sep and key == "pick" and value:
+                if value not in (*PICKS, "none"):
+                    raise ValidationError(f"pick:{value}: use pick:star, pick:reject or "
+                                          "pick:none")
+                pick = value
             elif token in {s.value for s in JobState}:
                 states.append(JobState(token))  # a bare state name filters by state
             else:
                 words.append(token)
         return cls(tuple(states) or None, provider, model, " ".join(words) or None, batch,
-                   source)
+                   source, pick)
 
     @property
     def empty(self) -> bool:
         return (self.states is None and not (self.model or self.provider or self.text)
-                and self.batch is None and self.source is None)
+                and self.batch is None and self.source is None and self.pick is None)
 
     def admits(self, job: Job) -> bool:
         """Whether the job passes the parts of the query that can be judged without SQL
@@ -80,4 +87,5 @@ class JobQuery:
                 and (self.model is None or job.model.startswith(self.model))
                 and (self.provider is None or job.provider == self.provider)
                 and (self.batch is None or job.batch_id == self.batch)
-                and (self.source is None or job.source_id == self.source))
+                and (self.source is None or job.source_id == self.source)
+                and (self.pick is None or (job.pick or "none") == self.pick))

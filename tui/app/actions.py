@@ -128,6 +128,21 @@ async def requeue(app: Dashboard, ids: list[int]) -> None:
 # ---------------------------------------------------------------- stopping and deleting
 
 
+async def pick(app: Dashboard, ids: list[int], verdict: str) -> None:
+    """Star or reject the selected / marked jobs; when every one already has that pick,
+    clear it (the same key undoes it)."""
+    jobs = await _jobs(app, ids)
+    if not jobs:
+        return
+    wanted = None if all(j.pick == verdict for j in jobs) else verdict
+    changed = [await app.facade.set_pick(j.id, wanted) for j in jobs]
+    app.show_jobs(changed)
+    app.table.clear_marks(ids)
+    what = {"star": "starred", "reject": "rejected", None: "pick cleared on"}[wanted]
+    app.toast(f"{what} {', '.join(f'#{j.id}' for j in changed[:LISTED])}"
+              + (f" and {len(changed) - LISTED} more" if len(changed) > LISTED else ""))
+
+
 async def cancel(app: Dashboard, ids: list[int]) -> None:
     jobs = await _jobs(app, ids)
     ready = [j for j in jobs if j.state.active or j.state == JobState.UNKNOWN]

@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, ExitStack
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from textual.widgets import Input
 from textual.worker import Worker
 
 from tui import format as fmt
-from tui.app import actions, commands, media_keys
+from tui.app import actions, commands, media_keys, navigate
 from tui.app.alerts import Alerts, done_words
 from tui.app.diff_driver import diff_driver_class
 from tui.app.facade import (
@@ -61,7 +60,6 @@ log = logging.getLogger("wan_tui.app")
 
 LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
 STATUS_EVERY_S = 1.0
-FIND_LIMIT = 5000  # matches `f` looks through
 DONE_EVERY_S = 5.0  # jobs done are announced together, at most this often
 BATCH_EVERY_S = 3.0  # the batch's ETA and throughput are read again this often
 DETAIL_DEBOUNCE_S = 0.08
@@ -108,6 +106,8 @@ class WanApp(App[int]):
         Binding("d", "delete_remote", "delete", id="delete"),
         Binding("o", "open_file", "open", id="open"),
         Binding("y", "copy_path", "copy path", id="copy_path"),
+        Binding("asterisk", "pick('star')", "star", show=False, id="star"),
+        Binding("x", "pick('reject')", "reject", show=False, id="reject"),
         # Not in the footer (it is full at 160 columns): the detail pane names them.
         Binding("w", "play", "watch", show=False, id="play"),
         Binding("v", "gallery", "gallery", show=False, id="gallery"),
@@ -656,66 +656,16 @@ class WanApp(App[int]):
         if event.value is None:
             return
         if event.mode == "jump":
-            self.spawn(self._jump(event.value), "go to")
+            self.spawn(navigate.jump(self, event.value), "go to")
         elif event.value:
             self.find_term = event.value
             self.action_find_step(1)
         else:
             self.find_term = None
 
-    async def _jump(self, text: str) -> None:
-        number = text.lstrip("#")
-        if not number.isdigit():
-            self.toast(f"go to: {text!r} is not a job number (e.g. 42)", "warning")
-            return
-        job_id = int(number)
-        table = self.table
-        if await self.facade.get(job_id) is None:
-            self.toast(f"there is no job #{job_id}", "warning")
-        elif await self.facade.locate(table.flt, table.sort_by, job_id, table.reverse) is None:
-            self.toast(f"#{job_id} is hidden by the filter (esc clears it)", "warning")
-        else:
-            await table.reload(job_id)
-
     def action_find_step(self, step: int) -> None:
         if self.find_term:
-            self.spawn(self._find(self.find_term, step), "find")
-
-    async def _find(self, term: str, step: int) -> None:
-        """The next (or previous) job after the cursor, in the table's order, whose prompt
-        has these words; around to the other end when there is none (as in vim)."""
-        table, facade = self.table, self.facade
-        flt, sort, reverse = table.flt, table.sort_by, table.reverse
-        words = f"{flt.text} {term}" if flt.text else term
-        matches = [job.id for job in await facade.page(replace(flt, text=words), sort, 0,
-                                                        FIND_LIMIT, reverse=reverse)]
-        if not matches:
-            self.toast(f"find: no job's prompt has {term!r}", "warning")
-            return
-        here = table.base + table.cursor_row if table.order else -1
-
-        async def position(n: int) -> int:
-            return await facade.locate(flt, sort, matches[n], reverse) or 0
-
-        # Matches come in table order: the first one past the cursor, found by halves.
-        lo, hi = 0, len(matches)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if await position(mid) > here:
-                hi = mid
-            else:
-                lo = mid + 1
-        if step > 0:
-            target = matches[lo % len(matches)]
-        else:
-            at = lo - 1
-            if at >= 0 and await position(at) == here:
-                at -= 1
-            target = matches[at % len(matches)]
-        if target in table.order:
-            table.move_cursor(row=table.order.index(target))
-        else:
-            await table.reload(target)
+            self.spawn(navigate.find(self, self.find_term, step), "find")
 
     def action_sort_step(self, step: int) -> None:
         self.action_sort_by(SORTS[(SORTS.index(self.table.sort_by) + step) % len(SORTS)])
@@ -880,6 +830,11 @@ class WanApp(App[int]):
         ids = self.table.targets()
         if ids:
             self.spawn(actions.requeue(self, ids), "re-queue", ids)
+
+    def action_pick(self, verdict: str) -> None:
+        ids = self.table.targets()
+        if ids:
+            self.spawn(actions.pick(self, ids, verdict), "pick", ids)
 
     def action_cancel_jobs(self) -> None:
         ids = self.table.targets()

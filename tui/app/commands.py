@@ -22,7 +22,7 @@ HELP: dict[str, str] = {
     "bottom": "go to the last job", "page_down": "page down", "page_up": "page up",
     "focus_detail": "focus the detail pane (esc returns)", "mark": "mark / unmark for bulk actions",
     "filter": "filter: state:failed, model:wan (an id's start), provider:NAME, batch:N, "
-              "from:N (made from #N), words in the prompt",
+              "from:N (made from #N), pick:star|reject|none, words in the prompt",
     "sort": "cycle the sort (created, state, model, provider, cost, updated)",
     "open": "open the finished file (no desktop: show and copy its path)",
     "copy_path": "copy the file's path (OSC 52, works over SSH)",
@@ -50,6 +50,8 @@ HELP: dict[str, str] = {
     "jump": "go to a job by its number",
     "copy_remote_id": "copy the job's remote id (OSC 52)",
     "copy_prompt": "copy the job's prompt (OSC 52)",
+    "star": "star the selected / marked takes: kept (again: clear); filter pick:star",
+    "reject": "reject the selected / marked takes: set aside (again: clear); pick:reject",
     "help": "this help", "palette": "command palette (every action by name)",
     "back": "back: leave the detail pane, clear marks, then the filter",
     "quit": "quit (the engine goes on; one line says what it follows)",

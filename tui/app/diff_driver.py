@@ -12,7 +12,14 @@ import sys
 
 from textual.driver import Driver
 
+from tui.app.picture_layer import PictureLayer
 from tui.app.screen_diff import ScreenDiff
+from tui.termcaps import pictures
+
+SYNC_END = "\x1b[?2026l"  # the end of a synchronized update: pictures go inside it
+# Where to keep the text of the screen the app believes the terminal shows, after every
+# frame (marks included): tests compare it with a real terminal's own dump of its screen.
+SCREEN_FILE_ENV = "WAN_TUI_SCREEN_FILE"
 
 
 def diff_driver_class(base: type[Driver]) -> type[Driver]:
@@ -24,6 +31,8 @@ def diff_driver_class(base: type[Driver]) -> type[Driver]:
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.screen_diff = ScreenDiff()
+            self.pictures = PictureLayer(pictures().mode)
+            self._screen_file = os.environ.get(SCREEN_FILE_ENV)
 
         def start_application_mode(self) -> None:
             self.screen_diff.resize(0, 0)  # after a suspend the terminal shows the shell
@@ -44,8 +53,30 @@ def diff_driver_class(base: type[Driver]) -> type[Driver]:
             if size != (diff.width, diff.height):
                 diff.resize(*size)
             out = diff.feed(data)
+            drawn = self.pictures.update(diff)
+            if drawn:
+                # Inside the frame's synchronized update, when it has one, so the terminal
+                # shows the cells and the pictures over them at once.
+                end = out.rfind(SYNC_END)
+                out = out[:end] + drawn + out[end:] if end >= 0 else out + drawn
             if out:
                 super().write(out)
+                if self._screen_file:
+                    self._keep_screen(self._screen_file)
+
+        def _keep_screen(self, path: str) -> None:
+            diff = self.screen_diff
+            rows = ("".join(" " if t is None else t for t in row) for row in diff.want_text)
+            text = f"{diff.width}x{diff.height} draws={self.pictures.draws}\n" + "\n".join(rows)
+            with open(path + ".tmp", "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(path + ".tmp", path)
+
+        def stop_application_mode(self) -> None:
+            freed = self.pictures.close()  # kitty keeps images until told to free them
+            if freed:
+                super().write(freed)
+            super().stop_application_mode()
 
         def redraw(self) -> None:
             """Forget what the terminal shows: the next frames send every cell."""

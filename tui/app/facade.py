@@ -258,6 +258,11 @@ class Facade:
     async def requeue(self, job_id: int, quote: Quote) -> Job:
         return await self.host.requeue(job_id, quote)
 
+    async def set_pick(self, job_id: int, pick: str | None) -> Job:
+        """Star, reject or clear a take. Not an engine action (nothing is sent anywhere):
+        written straight to the history, where the web gallery sees it too."""
+        return await self.store.set_pick(job_id, pick)
+
     # ------------------------------------------------------------ reading history
 
     async def page(self, flt: JobQuery, sort: str = "created", offset: int = 0,

@@ -41,6 +41,10 @@ async def dashboard(config: Config, *, before: Any = None, demo_folder: Path | N
     from tui.app.facade import Facade
     from tui.engine.signals import StopSignals
     from tui.session import open_session
+    from tui.termcaps import pictures
+
+    # Ask the terminal what it draws now: once the app runs, its input thread takes answers.
+    pictures(config.images)
 
     async with open_session(config, lock=False) as session:
         facade = Facade(session)

@@ -23,6 +23,15 @@ from itertools import repeat
 from rich.cells import cell_len, get_character_cell_size
 
 UNKNOWN = None  # a cell whose content on the terminal is not known (after a clear, at start)
+# A cell of a picture drawn with sixel or kitty graphics: Textual's frame holds a mark there
+# (U+F0000 + the picture's slot, Supplementary Private Use Area-A); the diff never sends
+# one, the picture layer (picture_layer.py) draws those cells.
+MARK_FIRST = 0xF0000
+_MARK_LO, _MARK_HI = chr(MARK_FIRST), chr(MARK_FIRST + 0xFFFD)
+
+
+def is_mark(text: str | None) -> bool:
+    return text is not None and _MARK_LO <= text <= _MARK_HI
 
 # One token of Textual's output: a cursor move, an SGR code, a line feed, plain text, or
 # another escape sequence (CSI, OSC terminated by BEL or ST, or a two-byte escape).
@@ -260,7 +269,8 @@ class ScreenDiff:
             cx = first
             while cx < last:
                 text = wtext[cx]
-                if text is None or (text == htext[cx] and wlook[cx] == hlook[cx]):
+                if text is None or (text == htext[cx] and wlook[cx] == hlook[cx]) \
+                        or _MARK_LO <= text <= _MARK_HI:  # a picture's: the layer's to draw
                     cx += 1
                     continue
                 if text == "" and cx > 0 and _wide(wtext[cx - 1]):
@@ -303,6 +313,7 @@ class ScreenDiff:
         for gx in range(cursor, target):
             text, look = wtext[gx], wlook[gx]
             if text is None or look is None or (text == "" and gx == cursor) \
+                    or _MARK_LO <= text <= _MARK_HI \
                     or (_wide(text) and gx + 1 >= target):  # its right half is the change
                 return None
             if look != current:

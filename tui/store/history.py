@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_transition
+from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_pick, check_transition
 from tui.query import JobQuery
 from tui.store.records import BatchStats, EngineRequest, Event, Spend, StoreError
 from tui.store.rows import (
@@ -320,6 +320,13 @@ class Store:
             return job
 
         return await self._transact(body)
+
+    async def set_pick(self, job_id: int, pick: str | None) -> Job:
+        """Star, reject or clear (None) a job's pick, stamped with the time; the timeline
+        gets a line, so the history says when a take was kept or set aside."""
+        check_pick(pick)
+        return await self.update(job_id, pick=pick, picked_at=self._clock(),
+                                 event=f"picked: {pick}" if pick else "pick cleared")
 
     @staticmethod
     async def _set(

@@ -213,6 +213,9 @@ def _where(q: JobQuery | None, dialect: Dialect = SQLITE) -> tuple[str, list[Any
     if q.source is not None:
         clauses.append("source_id = ?")
         params.append(q.source)
+    if q.pick is not None:  # "none": not picked yet
+        clauses.append("pick IS NULL" if q.pick == "none" else "pick = ?")
+        params += [] if q.pick == "none" else [q.pick]
     query = dialect.search_text(q.text) if q.text is not None else None
     if query is not None:
         clauses.append(dialect.search)

@@ -134,6 +134,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE jobs ADD COLUMN source_id INTEGER",
         "CREATE INDEX jobs_source ON jobs(source_id) WHERE source_id IS NOT NULL",
     ),
+    (
+        # Picks from the web gallery or the dashboard: "star" / "reject" (NULL: none yet)
+        # and when. The index serves `pick:star`.
+        "ALTER TABLE jobs ADD COLUMN pick TEXT",
+        "ALTER TABLE jobs ADD COLUMN picked_at REAL",
+        "CREATE INDEX jobs_pick ON jobs(pick, created_at)",
+    ),
 ]
 
 
@@ -251,5 +258,10 @@ PG_MIGRATIONS: list[tuple[str, ...]] = [
     (
         "ALTER TABLE jobs ADD COLUMN source_id BIGINT",
         "CREATE INDEX jobs_source ON jobs(source_id) WHERE source_id IS NOT NULL",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN pick TEXT",
+        "ALTER TABLE jobs ADD COLUMN picked_at DOUBLE PRECISION",
+        "CREATE INDEX jobs_pick ON jobs(pick, created_at)",
     ),
 ]

@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui import format as fmt
-from tui.app.widgets.picture import load_image, make_picture
+from tui.app.widgets.picture import Picture, load_image
 from tui.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Card(Vertical, can_focus=True):
     def __init__(self, job: Job) -> None:
         super().__init__(id=f"card-{job.id}")
         self.job = job
-        self.picture = make_picture(classes="card-picture")
+        self.picture = Picture(classes="card-picture")
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -52,7 +52,7 @@ class Card(Vertical, can_focus=True):
     def set_picture(self, image) -> None:
         self.loaded = True
         if image is not None:
-            self.picture.image = image  # type: ignore[attr-defined]  # textual-image's
+            self.picture.image = image
 
 
 class GalleryScreen(ModalScreen[int | None]):

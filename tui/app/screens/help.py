@@ -32,8 +32,11 @@ STATUS_FIGURES: tuple[tuple[str, str], ...] = (
     ("all ◐ ✔ ✘ ◷ ⊘", "the whole history: active, done, failed (with unknown), expired, "
                       "cancelled"),
     ("today $21.36", "spent today: what was charged, plus unknown jobs at their quote "
-                     "(maybe charged until `wan-tui resolve`)"),
-    ("venice $980.94", "the provider's account balance, when it reports one"),
+                     "(maybe charged until Venice's ledger or `wan-tui resolve` settles them)"),
+    ("venice bal $980.94", "what the key spends from, as the provider reports it (Venice: USD "
+                           "or DIEM), read at start and after spending; a key that cannot "
+                           "spend halts the provider"),
+    ("venice $980.94", "the balance its answers carry, for a provider without such a report"),
     ("q31/40", "submits to this provider in the last minute / its per-minute limit "
                "(yellow: at the limit or jobs waiting for a slot)"),
     ("r32/120", "status polls and downloads asked of it in the last minute / its per-minute "
@@ -78,7 +81,11 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box", classes="modal-box"):
             yield Static(Text("wan-tui keys", style="bold"), id="help-title")
             yield Static(key_table(self.rows), id="help-keys")
-            yield Static(Text("the status line", style="bold"), id="help-status-title")
+            yield Static(Text.assemble(("the status line", "bold"), (
+                "  (too narrow for all of it: figures leave whole, the providers without a "
+                "key and who follows first, a halted provider and the batch's progress "
+                "last)", "grey62")),
+                id="help-status-title")
             yield Static(status_table(), id="help-status")
             yield Static(Text(
                 "Remap any key by its id under [keys] in config.toml (`wan-tui config` says "

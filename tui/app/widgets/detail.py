@@ -25,8 +25,8 @@ from textual.widgets import Static
 from tui import format as fmt
 from tui.app.facade import Event, Facade
 from tui.app.widgets.picture import load_image, make_picture
-from tui.app.widgets.rows import STATE_STYLE, progress_cell, state_text
-from tui.jobs import Job, JobState, VideoFacts
+from tui.app.widgets.rows import PICK_STYLE, STATE_STYLE, progress_cell, state_text
+from tui.jobs import PICK_GLYPHS, Job, JobState, VideoFacts
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,11 @@ def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
     return grid
 
 
-def parameters(job: Job) -> str:
-    req = job.request.to_dict()
-    for key in ("model", "prompt", "provider", "negative_prompt", "image_url"):
-        req.pop(key, None)
-    options = req.pop("options", {})
-    bits = [f"{k}={v}" for k, v in sorted(req.items())]
-    bits += [f"{k}={v}" for k, v in sorted(options.items())]
-    return "  ".join(bits) or "provider defaults"
+def pick_text(job: Job) -> Text:
+    """`★ star  2026-12-03 10:42:01`"""
+    pick = job.pick or ""
+    return Text.assemble((f"{PICK_GLYPHS[pick]} {pick}", PICK_STYLE[pick]),
+                         (f"  {fmt.stamp(job.picked_at)}", "grey62"))
 
 
 def file_text(job: Job) -> Text:
@@ -74,12 +71,7 @@ def file_text(job: Job) -> Text:
 
 def video_text(video: VideoFacts) -> Text:
     """`1280x720 · 5.0 s · 24 fps · h264 + aac · 1.2 Mb/s`"""
-    bits = [f"{video.width}x{video.height}", f"{video.duration_s:.1f} s",
-            f"{video.fps:g} fps", video.video_codec + (f" + {video.audio_codec}"
-                                                       if video.audio_codec else ", no audio")]
-    if video.bitrate:
-        bits.append(f"{video.bitrate / 1e6:.1f} Mb/s")
-    return Text(" · ".join(bits))
+    return Text(fmt.facts_line(video))
 
 
 def times(job: Job, now: float) -> Text:
@@ -122,7 +114,9 @@ def job_parts(job: Job, events: list[Event], now: float,
     if job.request.image_url:
         rows.append(("image", Text(fmt.excerpt(job.request.image_url, 120))))
     rows += [
-        ("parameters", Text(parameters(job))),
+        ("parameters", Text(fmt.parameters_line(job))),
+        # only once given: an unjudged job needs no line saying so (* and x are in ?)
+        *([("pick", pick_text(job))] if job.pick in PICK_STYLE else []),
         ("remote id", Text(job.remote_id or "– (not submitted yet)")),
     ]
     if job.source_id is not None:  # its lineage: what it was made from, how to see siblings

@@ -1,21 +1,16 @@
-"""Pictures in the terminal: textual-image with the best protocol the terminal has.
+"""Pictures in the terminal: kitty graphics or sixel where the terminal has shown it draws
+them, half-blocks elsewhere (tui/termcaps.py decides, once, before the app runs).
 
-kitty's graphics protocol or sixel where the terminal answers for them; half-block
-characters (two pixels a cell, any colour terminal) inside tmux, when the output is not a
-terminal, and wherever the terminal offers nothing better -- which is also what plain SSH
-to such a terminal gets. `WAN_TUI_IMAGES=halfblock` forces the half-blocks.
-
-textual-image asks the terminal what it supports when it is first imported, which only
-works before Textual owns the terminal: the detail pane makes its picture widget in
-WanApp.__init__, before the app runs, and that is the first import.
+Half-blocks are coloured text: two pixels a cell, any colour terminal, tmux, any SSH link.
+With a graphics protocol the widget renders marks (picture_layer.py) and the terminal
+driver draws the picture over the cells whose marks show; its encoding is made here, in a
+worker thread, for the size the widget has.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 from rich.segment import Segment
@@ -23,59 +18,133 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.app import picture_layer
+from tui.app.graphics import fit
+from tui.termcaps import pictures
+
 log = logging.getLogger(__name__)
 
 
-def _halfblocks_only() -> bool:
-    if os.environ.get("WAN_TUI_IMAGES", "").lower() in ("halfblock", "halfblocks"):
-        return True
-    if os.environ.get("TMUX"):  # tmux does not pass graphics through reliably
-        return True
-    out = sys.__stdout__
-    return out is None or not out.isatty()
+def picture_mode() -> str:
+    """kitty | sixel | halfblock | off: how this process draws pictures."""
+    return pictures().mode
 
 
-@cache
-def picture_class() -> type[Widget]:
-    try:
-        return _textual_image_class()
-    except Exception as exc:
-        # Its terminal queries can fail on an odd tty (a pty with no size divides by zero):
-        # assume the common 10x20-pixel cell, as it does when a query goes unanswered.
-        log.warning("textual-image could not ask the terminal (%r); assuming 10x20 cells",
-                    exc)
-    try:
-        from textual_image import _terminal
+class Picture(Widget):
+    """A still picture (a Pillow image), drawn as the terminal allows."""
 
-        _terminal.get_cell_size._result = _terminal.CellSize(10, 20)  # type: ignore[attr-defined]
-        return _textual_image_class()
-    except Exception as exc:  # still nothing: the dashboard goes on without pictures
-        log.warning("no pictures: textual-image is unusable here (%r)", exc)
-        return NoPicture
+    DEFAULT_CSS = "Picture { width: 1fr; height: auto; }"
 
+    def __init__(self, image=None, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.mode = picture_mode()
+        self._image = image
+        self._version = 0
+        self._slot: int | None = None
+        self._strips: list[Strip] = []
+        self._strips_for: tuple[int, int, int] | None = None
+        self._preparing: tuple[int, int, int] | None = None
 
-def _textual_image_class() -> type[Widget]:
-    if _halfblocks_only():
-        from textual_image.widget import HalfcellImage
+    @property
+    def image(self):
+        return self._image
 
-        return HalfcellImage
-    from textual_image.widget import Image
+    @image.setter
+    def image(self, image) -> None:
+        self._image = image
+        self._version += 1
+        self._strips_for = None
+        if self._slot is not None:
+            picture_layer.registry.sources[self._slot].version = self._version
+        self.refresh(layout=True)
+        self._prepare()
 
-    return Image
+    @property
+    def graphic(self) -> bool:
+        return self.mode in ("kitty", "sixel")
 
+    def get_content_height(self, container, viewport, width: int) -> int:
+        if self._image is None or self.mode == "off":
+            return 0
+        w, h = self._image.size
+        cw, ch = pictures().cell if self.graphic else (1, 2)
+        return max(1, round(width * h * cw / max(1, w) / ch))
 
-class NoPicture(Widget):
-    """Stands in where textual-image cannot work: takes an image, shows nothing."""
+    def on_mount(self) -> None:
+        if self.graphic:
+            self._slot = picture_layer.registry.add(self._box)
+            picture_layer.registry.sources[self._slot].version = self._version
+            self._prepare()
 
-    DEFAULT_CSS = "NoPicture { height: 0; }"
+    def on_unmount(self) -> None:
+        if self._slot is not None:
+            picture_layer.registry.remove(self._slot)
+            self._slot = None
 
-    def __init__(self, image=None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.image = image
+    def on_resize(self) -> None:
+        self._prepare()
+
+    def _box(self) -> picture_layer.Box | None:
+        """Where the picture's cells are on the screen, and whether that screen shows."""
+        if not self.is_mounted or not self.display or self._image is None:
+            return None
+        try:
+            region = self.content_region
+            active = self.screen.is_active
+        except Exception:  # not on a screen (being removed): nothing to draw
+            return None
+        if region.width <= 0 or region.height <= 0:
+            return None
+        return region.x, region.y, region.width, region.height, active
+
+    def _prepare(self) -> None:
+        """Encode the picture for the widget's size, in a worker thread."""
+        if not self.graphic or self._image is None or self._slot is None:
+            return
+        size = self.content_size
+        want = (self._version, size.width, size.height)
+        if size.width <= 0 or size.height <= 0 or want == self._preparing:
+            return
+        self._preparing = want
+        self.run_worker(lambda: self._encode(want), thread=True, group="picture-encode",
+                        exclusive=True, exit_on_error=False)
+
+    def _encode(self, want: tuple[int, int, int]) -> None:
+        version, cols, rows = want
+        try:
+            prepared = picture_layer.prepare(self._image, cols, rows, version, pictures())
+        except Exception:  # a picture is a nicety: the cells stay blank
+            log.exception("encoding a picture for the terminal")
+            return
+        self.app.call_from_thread(self._prepared, prepared)
+
+    def _prepared(self, prepared: picture_layer.Prepared) -> None:
+        if self._slot is not None and prepared.version == self._version:
+            picture_layer.registry.sources[self._slot].prepared = prepared
+            self.refresh()  # a frame, so the driver draws it
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        style = self.rich_style
+        if self._image is None or self.mode == "off" or width <= 0:
+            return Strip.blank(width, style)
+        if self.graphic and self._slot is not None:
+            return Strip([Segment(picture_layer.mark(self._slot) * width, style)], width)
+        key = (self._version, width, self.content_size.height)
+        if key != self._strips_for:
+            pixels = fit(self._image, width, self.content_size.height * 2)
+            self._strips = halfblock_strips(pixels.tobytes(), *pixels.size)
+            self._strips_for = key
+        if y < len(self._strips):
+            strip = self._strips[y]
+            return strip.extend_cell_length(width, style) if strip.cell_length < width \
+                else strip
+        return Strip.blank(width, style)
 
 
 def make_picture(**kwargs) -> Widget:
-    return picture_class()(**kwargs)
+    return Picture(**kwargs)
 
 
 def load_image(path: Path):

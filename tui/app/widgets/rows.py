@@ -12,7 +12,7 @@ from rich.text import Text
 
 from tui import format as fmt
 from tui.app.facade import Facade
-from tui.jobs import Job, JobState, progress_of
+from tui.jobs import PICK_GLYPHS, Job, JobState, progress_of
 
 # Standard colour names: on a 16-colour terminal every state keeps a colour of its own
 # (dark_orange, say, fell onto the same red as failed).
@@ -30,6 +30,7 @@ STATE_STYLE = {
 }
 
 BAR_WIDTH = 8
+PICK_STYLE = {"star": "bold yellow", "reject": "bold red"}
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,19 @@ def clock_cells(job: Job, now: float, trouble: str | None = None) -> dict[str, T
     }
 
 
+def mark_cell(job: Job, marked: bool) -> Text:
+    """The first column: ● while marked for a bulk action, else the pick (★ kept, ✘ set
+    aside): one cell for both, so a narrow terminal loses no prompt to a pick column."""
+    if marked:
+        return Text("●", style="bold magenta")
+    if job.pick in PICK_GLYPHS:
+        return Text(PICK_GLYPHS[job.pick], style=PICK_STYLE[job.pick])
+    return Text(" ", style="bold magenta")  # as before picks: unpicked rows draw the same
+
+
 def row_cells(job: Job, now: float, marked: bool, trouble: str | None = None) -> dict[str, Text]:
     cells = {
-        "mark": Text("●" if marked else " ", style="bold magenta"),
+        "mark": mark_cell(job, marked),
         "id": Text(str(job.id), style="grey62", justify="right"),
         "state": state_cell(job),
         "provider": Text(job.provider),
