@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.errors import EXIT_USAGE, WanError
+from tui.errors import ConfigError
 
 PROVIDERS = ("venice", "apixo", "acedata")
 
@@ -43,8 +43,10 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                               "(wins over delete_remote_after_download)"),
     ("WAN_TUI_TIME_SCALE", "shrink every poll interval by this factor, 0 to 1 (for the "
                            "simulator)"),
-    ("WAN_TUI_IMAGES", "`halfblock`: draw pictures in half-block characters, never with a "
-                       "graphics protocol"),
+    ("WAN_TUI_IMAGES", "how pictures are drawn: auto, kitty, sixel, halfblock or off (wins "
+                       "over images)"),
+    ("WAN_TUI_SCREEN_FILE", "for tests: after every frame, the text of the screen the app "
+                            "believes the terminal shows is written to this file"),
     ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
                          "database; docs/team.md)"),
     ("WAN_TUI_ENGINE_NAME", "this machine's name as a team's engine (default: the host name)"),
@@ -53,6 +55,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 # Read from the terminal's environment, not set for wan-tui: what they change.
 TERMINAL_ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("TMUX", "inside tmux: pictures in half-blocks, OSC notices wrapped for tmux's passthrough"),
+    ("STY", "inside GNU screen (or TERM=screen…): pictures in half-blocks"),
+    ("TERM", "screen…: inside GNU screen, as STY"),
     ("SSH_CONNECTION", "over SSH (or SSH_CLIENT, SSH_TTY): `o` shows and copies a file's path "
                        "instead of opening a viewer on the remote machine"),
     ("SSH_CLIENT", "as SSH_CONNECTION"),
@@ -72,6 +76,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
                                "active job has ended"),
     ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
                        "remote id, cost) beside each video; the MP4's own tags carry it too"),
+    ("images", "how pictures are drawn: auto (ask the terminal), kitty, sixel, halfblock or "
+               "off"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
     ("database", "postgresql://USER@HOST/DB: a team's shared history in PostgreSQL (default: "
                  "this machine's SQLite file; password in ~/.pgpass or PGPASSWORD)"),
@@ -111,12 +117,6 @@ CONFIG_TEMPLATE = """\
 [keys]
 # remap dashboard keys by binding id, e.g. quote = "ctrl+e"
 """
-
-
-class ConfigError(WanError, ValueError):
-    """A configuration problem, described in one line."""
-
-    exit_status = EXIT_USAGE
 
 
 @dataclass
