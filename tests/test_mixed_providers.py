@@ -12,6 +12,7 @@ from conftest import FAST_POLICY, as_downloaded, sim_env
 from tui.cli import main
 from tui.engine import Engine
 from tui.jobs import JobRequest, JobState
+from tui.media.recipe import read_tags
 from tui.providers.acedata import AceDataProvider
 from tui.sim.state import Faults
 from tui.store import Store
@@ -54,6 +55,10 @@ def test_mixed_batch_runs_to_byte_exact_files(make_sim, monkeypatch, tmp_path, c
         assert row["cost_is_estimate"] == (row["provider"] != "venice"), row
         remote = sim.state.job(row["remote_id"])
         assert sha(row["file"]) == row["sha256"] and as_downloaded(row["file"]) == remote.sha256
+        # every finished file carries its recipe, through cut downloads and 5xx alike
+        tags = read_tags(Path(row["file"]))
+        assert (tags["wan_tui_prompt"], tags["wan_tui_remote_id"]) == (row["prompt"],
+                                                                       row["remote_id"])
     apixo = [r for r in rows if r["provider"] == "apixo"]
     assert {r["model"] for r in apixo} == {"wan-2-5-t2v"}  # the documented id, resolved
     bodies = [j.body for j in sim.state.jobs_snapshot() if j.provider == "apixo"]

@@ -4,9 +4,12 @@ anything is sent; a list outside `sweep` keeps its meaning."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from conftest import T2V
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cli import charged, cli, one_line, write_batch  # noqa: F401 (cli: a fixture)
 
 from tui import batchfile
@@ -144,3 +147,27 @@ async def test_the_batch_screen_shows_the_expansion_and_its_total(sim, tmp_path)
                                                              "a owl"]
         assert not screen.query_one("#submit").disabled
     assert charged(sim) == 0
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(),
+                    st.text(max_size=8), st.lists(st.integers(0, 3), max_size=2))
+_SWEEPS = st.one_of(
+    st.dictionaries(st.sampled_from(["resolution", "seed", "duration", "audio", "animal",
+                                     "shot_type", "prompt", "options", "sweep", "x y"]),
+                    st.one_of(st.lists(_VALUES, max_size=5), _VALUES), max_size=4),
+    _VALUES)
+
+
+@settings(deadline=None, max_examples=200)
+@given(_SWEEPS)
+def test_any_sweep_is_its_product_of_requests_or_one_line_naming_its_line(sweep):
+    text = json.dumps({"model": "m", "prompt": "a {animal}", "duration": "5s",
+                       "sweep": sweep}, allow_nan=True)
+    try:
+        lines = expand_line(4, text)
+    except BatchError as err:
+        assert str(err).startswith("line 4: ") and "\n" not in str(err)
+        return
+    assert isinstance(sweep, dict)
+    assert len(lines) == math.prod(len(v) for v in sweep.values()) <= batchfile.MAX_PER_LINE
+    assert all(b.line == 4 and b.variant for b in lines)

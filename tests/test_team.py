@@ -327,3 +327,55 @@ def test_a_process_reads_the_password_from_pgpassword_only(pg: PgServer, pg_dsn,
     done = subprocess.run([sys.executable, "-m", "tui", "list", "--json"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and json.loads(done.stdout) == [], done.stderr
+
+
+# ------------------------------------------------------------------ one engine per team database
+
+ENGINE_CHILD = """
+import asyncio, signal
+from tui.config import load_config
+from tui.session import open_session
+
+async def main():
+    async with open_session(load_config(), lock=True):
+        print("engine", flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_one_engine_per_team_database_across_machines(pg_dsn, tmp_path, monkeypatch):
+    """Machine alpha's engine holds the team's lock: beta (another home, so another flock)
+    cannot become a second engine and is told which machine runs it; SIGKILL alpha's
+    engine and the server frees the lock at once for beta."""
+    from tui.engine.lock import EngineBusy
+    from tui.session import open_session
+
+    env = {**os.environ, "WAN_TUI_HOME": str(tmp_path / "alpha"), "WAN_TUI_DATABASE": pg_dsn,
+           "WAN_TUI_ENGINE_NAME": "alpha",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", ENGINE_CHILD, env=env,
+                                                 stdout=asyncio.subprocess.PIPE)
+    try:
+        assert await asyncio.wait_for(child.stdout.readline(), 60) == b"engine\n"
+        monkeypatch.setenv("WAN_TUI_HOME", str(tmp_path / "beta"))
+        monkeypatch.setenv("WAN_TUI_DATABASE", pg_dsn)
+        monkeypatch.setenv("WAN_TUI_ENGINE_NAME", "beta")
+        with pytest.raises(EngineBusy, match=f"pid {child.pid} on alpha"):
+            async with open_session(load_config(), lock=True):
+                pass
+        async with open_session(load_config(), lock=False) as client:
+            assert not client.host.is_engine
+            assert client.host.lock.holder() == child.pid
+            child.kill()
+            await child.wait()
+            for _ in range(100):  # the server sees the connection close and frees the lock
+                if await client.host.claim(start=False):
+                    break
+                await asyncio.sleep(0.05)
+            assert client.host.is_engine and client.host.lock.engine_host() == "beta"
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()

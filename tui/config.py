@@ -47,6 +47,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                        "graphics protocol"),
     ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
                          "database; docs/team.md)"),
+    ("WAN_TUI_ENGINE_NAME", "this machine's name as a team's engine (default: the host name)"),
 )
 
 # Read from the terminal's environment, not set for wan-tui: what they change.

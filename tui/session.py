@@ -11,8 +11,9 @@ from tui.config import Config
 from tui.engine import Engine
 from tui.engine.clock import Clock
 from tui.engine.host import EngineHost
-from tui.engine.lock import EngineBusy, EngineLock
+from tui.engine.lock import EngineBusy
 from tui.engine.schedule import PollPolicy
+from tui.engine.teamlock import engine_lock_for
 from tui.providers import build_providers
 from tui.providers.base import Provider
 from tui.store import Store
@@ -84,12 +85,15 @@ async def open_session(
         policy=policy or policy_from_env(),
         rescan_s=0.0,  # the host's inbox notices other windows' jobs instead
     )
-    host = EngineHost(engine, reader, EngineLock(config.db_path.with_name("engine.lock")),
+    host = EngineHost(engine, reader,
+                      engine_lock_for(config.db_path.with_name("engine.lock"), config.database),
                       role=role, log_path=log_path(config), serves=serves)
     try:
         if lock and not await host.claim(start=False):
+            where = getattr(host.lock, "engine_host", lambda: None)()  # a team's: which machine
             raise EngineBusy(
-                f"another wan-tui (pid {host.lock.holder() or '?'}) is already running "
+                f"another wan-tui (pid {host.lock.holder() or '?'}"
+                f"{f' on {where}' if where else ''}) is already running "
                 "these jobs; stop it or let it finish")
         yield Session(config, store, providers, engine, reader, host)
     finally:
