@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tui.jobs import Job, JobRequest, JobState, ValidationError
@@ -26,7 +28,8 @@ def test_parse_reads_every_key_and_leaves_words_for_the_prompt():
 
 
 @pytest.mark.parametrize(("typed", "says"), [("state:bogus", "unknown state 'bogus'"),
-                                             ("batch:x", "a batch is named by a number")])
+                                             ("batch:x", "a batch is named by a number"),
+                                             ("pick:maybe", "use pick:star, pick:reject")])
 def test_a_typo_is_one_line(typed, says):
     with pytest.raises(ValidationError, match=says):
         JobQuery.parse(typed)
@@ -40,6 +43,14 @@ def test_admits_judges_what_needs_no_sql():
     assert not q.admits(job(provider="apixo", batch=3))
     assert not q.admits(job(batch=4))
     assert not JobQuery(states=()).admits(job())  # no state at all admits nothing
+
+
+def test_picks_in_the_filter():
+    assert JobQuery.parse("pick:star fox") == JobQuery(pick="star", text="fox")
+    assert not JobQuery.parse("pick:none").empty
+    star, rejected = replace(job(), pick="star"), replace(job(), pick="reject")
+    assert JobQuery(pick="star").admits(star) and not JobQuery(pick="star").admits(rejected)
+    assert JobQuery(pick="none").admits(job()) and not JobQuery(pick="none").admits(star)
 
 
 def test_states_are_kept_as_a_tuple_whatever_they_came_as():

@@ -713,3 +713,29 @@ async def test_a_version_one_database_gains_delete_pending(
         assert [j.id for j in await s.pending_remote_deletes()] == [job.id]
     finally:
         await s.close()
+
+
+# ------------------------------------------------------------------ picks
+
+
+async def test_picks_are_kept_with_their_time_and_filtered(store: Store, clock: FakeClock) -> None:
+    from tui.jobs import ValidationError
+
+    a, b, c = await store.add_jobs([req("a fox"), req("a boat"), req("a kettle")])
+    clock.now = 1_500.0
+    starred = await store.set_pick(a.id, "star")
+    assert (starred.pick, starred.picked_at, starred.updated_at) == ("star", 1_500.0, 1_500.0)
+    await store.set_pick(b.id, "reject")
+    assert [j.id for j in await store.list_jobs(Q(pick="star"))] == [a.id]
+    assert [j.id for j in await store.list_jobs(Q(pick="none"))] == [c.id]
+    assert await store.count_jobs(Q.parse("pick:reject boat")) == 1
+    assert await store.position_of(b.id, Q.parse("pick:reject")) == 0
+    assert await store.position_of(c.id, Q.parse("pick:reject")) is None
+    cleared = await store.set_pick(a.id, None)
+    assert cleared.pick is None and cleared.picked_at == 1_500.0
+    assert [e.detail for e in await store.events(a.id)][-2:] == ["picked: star", "pick cleared"]
+    with pytest.raises(ValidationError):
+        await store.set_pick(c.id, "love")
+    with pytest.raises(StoreError, match="no job 999"):
+        await store.set_pick(999, "star")
+    assert (await store.get(c.id)).pick is None

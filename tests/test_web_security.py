@@ -190,3 +190,14 @@ def test_a_port_in_use_is_one_line(env):
     assert answer.returncode == 2
     assert answer.stderr.strip() == (f"wan-tui: port {port} is in use (another gallery?): "
                                      "choose one with --port N, or --port 0 for any free port")
+
+
+def test_a_history_it_cannot_open_is_one_line(env, tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "home" / "history.db") as db:
+        db.execute("PRAGMA user_version = 999")  # written by a newer wan-tui
+    answer = wan(env, "serve", "--port", "0", timeout=30)
+    assert answer.returncode != 0 and not answer.stdout
+    lines = answer.stderr.strip().splitlines()
+    assert len(lines) == 1 and "upgrade wan-tui" in lines[0], answer.stderr

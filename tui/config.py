@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.errors import EXIT_USAGE, WanError
+from tui.errors import ConfigError
 
 PROVIDERS = ("venice", "apixo", "acedata")
 
@@ -43,8 +43,10 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                               "(wins over delete_remote_after_download)"),
     ("WAN_TUI_TIME_SCALE", "shrink every poll interval by this factor, 0 to 1 (for the "
                            "simulator)"),
-    ("WAN_TUI_IMAGES", "`halfblock`: draw pictures in half-block characters, never with a "
-                       "graphics protocol"),
+    ("WAN_TUI_IMAGES", "how pictures are drawn: auto, kitty, sixel, halfblock or off (wins "
+                       "over images; docs/media.md)"),
+    ("WAN_TUI_SCREEN_FILE", "for tests: a file the dashboard keeps the text of its screen in, "
+                            "after every frame"),
     ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
                          "database; docs/team.md)"),
     ("WAN_TUI_ENGINE_NAME", "this machine's name as a team's engine (default: the host name)"),
@@ -53,6 +55,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 # Read from the terminal's environment, not set for wan-tui: what they change.
 TERMINAL_ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("TMUX", "inside tmux: pictures in half-blocks, OSC notices wrapped for tmux's passthrough"),
+    ("STY", "inside GNU screen (or TERM=screen*): pictures in half-blocks"),
+    ("TERM", "screen* means GNU screen (or tmux): pictures in half-blocks"),
     ("SSH_CONNECTION", "over SSH (or SSH_CLIENT, SSH_TTY): `o` shows and copies a file's path "
                        "instead of opening a viewer on the remote machine"),
     ("SSH_CLIENT", "as SSH_CONNECTION"),
@@ -73,6 +77,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
     ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
                        "remote id, cost) beside each video; the MP4's own tags carry it too"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
+    ("images", "how pictures are drawn: auto (what the terminal answers for), kitty, sixel, "
+               "halfblock or off (docs/media.md)"),
     ("database", "postgresql://USER@HOST/DB: a team's shared history in PostgreSQL (default: "
                  "this machine's SQLite file; password in ~/.pgpass or PGPASSWORD)"),
     ("[providers.NAME] api_key", "the provider's key (NAME: venice, apixo, acedata); the "
@@ -111,12 +117,6 @@ CONFIG_TEMPLATE = """\
 [keys]
 # remap dashboard keys by binding id, e.g. quote = "ctrl+e"
 """
-
-
-class ConfigError(WanError, ValueError):
-    """A configuration problem, described in one line."""
-
-    exit_status = EXIT_USAGE
 
 
 @dataclass
@@ -275,6 +275,14 @@ def _images(env: dict[str, str], configured: Any) -> str:
         raise ConfigError(f"images = {configured!r}: choose one of auto, kitty, sixel, "
                           "halfblock, off")
     return normalize(configured, "images")
+
+
+def machine_name() -> str:
+    """This machine's name in a team (its engine's, and where its files are):
+    WAN_TUI_ENGINE_NAME, else the host name."""
+    import socket
+
+    return os.environ.get("WAN_TUI_ENGINE_NAME") or socket.gethostname()
 
 
 def _database(value: Any) -> str | None:

@@ -28,7 +28,7 @@ AFTER_SPEND_S = 2.0
 
 def cannot_spend(label: str, balance: Balance) -> str:
     return (f"{label} says this key cannot spend now (balance {balance.label()}); top up, "
-            "and pending jobs go out at the next start")
+            "then start wan-tui again")
 
 
 class BalanceWatch:
@@ -56,6 +56,9 @@ class BalanceWatch:
             balance = await provider.balance()
         except ProviderError as err:  # no answer is no news: submits go on as before
             log.info("%s balance not read: %s", name, err)
+            return None
+        except Exception:  # nor is a bug here: submits must not wait on it
+            log.exception("%s balance not read", name)
             return None
         if balance is None:
             return None

@@ -24,6 +24,7 @@ job's timeline with its evidence.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -70,8 +71,6 @@ def for_model(charge: Charge, model: str) -> bool:
 
 
 def clock(at: float) -> str:
-    import time
-
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
@@ -145,8 +144,7 @@ class Settler:
             rivals = [w.job.id for w in windows
                       if w is not window and w.holds(charge) and for_model(charge, w.job.model)]
             if not rivals:
-                await self._charged(job, charge, provider, where)
-                return charge
+                return charge if await self._charged(job, charge, provider, where) else None
             await self._leave(job, f"the ledger shows one charge for {job.model} in "
                                    f"{where} ({charge.describe()}), but unknown job(s) "
                                    f"{', '.join(map(str, rivals))} could own it too")
@@ -171,26 +169,37 @@ class Settler:
                                    "recorded past that window yet")
         return None
 
-    async def _charged(self, job: Job, charge: Charge, provider: Provider, where: str) -> None:
+    async def _charged(self, job: Job, charge: Charge, provider: Provider, where: str
+                       ) -> bool:
+        """Settle as charged; False when that has to wait (its request id could not be
+        asked about now)."""
         evidence = f"{charge.describe()} at {clock(charge.at)}, in {where}"
         rid = charge.request_id
-        if rid and await self._retrievable(job, rid, provider):
+        answers = await self._retrievable(job, rid, provider) if rid else False
+        if answers is None:
+            await self._leave(job, f"the ledger shows its charge ({charge.describe()}); its "
+                                   "request id could not be asked about now: next time")
+            return False
+        if answers:
             await self._settle(job, charged=True, remote_id=rid,
                                evidence=f"{evidence}; it answers as a queue id")
             await self.engine.rescan()  # starts following it
-            return
+            return True
         if rid:
-            evidence += "; its request id does not answer as a queue id"
+            evidence += "; its request id does not answer as a queue id (404)"
         await self._settle(job, charged=True, evidence=evidence)
+        return True
 
-    async def _retrievable(self, job: Job, rid: str, provider: Provider) -> bool:
+    async def _retrievable(self, job: Job, rid: str, provider: Provider) -> bool | None:
+        """Whether `rid` answers as a queue id of the job's model: only a 404 says no; any
+        other failure (a 5xx, a rate limit, the network) says nothing (None)."""
         probe = replace(job, remote_id=rid)
         try:
             await self.engine.spend(job.provider, "retrieve", 5.0)
             outcome = await provider.poll(probe)
         except ProviderError as err:
-            log.info("job %s: ledger request id %s not retrieved: %s", job.id, rid, err)
-            return False
+            log.info("job %s: ledger request id %s not retrieved now: %s", job.id, rid, err)
+            return None
         if isinstance(outcome, Ready) and outcome.stream is not None:
             await outcome.stream.aclose()  # the follower fetches it again as the job's own
         return not isinstance(outcome, Gone)
@@ -198,14 +207,18 @@ class Settler:
     async def _settle(self, job: Job, *, charged: bool, evidence: str,
                       remote_id: str | None = None) -> None:
         label = self.engine.providers[job.provider].label or job.provider
-        try:
+        try:  # the same settlement as `wan-tui resolve` writes, with the ledger's evidence
             plan = settle_unknown(job, charged=charged, now=self.engine.store.now(),
                                   remote_id=remote_id)
         except ValidationError as err:
             log.info("job %s not settled: %s", job.id, err)
             return
-        what = plan.detail.removeprefix("settled by you: ")
-        what = what.replace(" (checked on the provider)", "")
+        if not charged:
+            what = "not charged"
+        elif remote_id:
+            what = f"charged, provider id {remote_id}; following it"
+        else:
+            what = "charged; no provider id, so the video cannot be fetched here"
         detail = f"settled from the {label} ledger: {what} -- {evidence}"
         await self.engine.transition(job, plan.state, detail, **plan.fields)
         self._said.pop(job.id, None)

@@ -189,8 +189,8 @@ def iso_time(unix: float) -> str:
 
 
 def balance_from(payload: dict[str, Any]) -> Balance:
-    balances = payload.get("balances") if isinstance(payload.get("balances"), dict) else {}
-    assert isinstance(balances, dict)
+    raw = payload.get("balances")
+    balances: dict[str, Any] = raw if isinstance(raw, dict) else {}
 
     def number(value: Any) -> float | None:
         ok = isinstance(value, int | float) and not isinstance(value, bool)

@@ -328,6 +328,8 @@ class API:
             try:
                 walk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
             except ValueError:
+                walk = None
+            if not isinstance(walk, dict):
                 return json_response(400, {"error": "Invalid cursor: restart the walk"})
         else:
             walk = {"start": query.get("startTimestamp"), "end": query.get("endTimestamp"),

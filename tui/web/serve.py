@@ -13,8 +13,12 @@ import errno
 import ipaddress
 import socket
 import sys
+from typing import TYPE_CHECKING
 
-from tui.errors import EXIT_OK, UsageError
+from tui.errors import EXIT_OK, Failure, UsageError
+
+if TYPE_CHECKING:
+    from tui.store import Store
 
 DEFAULT_PORT = 8790
 
@@ -47,6 +51,7 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -79,17 +84,30 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
     hosts = (*(args.allow_host or ()), *(() if _is_loopback(args.host) else
                                  (args.host, socket.gethostname(), socket.getfqdn())))
     stopping = asyncio.Event()
-    app = make_app(config.history, token=token, port=port, allowed_hosts=hosts,
-                   thumbs_dir=config.db_path.parent / "thumbs", stopping=stopping)
     if not _is_loopback(args.host):
         print(f"warning: the gallery listens on {args.host}:{port}, reachable from other "
               "machines; anyone who sees the address below can watch and pick", file=sys.stderr)
     url_host = f"[{shown}]" if ":" in shown else shown
-    server = uvicorn.Server(uvicorn.Config(
-        app, log_level="warning", access_log=False,  # the first request's URL has the token
-        timeout_graceful_shutdown=2, lifespan="on", proxy_headers=False))
 
     async def serve() -> None:
+        from tui.store import Store
+
+        # Opened here, before anything listens: a history that cannot be opened (or needs
+        # a newer wan-tui) is one line, not a server that fails to start.
+        store = await Store.open(config.history)
+        try:
+            await run(store)
+        finally:
+            await store.close()
+
+    async def run(store: Store) -> None:
+        app = make_app(store, token=token, port=port, allowed_hosts=hosts,
+                       thumbs_dir=config.db_path.parent / "thumbs", stopping=stopping)
+        server = uvicorn.Server(uvicorn.Config(
+            # log_config=None: uvicorn's messages go to wan-tui's log file, never a traceback
+            # on the terminal; no access log (the first request's URL carries the token)
+            app, log_config=None, access_log=False, timeout_graceful_shutdown=2,
+            lifespan="on", proxy_headers=False))
         running = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not running.done():
             await asyncio.sleep(0.02)
@@ -103,6 +121,9 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
                 stopping.set()
             await asyncio.sleep(0.05)
         await running
+        if not server.started:
+            raise Failure("the gallery could not start: the log file says why "
+                          "(`wan-tui config` prints where it is)")
 
     try:
         asyncio.run(serve())

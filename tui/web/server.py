@@ -144,18 +144,19 @@ def _poster_url(job: Job) -> str:
     return f"/poster/{job.id}.png"
 
 
-def make_app(history: Path | str, *, token: str, port: int, thumbs_dir: Path,
+def make_app(history: Store, *, token: str, port: int, thumbs_dir: Path,
              allowed_hosts: tuple[str, ...] = (), stopping: asyncio.Event | None = None
              ) -> Guard:
-    """The gallery over `history` (a SQLite file or a PostgreSQL URL), in its guard.
-    `stopping`, once set, ends every event stream (the server waits for open connections
-    before it stops, and a page's stream would otherwise stay open for ever)."""
+    """The gallery over an open history (its caller opens it first, so a history that
+    cannot be opened is one line before anything listens, and closes it after), in its
+    guard. `stopping`, once set, ends every event stream (the server waits for open
+    connections before it stops, and a page's stream would otherwise stay open for ever)."""
     stop = stopping or asyncio.Event()
     thumbs = thumbs_dir
     state: dict[str, Any] = {}
 
     def store() -> Store:
-        return state["store"]
+        return history
 
     def cards_of(jobs: list[Job]) -> list[dict[str, Any]]:
         return [card(j, video_url=_video_url, poster_url=_poster_url) for j in jobs]
@@ -299,14 +300,12 @@ def make_app(history: Path | str, *, token: str, port: int, thumbs_dir: Path,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state["store"] = await Store.open(history)
-        state["changes"] = Changes(state["store"])
+        state["changes"] = Changes(history)
         state["changes"].start()
         try:
             yield
         finally:
             await state["changes"].stop()
-            await state["store"].close()
 
     app = Starlette(
         routes=[

@@ -29,8 +29,11 @@ STATUS_FIGURES: tuple[tuple[str, str], ...] = (
     ("all ◐ ✔ ✘ ◷ ⊘", "the whole history: active, done, failed (with unknown), expired, "
                       "cancelled"),
     ("today $21.36", "spent today: what was charged, plus unknown jobs at their quote "
-                     "(maybe charged until `wan-tui resolve`)"),
-    ("venice $980.94", "the provider's account balance, when it reports one"),
+                     "(maybe charged until Venice's ledger or `wan-tui resolve` settles them)"),
+    ("venice bal $980.94", "what the key spends from, as the provider reports it (Venice: USD "
+                           "or DIEM), read at start and after spending; a key that cannot "
+                           "spend halts the provider"),
+    ("venice $980.94", "the balance its answers carry, for a provider without such a report"),
     ("q31/40", "submits to this provider in the last minute / its per-minute limit "
                "(yellow: at the limit or jobs waiting for a slot)"),
     ("r32/120", "status polls and downloads asked of it in the last minute / its per-minute "
