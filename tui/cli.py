@@ -263,6 +263,8 @@ def _job_dict(job) -> dict[str, Any]:
         "state": job.state.value,
         "prompt": job.prompt,
         "file": str(Path(job.file).resolve()) if job.file else None,
+        # A team's history: the machine whose disk holds the file (None: this one's history)
+        "file_host": job.file_host,
         "bytes": job.bytes,
         "sha256": job.sha256,
         "cost_usd": job.cost_usd,

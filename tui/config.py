@@ -293,6 +293,14 @@ def _images(env: dict[str, str], configured: Any) -> str:
     return normalize(configured, "images")
 
 
+def machine_name() -> str:
+    """This machine's name in a team (its engine's, and where its files are):
+    WAN_TUI_ENGINE_NAME, else the host name."""
+    import socket
+
+    return os.environ.get("WAN_TUI_ENGINE_NAME") or socket.gethostname()
+
+
 def _database(value: Any) -> str | None:
     """The team database's DSN, checked for its form only (connecting is the store's)."""
     if value is None or value == "":
