@@ -259,3 +259,26 @@ def stored_jobs(db: Path) -> list:
         finally:
             await st.close()
     return asyncio.run(read())
+
+
+def kill_engine_when(home: Path, condition: Callable[[], bool], timeout: float = 60) -> bool:
+    """SIGKILL the engine (the lock's holder) the moment `condition` holds, and wait for
+    its lock to be free. False if no engine ran by then (the jobs had ended)."""
+    import signal
+    import time
+
+    from tui.engine.lock import EngineLock
+
+    lock = EngineLock(home / "engine.lock")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            pid = lock.holder()
+            if pid is None:
+                return False
+            os.kill(pid, signal.SIGKILL)
+            while lock.holder() == pid:
+                time.sleep(0.001)
+            return True
+        time.sleep(0.002)
+    raise AssertionError("condition never held")

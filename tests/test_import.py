@@ -45,7 +45,7 @@ def made(run, tmp_path):
     batch = write_batch(tmp_path / "b.jsonl", [
         {"model": T2V, "prompt": f"a heron, take {i}", "duration": "5s"} for i in range(2)
     ] + [APIXO])
-    assert run("batch", str(batch), "--yes", "--progress-every", "0.5")[0] == 0
+    assert run("batch", str(batch), "--yes", "--follow", "--progress-every", "0.5")[0] == 0
     assert run("vary", "3", "--count", "1", "--yes", "--progress-every", "0.5")[0] == 0
     return listed(run)
 

@@ -230,10 +230,16 @@ def test_two_machines_submit_to_one_history(team_cli, tmp_path) -> None:
         batch = tmp_path / f"{machine}.jsonl"
         batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"{machine} fox {i}",
                                              "duration": "5s"}) + "\n" for i in range(2)))
-        code, out, err = team_cli("batch", str(batch), "--yes", "--progress-every", "0.5",
+        code, out, err = team_cli("batch", str(batch), "--yes", "--follow",
+                                  "--progress-every", "0.5",
                                   home=machine, WAN_TUI_DATABASE=dsn,
                                   WAN_TUI_ENGINE_NAME=f"host-{machine}")
         assert code == 0 and "2 done, 0 not done" in out, err
+        # Its engine leaves before the next machine records: a live engine would adopt the
+        # other machine's pending jobs before that machine's own engine has started.
+        code, _, err = team_cli("engine", "stop", home=machine, WAN_TUI_DATABASE=dsn,
+                                WAN_TUI_ENGINE_NAME=f"host-{machine}")
+        assert code == 0, err
     assert len(team_cli.sim.state.queue_calls) == 4  # one paid submit per job
     for machine in ("a", "b"):
         code, out, _ = team_cli("list", "--json", home=machine, WAN_TUI_DATABASE=dsn)
@@ -252,7 +258,7 @@ def test_db_copy_moves_a_history_and_runs_again_harmlessly(team_cli, tmp_path, p
     batch = tmp_path / "b.jsonl"
     batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"fox {i}", "duration": "5s"})
                              + "\n" for i in range(3)))
-    code, _, err = team_cli("batch", str(batch), "--yes", "--progress-every", "0.5")
+    code, _, err = team_cli("batch", str(batch), "--yes", "--follow", "--progress-every", "0.5")
     assert code == 0, err
     code, before, _ = team_cli("list", "--json")
     # The password never on the command line: refused there, taken from the environment.
@@ -281,7 +287,7 @@ def test_db_copy_moves_a_history_and_runs_again_harmlessly(team_cli, tmp_path, p
     with psycopg.connect(team_cli.dsn) as pconn:  # every event once, in order
         assert pconn.execute("SELECT job_id, at, state, detail FROM events ORDER BY id"
                              ).fetchall() == source
-    code, out, err = team_cli("batch", str(batch), "--yes", "--progress-every", "0.5",
+    code, out, err = team_cli("batch", str(batch), "--yes", "--follow", "--progress-every", "0.5",
                               WAN_TUI_DATABASE=team_cli.dsn)
     assert code == 0, err
     code, out, _ = team_cli("list", "--json", WAN_TUI_DATABASE=team_cli.dsn)
@@ -306,7 +312,7 @@ def test_a_different_history_is_not_merged_over_another(team_cli, tmp_path) -> N
     batch = tmp_path / "b.jsonl"
     batch.write_text(json.dumps({"model": T2V, "prompt": "mine", "duration": "5s"}) + "\n")
     for machine in ("a", "b"):
-        code, _, err = team_cli("batch", str(batch), "--yes", "--progress-every", "0.5",
+        code, _, err = team_cli("batch", str(batch), "--yes", "--follow", "--progress-every", "0.5",
                                 home=machine)
         assert code == 0, err
     assert team_cli("db", "copy", home="a", WAN_TUI_DATABASE=team_cli.dsn)[0] == 0
