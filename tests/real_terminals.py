@@ -91,18 +91,30 @@ class Terminal:
 
     def __init__(self, kind: str, display: Display, tmp: Path, *, cols: int = 160,
                  rows: int = 45, images: str | None = None, vt340: bool = True,
-                 demo_args: tuple[str, ...] = ("--mean", "6")) -> None:
+                 demo_args: tuple[str, ...] = ("--mean", "6"), preamble: str = "",
+                 tmux: bool = False) -> None:
         self.kind, self.display, self.tmp = kind, display, tmp
         self.screen_file = tmp / "screen.txt"
         self.tty_file = tmp / "tty.txt"
         home = tmp / "home"
         home.mkdir(exist_ok=True)
         wrapper = tmp / "run.sh"
-        wrapper.write_text(
+        demo = f"{wan_tui()} demo {' '.join(demo_args)}"
+        app = tmp / "app.sh"  # the app itself, run by the terminal (or by tmux in it)
+        app.write_text(
             "#!/bin/sh\n"
             f"echo $$ > {tmp}/app.pid\n"
             f"tty > {self.tty_file}.tmp && mv {self.tty_file}.tmp {self.tty_file}\n"
-            f"exec {wan_tui()} demo {' '.join(demo_args)}\n")
+            f"exec {demo}\n")
+        app.chmod(0o755)
+        if tmux:  # its own server and config: no status bar, so the screen is the app's
+            (tmp / "tmux.conf").write_text("set -g status off\n")
+            wrapper.write_text("#!/bin/sh\n"
+                               f"exec tmux -S {tmp}/tmux.sock -f {tmp}/tmux.conf "
+                               f"new-session {app}\n")
+        else:
+            # preamble: what another program may have left the terminal in before us
+            wrapper.write_text(f"#!/bin/sh\nprintf '{preamble}'\nexec {app}\n")
         wrapper.chmod(0o755)
         env = display.env()
         env["HOME"] = str(home)  # mlterm keeps its snapshots (and kitty its cache) there
@@ -292,6 +304,9 @@ class Terminal:
                 except ProcessLookupError:
                     break
                 time.sleep(1.0)
+        if (self.tmp / "tmux.sock").exists():
+            subprocess.run(["tmux", "-S", str(self.tmp / "tmux.sock"), "kill-server"],
+                           capture_output=True, timeout=15)
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)

@@ -109,15 +109,26 @@ def wait_picture(term: Terminal, graphic: bool, what: str, after: int = -1) -> N
     time.sleep(0.5)  # the frame after it (the terminal draws what it was sent)
 
 
-def walk(term: Terminal, graphic: bool, label: str) -> None:
-    """The user's walk, checked at every step."""
+def settle(term: Terminal) -> None:
     term.wait_belief(lambda b: "✔ done" in "".join(b[2])
                      and not any(a in r for r in b[2][2:12] for a in ACTIVE), timeout=120,
                      what="all demo jobs settled")
     term.key("G")  # the oldest job: a finished one with a video
+
+
+def first_picture(term: Terminal, graphic: bool, label: str):
+    """Settled, on a finished job, its picture shown: the screenshot."""
+    settle(term)
     wait_picture(term, graphic, "a picture in the detail pane")
     agree(term, "a finished job's picture")
-    assert yellow_rows(shot(term, f"detail-{label}")) >= 10, "no picture on the display"
+    image = shot(term, f"detail-{label}")
+    assert yellow_rows(image) >= 10, "no picture on the display"
+    return image
+
+
+def walk(term: Terminal, graphic: bool, label: str) -> None:
+    """The user's walk, checked at every step."""
+    first_picture(term, graphic, label)
 
     n = draws(term)
     term.key("k")  # the next finished job: another picture in its place
@@ -200,3 +211,32 @@ def test_xterm_without_sixel_falls_back_to_halfblocks(open_terminal):
 def test_forced_halfblocks_in_a_sixel_terminal(open_terminal):
     term = open_terminal("xterm", images="halfblock")
     walk(term, graphic=False, label="xterm-forced-halfblock")
+
+
+def test_inside_tmux_pictures_are_halfblocks(open_terminal):
+    term = open_terminal("xterm", tmux=True)  # a sixel terminal, but tmux in between
+    walk(term, graphic=False, label="xterm-tmux")
+
+
+@pytest.mark.parametrize("kind", ["xterm", "mlterm"])
+def test_sixel_lands_on_its_cells_whatever_sixel_scrolling_mode_was_left_in(
+        open_terminal, kind):
+    """DECSET 80 (sixel display mode) left on by another program: set, xterm and mlterm
+    would draw at the screen's top-left corner. The layer resets it before each draw."""
+    term = open_terminal(kind, preamble="\\033[?80h")
+    image = first_picture(term, graphic=True, label=f"{kind}-decsdm")
+    width, height = image.size
+    left_top = image.crop((0, 0, width // 3, height // 3))
+    assert yellow_rows(left_top) == 0, "the picture was drawn at the top-left corner"
+
+
+def test_pictures_off_draws_none(open_terminal):
+    term = open_terminal("xterm", images="off")
+    settle(term)
+    term.wait_belief(lambda b: any("sha256" in r for r in b[2]), what="a finished job")
+    time.sleep(2.0)
+    rows = agree(term, "no pictures")
+    belief = term.belief()
+    assert belief is not None and belief[1] == 0
+    assert not any(MARKS.search(r) or "▀" in r for r in belief[2] + rows)
+    assert yellow_rows(shot(term, "xterm-off")) == 0

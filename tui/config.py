@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.errors import EXIT_USAGE, WanError
+from tui.errors import ConfigError
 
 PROVIDERS = ("venice", "apixo", "acedata")
 
@@ -41,10 +41,14 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("WAN_TUI_OUTPUT_DIR", "where finished videos are saved (wins over output_dir)"),
     ("WAN_TUI_DELETE_REMOTE", "delete the provider's copy once ours is whole: true/false "
                               "(wins over delete_remote_after_download)"),
+    ("WAN_TUI_ENGINE_IDLE_EXIT_S", "seconds the engine process waits with nothing to do "
+                                   "before it exits (wins over engine_idle_exit_s)"),
     ("WAN_TUI_TIME_SCALE", "shrink every poll interval by this factor, 0 to 1 (for the "
                            "simulator)"),
-    ("WAN_TUI_IMAGES", "`halfblock`: draw pictures in half-block characters, never with a "
-                       "graphics protocol"),
+    ("WAN_TUI_IMAGES", "how pictures are drawn: auto, kitty, sixel, halfblock or off (wins "
+                       "over images; docs/media.md)"),
+    ("WAN_TUI_SCREEN_FILE", "for tests: a file the dashboard keeps the text of its screen in, "
+                            "after every frame"),
     ("WAN_TUI_DATABASE", "postgresql://USER@HOST/DB: a team's shared history (wins over "
                          "database; docs/team.md)"),
     ("WAN_TUI_ENGINE_NAME", "this machine's name as a team's engine (default: the host name)"),
@@ -53,6 +57,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 # Read from the terminal's environment, not set for wan-tui: what they change.
 TERMINAL_ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("TMUX", "inside tmux: pictures in half-blocks, OSC notices wrapped for tmux's passthrough"),
+    ("STY", "inside GNU screen (or TERM=screen*): pictures in half-blocks"),
+    ("TERM", "screen* means GNU screen (or tmux): pictures in half-blocks"),
     ("SSH_CONNECTION", "over SSH (or SSH_CLIENT, SSH_TTY): `o` shows and copies a file's path "
                        "instead of opening a viewer on the remote machine"),
     ("SSH_CLIENT", "as SSH_CONNECTION"),
@@ -68,11 +74,15 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
                    "folder, or WAN_TUI_HOME/videos)"),
     ("delete_remote_after_download", "delete the provider's copy once ours is whole"),
     ("max_concurrent_jobs", "at most this many jobs followed at once"),
+    ("engine_idle_exit_s", "the engine process exits after this many seconds with no job "
+                           "to follow and no request (default 300)"),
     ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
                                "active job has ended"),
     ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
                        "remote id, cost) beside each video; the MP4's own tags carry it too"),
     ("theme", "the dashboard's Textual theme (ctrl+p: \"Change theme\" to try them)"),
+    ("images", "how pictures are drawn: auto (what the terminal answers for), kitty, sixel, "
+               "halfblock or off (docs/media.md)"),
     ("database", "postgresql://USER@HOST/DB: a team's shared history in PostgreSQL (default: "
                  "this machine's SQLite file; password in ~/.pgpass or PGPASSWORD)"),
     ("[providers.NAME] api_key", "the provider's key (NAME: venice, apixo, acedata); the "
@@ -90,6 +100,7 @@ CONFIG_TEMPLATE = """\
 # output_dir = "~/Videos/wan-tui"
 # delete_remote_after_download = false   # delete the provider's copy once ours is whole
 # max_concurrent_jobs = 200
+# engine_idle_exit_s = 300              # the engine process exits after this long with no work
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
@@ -113,12 +124,6 @@ CONFIG_TEMPLATE = """\
 """
 
 
-class ConfigError(WanError, ValueError):
-    """A configuration problem, described in one line."""
-
-    exit_status = EXIT_USAGE
-
-
 @dataclass
 class ProviderConfig:
     name: str
@@ -140,6 +145,9 @@ class Config:
     log_file: Path
     delete_remote_after_download: bool = False
     max_concurrent_jobs: int = 200
+    # The engine process exits once nothing is active and no request waits for this long
+    # (WAN_TUI_ENGINE_IDLE_EXIT_S over the config file; tests set it small).
+    engine_idle_exit_s: float = 300.0
     notify_when_batch_ends: bool = True
     write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
@@ -243,6 +251,13 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         raise ConfigError("max_concurrent_jobs must be a whole number") from None
     if max_jobs < 1:
         raise ConfigError("max_concurrent_jobs must be at least 1")
+    idle_exit = env.get("WAN_TUI_ENGINE_IDLE_EXIT_S", data.get("engine_idle_exit_s", 300))
+    try:
+        idle_exit_s = float(idle_exit)
+    except (TypeError, ValueError):
+        raise ConfigError("engine_idle_exit_s must be a number of seconds, e.g. 300") from None
+    if not idle_exit_s >= 0:  # NaN fails this too
+        raise ConfigError("engine_idle_exit_s must be 0 or more seconds, e.g. 300")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     images = _images(env, data.get("images"))
     database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
@@ -255,6 +270,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         log_file=default_log_file(),
         delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
         max_concurrent_jobs=max_jobs,
+        engine_idle_exit_s=idle_exit_s,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
         write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,
@@ -275,6 +291,14 @@ def _images(env: dict[str, str], configured: Any) -> str:
         raise ConfigError(f"images = {configured!r}: choose one of auto, kitty, sixel, "
                           "halfblock, off")
     return normalize(configured, "images")
+
+
+def machine_name() -> str:
+    """This machine's name in a team (its engine's, and where its files are):
+    WAN_TUI_ENGINE_NAME, else the host name."""
+    import socket
+
+    return os.environ.get("WAN_TUI_ENGINE_NAME") or socket.gethostname()
 
 
 def _database(value: Any) -> str | None:
