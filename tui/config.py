@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.errors import EXIT_USAGE, WanError
+from tui.errors import ConfigError
 
 PROVIDERS = ("venice", "apixo", "acedata")
 
@@ -117,12 +117,6 @@ CONFIG_TEMPLATE = """\
 [keys]
 # remap dashboard keys by binding id, e.g. quote = "ctrl+e"
 """
-
-
-class ConfigError(WanError, ValueError):
-    """A configuration problem, described in one line."""
-
-    exit_status = EXIT_USAGE
 
 
 @dataclass

@@ -26,3 +26,10 @@ class UsageError(WanError):
 
 class Failure(WanError):
     """An operation failed (provider refused, job failed): exit 1."""
+
+
+class ConfigError(WanError, ValueError):
+    """A configuration problem, described in one line (tui.config raises it, and so does
+    tui.termcaps for the pictures' setting: here, so neither imports the other for it)."""
+
+    exit_status = EXIT_USAGE

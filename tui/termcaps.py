@@ -27,6 +27,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from tui.errors import ConfigError
+
 MODES = ("auto", "kitty", "sixel", "halfblock", "off")
 GRAPHIC_MODES = ("kitty", "sixel")
 DEFAULT_CELL = (10, 20)  # pixels; a VT340's cell, what most terminals are near
@@ -207,8 +209,6 @@ def normalize(value: str, name: str) -> str:
     low = {"halfblocks": "halfblock", "half-block": "halfblock", "none": "off",
            "tgp": "kitty"}.get(low, low)
     if low not in MODES:
-        from tui.config import ConfigError
-
         raise ConfigError(f"{name} = {value!r}: choose one of {', '.join(MODES)}")
     return low
 
