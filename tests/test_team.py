@@ -231,7 +231,8 @@ def test_two_machines_submit_to_one_history(team_cli, tmp_path) -> None:
         batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"{machine} fox {i}",
                                              "duration": "5s"}) + "\n" for i in range(2)))
         code, out, err = team_cli("batch", str(batch), "--yes", "--progress-every", "0.5",
-                                  home=machine, WAN_TUI_DATABASE=dsn)
+                                  home=machine, WAN_TUI_DATABASE=dsn,
+                                  WAN_TUI_ENGINE_NAME=f"host-{machine}")
         assert code == 0 and "2 done, 0 not done" in out, err
     assert len(team_cli.sim.state.queue_calls) == 4  # one paid submit per job
     for machine in ("a", "b"):
@@ -242,6 +243,7 @@ def test_two_machines_submit_to_one_history(team_cli, tmp_path) -> None:
         for row in rows:
             owner = row["prompt"][0]
             assert Path(row["file"]).is_relative_to(tmp_path / owner)
+            assert row["file_host"] == f"host-{owner}"  # where the video is, for the team
             assert Path(row["file"]).stat().st_size == row["bytes"]
     assert not (tmp_path / "a" / "history.db").exists()  # nothing went to SQLite
 
@@ -263,10 +265,14 @@ def test_db_copy_moves_a_history_and_runs_again_harmlessly(team_cli, tmp_path, p
     code, out, err = team_cli("db", "copy", without_password(team_cli.dsn),
                               PGPASSWORD=PASSWORD)
     assert code == 1 and "already holds 3 jobs" in err and "--force" in err
-    code, out, err = team_cli("db", "copy", "--force", WAN_TUI_DATABASE=team_cli.dsn)
+    code, out, err = team_cli("db", "copy", "--force", WAN_TUI_DATABASE=team_cli.dsn,
+                              WAN_TUI_ENGINE_NAME="studio-1")
     assert code == 0 and "3 already there" in out, err
     code, after, _ = team_cli("list", "--json", WAN_TUI_DATABASE=team_cli.dsn)
-    assert json.loads(after) == json.loads(before)
+    copied = json.loads(after)
+    # The same jobs, and now the team knows whose disk their files are on.
+    assert [r["file_host"] for r in copied] == ["studio-1"] * 3
+    assert [{**r, "file_host": None} for r in copied] == json.loads(before)
     code, out, _ = team_cli("show", str(json.loads(before)[0]["id"]),
                             WAN_TUI_DATABASE=team_cli.dsn)
     assert out.count("done") >= 1
@@ -281,6 +287,19 @@ def test_db_copy_moves_a_history_and_runs_again_harmlessly(team_cli, tmp_path, p
     code, out, _ = team_cli("list", "--json", WAN_TUI_DATABASE=team_cli.dsn)
     ids = [r["id"] for r in json.loads(out)]
     assert len(set(ids)) == 6 and min(ids[:3]) > max(r["id"] for r in json.loads(before))
+
+
+def test_the_detail_pane_says_which_machine_holds_a_file(monkeypatch) -> None:
+    from tui.app.widgets.detail import file_text
+    from tui.jobs import Job
+
+    monkeypatch.setenv("WAN_TUI_ENGINE_NAME", "beta")
+    job = Job(id=7, request=req(), state=S.DONE, created_at=1.0, updated_at=2.0,
+              file="/videos/fox.mp4", bytes=2048, file_host="alpha")
+    assert "scp alpha:/videos/fox.mp4 ." in file_text(job).plain
+    assert "missing" not in file_text(job).plain
+    here = file_text(job.with_(file_host="beta")).plain  # this machine's: checked on disk
+    assert here.startswith("/videos/fox.mp4") and "missing on disk" in here
 
 
 def test_a_different_history_is_not_merged_over_another(team_cli, tmp_path) -> None:

@@ -529,6 +529,9 @@ class Job:
     # not judged yet) and when it was given. Set from the web gallery or the dashboard.
     pick: str | None = None
     picked_at: float | None = None
+    # On a team's shared history: the machine whose disk holds `file` (its engine name);
+    # None on one person's history, where every file is on this machine.
+    file_host: str | None = None
 
     @property
     def provider(self) -> str:

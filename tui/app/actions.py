@@ -284,24 +284,15 @@ async def batches(app: Dashboard) -> None:
 
 
 async def quit_app(app: Dashboard) -> None:
-    """While this window follows jobs, quitting asks what becomes of them: a background
-    engine keeps following them (the default), or they wait until wan-tui runs again."""
-    from tui.app.screens.quit import QuitScreen
-
+    """Quitting asks nothing: the engine is another process and goes on with the jobs
+    (the terminal gets one line saying so, tui/app/launch.py). Only the demo asks, since
+    its folder and videos go with it."""
     if app.demo_folder is not None:
         videos = len(list(app.facade.config.output_dir.glob("*.mp4")))
         if not await app.push_screen_wait(ConfirmScreen(
                 "Quit the demo?",
-                f"Its simulator stops and its folder {app.demo_folder} is deleted, with the "
-                f"{videos} video{'s' if videos != 1 else ''} it made. Your own history is "
-                "not touched.", "Quit")):
+                f"Its simulator and engine stop and its folder {app.demo_folder} is deleted, "
+                f"with the {videos} video{'s' if videos != 1 else ''} it made. Your own "
+                "history is not touched.", "Quit")):
             return
-    elif app.facade.is_engine and app.background_ok:
-        counts = await app.facade.counts()
-        active = sum(counts.get(s, 0) for s in JobState if s.active) + app.submitting
-        if active:
-            choice = await app.push_screen_wait(QuitScreen(active))
-            if choice == "stay":
-                return
-            app.after_quit = choice
     app.exit(0)

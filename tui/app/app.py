@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -60,7 +59,6 @@ from tui.jobs import Job, JobState, ValidationError
 log = logging.getLogger("wan_tui.app")
 
 LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
-GIL_SWITCH_S = 0.001
 STATUS_EVERY_S = 1.0
 DONE_EVERY_S = 5.0  # jobs done are announced together, at most this often
 BATCH_EVERY_S = 3.0  # the batch's ETA and throughput are read again this often
@@ -146,9 +144,6 @@ class WanApp(App[int]):
         self.facade: Facade = facade  # type: ignore[assignment]  # set by on_mount if opened
         self._opener = opener() if opener is not None else None
         self.start_engine = start_engine
-        # What the user chose when quitting with jobs active: "background" or "stop".
-        self.after_quit: str | None = None
-        self.background_ok = True  # False in the demo: its simulator ends with it
         self.demo_folder: Path | None = None  # the demo's throwaway folder, deleted at exit
         self.clock = clock
         self.live = live
@@ -179,7 +174,6 @@ class WanApp(App[int]):
         self._typeahead: deque[events.Key | events.Paste] | None = None
         self._focus_mover: events.Key | None = None
         self._typeahead_limit: Timer | None = None
-        self._switch_was: float | None = None  # the GIL's switch interval before the app
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
         self._detail = DetailPane(id="detail")
@@ -232,7 +226,6 @@ class WanApp(App[int]):
         self.detail.thumbnails = self.facade.thumbnail
         table.setup_columns()
         self._unsubscribe = self.facade.subscribe(self._on_engine_event)
-        self.facade.on_role_change(self._became_engine)
         await table.reload()
         # The title follows the table's state by itself from here on (watchers below);
         # only the "row N of M" part is refreshed by the live timer, at most 4 times a
@@ -252,12 +245,6 @@ class WanApp(App[int]):
         # a frame's worth of time (75-90 ms) to walk it.
         gc.freeze()
         self.idle_gc.start()
-        # The history is read and written in threads (aiosqlite), and each query hands
-        # its rows back through the GIL, which the loop keeps for up to the switch
-        # interval (5 ms by default) while it draws a frame or answers a poll. A key's
-        # two or three reads then wait 10-20 ms each; 1 ms keeps them quick.
-        self._switch_was = sys.getswitchinterval()
-        sys.setswitchinterval(GIL_SWITCH_S)
         if self.live:
             self.set_interval(1 / LIVE_HZ, self._live_tick, name="live")
             self.set_interval(1 / CHANGES_HZ, self._pull_changes, name="changes")
@@ -267,8 +254,6 @@ class WanApp(App[int]):
         if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
                       | events.MouseScrollUp) and not event.is_forwarded:  # once a key
             self.idle_gc.touched()  # the next full collection waits until the user pauses
-            if self.facade is not None:  # None only before an opener's session is open
-                self.facade.user_input()  # the engine's polls wait while this is answered
         # Keys behind one that opens or closes a line are held here, not sent on at once:
         # Textual reads a key's bindings (enter, esc, backspace) against the focused
         # widget when the key comes back to the app, and a line's focus moves through the
@@ -347,8 +332,6 @@ class WanApp(App[int]):
 
     async def on_unmount(self) -> None:
         self.idle_gc.stop()
-        if self._switch_was is not None:
-            sys.setswitchinterval(self._switch_was)  # the process goes on (tests, `watch`)
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.facade.close()  # a client's wait for the engine ends with the window
@@ -596,10 +579,6 @@ class WanApp(App[int]):
         if earlier is not None:
             transition, new = transition or earlier[1], new or earlier[2]
         self._dirty[job.id] = (job, transition, new)
-
-    def _became_engine(self, _here: bool) -> None:
-        self._status_dirty = True
-        self.toast("this window now follows the jobs (the engine that did has ended)")
 
     async def show_new_jobs(self, jobs: list[Job]) -> None:
         """The cursor goes to the first job just submitted (its batch leads the status

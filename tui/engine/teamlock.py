@@ -14,21 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
+from tui.config import machine_name
 from tui.engine.lock import EngineLock
 from tui.errors import Failure
 
 # pg_try_advisory_lock's key: "wan" + 3 (the store uses + 1 and + 2).
 TEAM_ENGINE_KEY = 0x7761_6E03
 _NAME = re.compile(r"wan-tui engine (?P<host>\S+) pid (?P<pid>\d+)")
-
-
-def machine_name() -> str:
-    """This machine's engine name: WAN_TUI_ENGINE_NAME, else the host name."""
-    return os.environ.get("WAN_TUI_ENGINE_NAME") or socket.gethostname()
 
 
 class TeamEngineLock(EngineLock):

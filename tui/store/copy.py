@@ -92,6 +92,9 @@ async def _copy_into(tx: Tx, target: PostgresStore, jobs: list[Row], events: lis
         " CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT) WHERE NOT EXISTS"
         " (SELECT 1 FROM events WHERE job_id = ? AND at = ? AND state = ? AND detail = ?)",
         [(*row[1:], *row[1:]) for row in events])
+    # The copied files are on this machine's disk: said, so the team's other machines know.
+    await tx.run("UPDATE jobs SET file_host = ? WHERE id = ANY(?) AND file IS NOT NULL"
+                 " AND file_host IS NULL", (target.machine, ids))
     for table in ("jobs",):
         # Never backwards: ids handed out on the server before stay handed out.
         await tx.fetch(

@@ -68,6 +68,9 @@ class Store:
     # Where the history is, for messages: a file's path, or a DSN with its password masked.
     location: str
     path: Path | None = None  # the SQLite file; None on a server
+    # On a team's server: this machine's name, stamped as file_host beside every `file` it
+    # records, so other machines can say where the video is. None for one person's file.
+    machine: str | None = None
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock
@@ -151,6 +154,11 @@ class Store:
             await self._transact(body)
 
     # ------------------------------------------------------------ writing jobs
+
+    def _with_host(self, values: dict[str, Any]) -> dict[str, Any]:
+        if self.machine and values.get("file") is not None and "file_host" not in values:
+            return {**values, "file_host": self.machine}
+        return values
 
     async def _job_in(self, tx: Tx, job_id: int, *, lock: bool = False) -> Job | None:
         # `lock`: the row stays ours until commit (FOR UPDATE where the backend has row
@@ -252,7 +260,8 @@ class Store:
                     batch_of.setdefault(job.batch_id, new_id[job.id])
             added = [job.with_(id=new_id[job.id],
                                batch_id=batch_of.get(job.batch_id) if job.batch_id else None,
-                               source_id=new_id.get(job.source_id) if job.source_id else None)
+                               source_id=new_id.get(job.source_id) if job.source_id else None,
+                               file_host=self.machine if job.file else None)
                      for job, _ in fresh]
             await tx.run_many(_INSERT_JOB, map(_row_for, added))
             await tx.run_many(_INSERT_EVENT, ((job.id, job.updated_at, job.state.value, detail)
@@ -281,7 +290,7 @@ class Store:
         raises StoreError.
         """
         new = JobState(new)
-        settable = _settable(fields)
+        settable = self._with_host(_settable(fields))
         expected = None if expect is None else _states(expect)
 
         async def body(tx: Tx) -> Job | None:
@@ -305,7 +314,7 @@ class Store:
 
     async def update(self, job_id: int, *, event: str | None = None, **fields: Any) -> Job:
         """Change fields without a state change; log an event only when `event` is given."""
-        settable = _settable(fields)
+        settable = self._with_host(_settable(fields))
 
         async def body(tx: Tx) -> Job:
             current = await self._job_in(tx, job_id, lock=True)

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import errors as pg_errors
 
+from tui.config import machine_name
 from tui.store import schema
 from tui.store.history import Row, Store, T, Tx
 from tui.store.records import StoreError
@@ -115,6 +116,7 @@ class PostgresStore(Store):
         self._dsn = dsn
         self._secret = dsn_password(dsn)
         self.location = mask_dsn(dsn)
+        self.machine = machine_name()
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._closed = False
         self._version = 0  # other connections' commits seen (NOTIFY), see data_version

@@ -141,6 +141,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE jobs ADD COLUMN picked_at REAL",
         "CREATE INDEX jobs_pick ON jobs(pick, created_at)",
     ),
+    (
+        # The machine whose disk holds `file` (set on a team's PostgreSQL history; NULL
+        # here, where every file is on this machine). Kept in step with PG_MIGRATIONS.
+        "ALTER TABLE jobs ADD COLUMN file_host TEXT",
+    ),
 ]
 
 
@@ -263,5 +268,10 @@ PG_MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE jobs ADD COLUMN pick TEXT",
         "ALTER TABLE jobs ADD COLUMN picked_at DOUBLE PRECISION",
         "CREATE INDEX jobs_pick ON jobs(pick, created_at)",
+    ),
+    (
+        # The machine whose disk holds `file` (a team's history: WAN_TUI_ENGINE_NAME or its
+        # host name); NULL on one person's history, where it is this machine.
+        "ALTER TABLE jobs ADD COLUMN file_host TEXT",
     ),
 ]

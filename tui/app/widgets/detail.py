@@ -26,6 +26,7 @@ from tui import format as fmt
 from tui.app.facade import Event, Facade
 from tui.app.widgets.picture import load_image, make_picture
 from tui.app.widgets.rows import PICK_STYLE, STATE_STYLE, progress_cell, state_text
+from tui.config import machine_name
 from tui.jobs import PICK_GLYPHS, Job, JobState, VideoFacts
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,12 @@ def file_text(job: Job) -> Text:
             return Text(f"none: the job {'was ' if job.state == JobState.CANCELLED else ''}"
                         f"{job.state}", style="grey62")
         return Text("no local copy yet", style="grey62")
+    if job.file_host and job.file_host != machine_name():
+        # A team's history: the video is on the machine whose engine downloaded it.
+        text = Text(f"{job.file_host}:{job.file}")
+        text.append(f"  {fmt.size(job.bytes)}", style="bold")
+        text.append(f"  (on {job.file_host}: scp {job.file_host}:{job.file} .)", style="grey62")
+        return text
     exists = Path(job.file).exists()
     text = Text(job.file)
     text.append(f"  {fmt.size(job.bytes)}", style="bold")

@@ -108,9 +108,12 @@ def batch_segments(batch: BatchSummary) -> list[Segment]:
     return out
 
 
-def _follower_segment(who: Follower) -> Segment:
-    """Who follows the jobs: this window, another process since when, or nobody."""
+def _follower_segment(who: Follower, active: int) -> Segment:
+    """Who follows the jobs: the engine process since when, or nobody (the window starts
+    one within a second when there is work)."""
     if who.pid is None:
+        if not active:  # the engine left when idle: nothing is missing
+            return Segment(Text("⚑ no engine (nothing active)", style="grey62"), WHO, "who")
         return Segment(Text("⚑ nobody follows the jobs", style="bold yellow"), MUST, "who")
     when = time.strftime("%H:%M", time.localtime(who.since)) if who.since else "?"
     if who.here:
@@ -126,7 +129,7 @@ def status_segments(data: StatusData) -> list[Segment]:
     failed = sum(counts.get(s, 0) for s in (JobState.FAILED, JobState.UNKNOWN))
     out: list[Segment] = []
     if data.follower is not None:
-        out.append(_follower_segment(data.follower))
+        out.append(_follower_segment(data.follower, active))
     lead = None
     if data.batch is not None:
         out += batch_segments(data.batch)
