@@ -395,7 +395,7 @@ async def test_quit_with_jobs_active_asks_nothing_and_says_who_follows_them(make
         await until(pilot, lambda: not app.is_running, 5, "exit without a question")
     assert app.return_code == 0
     # This harness runs the engine in the test's process: the line names it.
-    assert f"the engine (pid {os.getpid()}) still follows 1 active job to disk" in line
+    assert f"engine pid {os.getpid()} still follows 1 active job" in line
     assert "`wan-tui engine stop` ends it" in line
 
 

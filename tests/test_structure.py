@@ -71,3 +71,24 @@ def test_no_import_cycle_in_the_package():
              if not all(m.startswith(KNOWN_CYCLES) for m in group)
              or len({m.split(".")[1] for m in group}) > 1]
     assert found == [], "import cycles (break them with a protocol, or move what both need)"
+
+
+LONG = 800  # lines: past this a module needs to say why it is one module
+
+
+def test_no_module_over_800_lines_without_a_reason_in_its_docstring():
+    """A reader opening a long module should find, first thing, why it is not split: a
+    paragraph of its docstring starting with `Size:`."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "tui"
+    unexplained = []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") <= LONG:
+            continue
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if not any(p.startswith("Size:") for p in doc.split("\n\n")):
+            unexplained.append(f"{path.relative_to(package.parent)} ({text.count(chr(10))})")
+    assert unexplained == [], "split these, or say why not in a 'Size:' paragraph"

@@ -67,6 +67,19 @@ def copy_path(app: Dashboard, job: Job, why: str = "") -> None:
         app.toast(f"{why}copied: {path}", timeout=12)
 
 
+def copy_remote_id(app: Dashboard, job: Job) -> None:
+    if not job.remote_id:
+        app.toast(f"#{job.id} has no remote id: it never reached the provider", "warning")
+        return
+    app.terminal.copy(job.remote_id)
+    app.toast(f"copied #{job.id}'s remote id: {job.remote_id}")
+
+
+def copy_prompt(app: Dashboard, job: Job) -> None:
+    app.terminal.copy(job.prompt)
+    app.toast(f"copied #{job.id}'s prompt: {fmt.excerpt(job.prompt, 60)}")
+
+
 async def open_file(app: Dashboard, job: Job) -> None:
     path = _file_of(app, job)
     if path is None:

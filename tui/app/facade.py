@@ -157,8 +157,8 @@ class Facade:
         if pid is None:
             return (f"wan-tui: nobody follows the {jobs}; `wan-tui watch` or the "
                     "dashboard starts the engine")
-        return (f"wan-tui: the engine (pid {pid}) still follows {jobs} to disk; "
-                "`wan-tui engine stop` ends it, `wan-tui watch` shows their progress")
+        # One line that fits 80 columns (`wan-tui watch` shows their progress).
+        return f"wan-tui: engine pid {pid} still follows {jobs} (`wan-tui engine stop` ends it)"
 
     async def changes(self) -> list[Job]:
         """Rows that other processes (or this one's engine) committed since last asked."""

@@ -618,7 +618,7 @@ def verdicts(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
             for label, keys in KEY_COLUMNS:
                 values = [v for k in keys for v in r["keys_ms"].get(k, [])]
                 p95 = pct(values, 95)
-                out.append(f"target p95 < 50 ms with {r['active']} active, {label}: "
+                out.append(f"target p95 < 50 ms ({name}), {label}: "
                            f"{p95:.0f} ms {'OK' if p95 < 50 else 'MISSED'}")
         if not r["active"]:
             cpu = r["quiet"]["cpu_pct"]

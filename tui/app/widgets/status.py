@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from tui import format as fmt
 from tui.app.batch_status import BatchSummary
-from tui.app.facade import BudgetStatus, Follower
+from tui.app.facade import BudgetStatus, Facade, Follower
 from tui.jobs import ACTIVE_STATES, JobState
 
 
@@ -24,6 +24,17 @@ class StatusData:
     follower: Follower | None = None  # who follows the jobs
     batch: BatchSummary | None = None
     balances: dict[str, str] = field(default_factory=dict)  # the provider's own report
+
+
+async def read_status(facade: Facade, batch: int | None, now: float) -> StatusData:
+    """Every figure the status line shows, read now (`batch`: the one the table is
+    filtered to, else the newest running)."""
+    counts = await facade.counts()
+    spend = await facade.spend_today()
+    summary = await facade.batch_summary(batch, now)
+    unconfigured = [p.name for p in facade.providers() if not p.configured]
+    return StatusData(counts, spend, facade.budgets(), unconfigured, facade.halted(),
+                      await facade.follower(), summary, balances=facade.balances())
 
 
 @dataclass(frozen=True)
