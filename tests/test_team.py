@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -398,3 +399,51 @@ async def test_one_engine_per_team_database_across_machines(pg_dsn, tmp_path, mo
         if child.returncode is None:
             child.kill()
             await child.wait()
+
+
+def test_two_machines_run_batches_at_once_one_submit_each(team_cli, sim, tmp_path) -> None:
+    """alpha runs a batch as a real process; while it runs, beta runs one too. One engine
+    follows the team's jobs at a time (beta records its jobs for alpha's engine, and follows
+    what is left once alpha's ends): every job is done, each paid for once, its file on the
+    machine file_host names."""
+    dsn = team_cli.dsn
+    jobs = tmp_path / "alpha.jsonl"
+    jobs.write_text("".join(json.dumps({"model": T2V, "prompt": f"alpha {i}",
+                                        "duration": "5s"}) + "\n" for i in range(6)))
+    env = sim_env(sim, tmp_path / "alpha", WAN_TUI_DATABASE=dsn, WAN_TUI_ENGINE_NAME="alpha")
+    alpha = subprocess.Popen([sys.executable, "-m", "tui", "batch", str(jobs), "--yes",
+                              "--progress-every", "0.5"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        with psycopg.connect(dsn) as conn:
+            for _ in range(600):  # alpha has recorded its batch (the schema is there too)
+                if conn.execute("SELECT to_regclass('jobs') IS NOT NULL").fetchone()[0] and \
+                        conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 6:
+                    break
+                conn.rollback()
+                time.sleep(0.05)
+        mine = tmp_path / "beta.jsonl"
+        mine.write_text("".join(json.dumps({"model": T2V, "prompt": f"beta {i}",
+                                            "duration": "5s"}) + "\n" for i in range(2)))
+        code, out, err = team_cli("batch", str(mine), "--yes", "--progress-every", "0.5",
+                                  home="beta", WAN_TUI_DATABASE=dsn, WAN_TUI_ENGINE_NAME="beta")
+        # beta does not become a second engine: it records its jobs for alpha's, by pid
+        assert code == 0 and f"recorded 2 jobs; pid {alpha.pid}" in out, err
+        out_a, err_a = alpha.communicate(timeout=120)
+        assert alpha.returncode == 0, err_a
+    finally:
+        if alpha.poll() is None:
+            alpha.kill()
+            alpha.wait()
+    # Whatever alpha's engine left active when it ended, beta's engine finishes now.
+    code, out, err = team_cli("watch", "--progress-every", "0.5", home="beta",
+                              WAN_TUI_DATABASE=dsn, WAN_TUI_ENGINE_NAME="beta")
+    assert code == 0, out + err
+    code, out, _ = team_cli("list", "--json", home="beta", WAN_TUI_DATABASE=dsn)
+    rows = json.loads(out)
+    assert len(rows) == 8 and all(r["state"] == "done" for r in rows)
+    assert len(sim.state.queue_calls) == 8  # one paid submit per job, whatever followed it
+    for row in rows:
+        assert row["file_host"] in ("alpha", "beta")
+        assert Path(row["file"]).is_relative_to(tmp_path / row["file_host"])
+        assert Path(row["file"]).stat().st_size == row["bytes"]
