@@ -323,6 +323,7 @@ def test_doctor_checks_the_server_without_showing_the_password(team_cli) -> None
     assert "history database postgresql://wantui:***@127.0.0.1" in out
     assert f"schema version {len(PG_MIGRATIONS)} (current)" in out
     assert "0 jobs, 0 unknown" in out and PASSWORD not in out
+    assert "team engine: none running" in out
     wrong = team_cli.dsn.replace(PASSWORD, "wrong-pass-31")
     code, out, _ = team_cli("doctor", WAN_TUI_DATABASE=wrong)
     assert code == 1 and "cannot be reached" in out and "wrong-pass-31" not in out
@@ -365,7 +366,8 @@ asyncio.run(main())
 """
 
 
-async def test_one_engine_per_team_database_across_machines(pg_dsn, tmp_path, monkeypatch):
+async def test_one_engine_per_team_database_across_machines(pg_dsn, tmp_path, monkeypatch,
+                                                             capsys):
     """Machine alpha's engine holds the team's lock: beta (another home, so another flock)
     cannot become a second engine and is told which machine runs it; SIGKILL alpha's
     engine and the server frees the lock at once for beta."""
@@ -385,6 +387,8 @@ async def test_one_engine_per_team_database_across_machines(pg_dsn, tmp_path, mo
         with pytest.raises(EngineBusy, match=f"pid {child.pid} on alpha"):
             async with open_session(load_config(), lock=True):
                 pass
+        main(["doctor"])
+        assert f"team engine: engine alpha pid {child.pid} (holds" in capsys.readouterr().out
         async with open_session(load_config(), lock=False) as client:
             assert not client.host.is_engine
             assert client.host.lock.holder() == child.pid

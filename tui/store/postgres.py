@@ -41,6 +41,13 @@ CHANNEL = "wan_tui"
 RECONNECT_PATIENCE_S = 30.0
 _ADVISORY_IDS = 0x7761_6E01  # pg_advisory_xact_lock keys: "wan" + 1 (ids), + 2 (migrations)
 _ADVISORY_MIGRATE = 0x7761_6E02
+# The team's engine (tui/engine/teamlock.py) holds this one on a connection of its own, whose
+# application_name says "wan-tui engine HOST pid PID".
+TEAM_ENGINE_KEY = 0x7761_6E03
+ENGINE_HOLDER_SQL = (
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s AND l.database ="
+    " (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 def mask_dsn(dsn: str) -> str:
