@@ -99,7 +99,8 @@ class PgServer:
     def _watchdog(self, as_user: dict) -> None:
         """If this test process dies without tearing down (killed by a timeout, SIGKILL),
         a small shell it leaves behind stops the server and removes its folder."""
-        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+        # /proc, not `kill -0`: the watchdog runs as PG_USER, who may not signal root.
+        script = (f"while [ -d /proc/{os.getpid()} ]; do sleep 1; done; "
                   f"'{pg_bin() / 'pg_ctl'}' -D '{self.data}' -m immediate stop >/dev/null 2>&1;"
                   f" rm -rf '{self.root}'")
         subprocess.Popen(["sh", "-c", script], start_new_session=True,
