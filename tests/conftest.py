@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
@@ -49,8 +50,64 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     for var in _KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("WAN_TUI_HOME", str(tmp_path / "home"))
+    # Engine processes a test's commands start leave soon after their jobs end...
+    monkeypatch.setenv("WAN_TUI_ENGINE_IDLE_EXIT_S", "2")
     yield
     stop_logging()
+    stop_engines(tmp_path)
+
+
+def stop_engines(folder: Path) -> None:
+    """...and none outlives its test: every wan-tui process whose home is under `folder`
+    (an engine, one still starting, a simulator of the demo) is stopped (SIGTERM, then
+    SIGKILL) and waited for."""
+    import signal
+    import time
+
+    mine = [pid for pid in _wan_tui_processes() if _home_of(pid, folder)]
+    for pid in mine:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while mine and time.monotonic() < deadline:
+        mine = [pid for pid in mine if _alive(pid)]
+        time.sleep(0.05)
+    for pid in mine:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _wan_tui_processes() -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as fh:
+                    if b"tui.cli" in fh.read():
+                        found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def _home_of(pid: int, folder: Path) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            env = dict(item.partition(b"=")[::2] for item in fh.read().split(b"\0") if item)
+    except OSError:
+        return False
+    home = env.get(b"WAN_TUI_HOME", b"").decode(errors="replace")
+    return bool(home) and Path(home).is_relative_to(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as fh:
+        return fh.read().split(")")[-1].split()[0] != "Z"  # a zombie is gone
+    return True
 
 
 class FakeClock:

@@ -165,8 +165,8 @@ def test_batch_without_yes_on_a_pipe_asks_for_it(cli, tmp_path, monkeypatch):
 def test_batch_then_watch_then_list(cli, tmp_path):
     batch = write_batch(tmp_path / "b.jsonl",
                         [{"model": T2V, "prompt": f"fox {i}", "duration": "5s"} for i in range(3)])
-    # No engine runs: batch becomes it, submitting and following at once.
-    code, out, _ = cli("batch", str(batch), "--yes", "--progress-every", "0.5")
+    # No engine runs: batch starts one (a process of its own) and prints its progress.
+    code, out, _ = cli("batch", str(batch), "--yes", "--follow", "--progress-every", "0.5")
     assert code == 0 and "3 done, 0 not done" in out and "3/3 done" in out
     assert charged(cli.sim) == 3
     code, out, _ = cli("watch", "--progress-every", "0.5")
@@ -198,7 +198,7 @@ def test_watch_exits_one_when_a_job_does_not_finish(cli, tmp_path):
         {"model": T2V, "prompt": "fine", "duration": "5s"},
         {"model": T2V, "prompt": "[sim:expire] gone", "duration": "5s"},
     ])
-    code, out, _ = cli("batch", str(batch), "--yes")
+    code, out, _ = cli("batch", str(batch), "--yes", "--follow")
     assert code == 1 and "1 done, 1 not done" in out
     assert "expired" in out.splitlines()[-2]  # the job that did not end done, with why
 
@@ -235,3 +235,17 @@ def test_usage_errors_are_one_line_exit_two(cli):
     assert code == 2 and "invalid choice" in one_line(err)
     code, _, err = cli("list", "--state", "bogus")
     assert code == 2 and "unknown --state" in one_line(err)
+
+
+def test_engine_unit_runs_this_python_on_this_home_and_status_json_without_one(cli, tmp_path):
+    import sys
+
+    code, out, _ = cli("engine", "unit")
+    assert code == 0
+    assert f"ExecStart={sys.executable} -m tui.cli engine run" in out.splitlines()
+    assert f"Environment=WAN_TUI_HOME={tmp_path / 'home'}" in out.splitlines()
+    assert "systemctl --user enable --now wan-tui-engine" in out and "[Install]" in out
+    code, out, _ = cli("engine", "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["pid"] is None and status["active_jobs"] == 0
+    assert status["budgets"] == [] and status["halts"] == {}

@@ -239,3 +239,12 @@ def test_the_contributors_map_names_every_module():
                     and f"tui/{package + '/' if package else ''}{shown}" not in mapped:
                 missing.append(f"tui/{package + '/' if package else ''}{shown}")
     assert missing == [], "add them to docs/contributing.md, 'Where things are'"
+
+
+def test_every_page_is_reachable_from_the_index_and_the_readme_links_the_index():
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([^)#]+)", index))
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"index.md"}
+    assert sorted(pages - linked) == [], "link each docs/ page from docs/index.md"
+    assert "reference/index.md" in linked
+    assert "](docs/index.md)" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -255,24 +255,3 @@ async def test_stop_leaves_no_task_behind_budget_pumps_and_batch_rounds_included
     left = [t for t in asyncio.all_tasks() - before if not t.done()
             and t is not asyncio.current_task()]
     assert left == []
-
-
-async def test_status_polls_give_way_to_a_key_and_paid_calls_never_do(sim, make_engine):
-    """A dashboard that is the engine answers keys on the engine's loop: a status poll
-    starting just after a key waits out the key's moment (once, however many keys
-    follow); a submit, which costs money and was asked for, never waits."""
-    from tui.engine.engine import GIVE_WAY_S
-
-    clock = ManualClock()
-    engine = await make_engine(sim, clock=clock)
-    start = clock.now()
-    await engine.spend("venice", "retrieve", 0.5)
-    assert clock.now() == start  # no key: no wait
-    engine.give_way()
-    await engine.spend("venice", "queue", 0.5)
-    assert clock.now() == start  # a submit goes at once
-    await engine.spend("venice", "retrieve", 0.5)
-    assert clock.now() == pytest.approx(start + GIVE_WAY_S)  # waits the key's moment out
-    engine.give_way(seconds=10 * GIVE_WAY_S)  # a key held down: polls still go
-    await engine.spend("venice", "retrieve", 0.5)
-    assert clock.now() == pytest.approx(start + 2 * GIVE_WAY_S)

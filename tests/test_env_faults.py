@@ -148,18 +148,47 @@ def _inject(patch: pytest.MonkeyPatch, folder: Path, code: int, room: int = 0) -
 # ------------------------------------------------------------------ running the CLI
 
 
-def wan(env: dict[str, str], *args: str, monkeypatch=None, capsys=None) -> tuple[int, str, str]:
+def wan(env: dict[str, str], *args: str, monkeypatch=None, capsys=None,
+        engine: bool = False) -> tuple[int, str, str]:
     """The real `wan-tui` as a subprocess; in-process only when the fault is injected
-    (an injection cannot reach another process)."""
+    (an injection cannot reach another process). With `engine`, the engine process such
+    a command starts runs here too while it does (a thread of this process holding the
+    lock), so that it meets the injected fault."""
     if FAULTS == "inject" and monkeypatch is not None:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        code = main(list(args))
+        with engine_in_a_thread() if engine else _nothing():
+            code = main(list(args))
         out, err = capsys.readouterr()
         return code, out, err
     proc = subprocess.run([sys.executable, "-m", "tui.cli", *args], env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+@contextmanager
+def engine_in_a_thread() -> Iterator[None]:
+    """`wan-tui engine run` in a thread of this process, until the block ends."""
+    import threading
+    from dataclasses import replace
+
+    from tui.config import load_config
+    from tui.engine.lock import EngineLock
+    from tui.enginecli import engine_run
+
+    config = replace(load_config(), engine_idle_exit_s=3600.0)
+    thread = threading.Thread(target=lambda: asyncio.run(engine_run(config, spawned=True)))
+    thread.start()
+    lock = EngineLock(config.db_path.with_name("engine.lock"))
+    for _ in range(400):
+        if lock.holder() is not None:
+            break
+        thread.join(0.05)
+    try:
+        yield
+    finally:
+        main(["engine", "stop"])
+        thread.join(60)
 
 
 def the_line(err: str, needle: str) -> str:
@@ -171,12 +200,29 @@ def the_line(err: str, needle: str) -> str:
 
 
 
-def submit_two(env: dict[str, str], tmp_path: Path) -> None:
+def two_jobs(tmp_path: Path) -> Path:
     batch = tmp_path / "b.jsonl"
     batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"clip {i}", "duration": "5s"})
                              + "\n" for i in range(2)))
-    code, out, err = wan(env, "batch", str(batch), "--yes", "--submit-only")
+    return batch
+
+
+def submit_two(env: dict[str, str], tmp_path: Path) -> None:
+    """Two jobs submitted, then the engine stopped: nothing changes them until a window
+    or command starts another."""
+    code, out, err = wan(env, "batch", str(two_jobs(tmp_path)), "--yes", "--submit-only")
     assert code == 0, err
+    code, out, err = wan(env, "engine", "stop")
+    assert code == 0, err
+
+
+def batch_meets_the_fault(env: dict[str, str], tmp_path: Path, **kw) -> tuple[str, str]:
+    """Two jobs submitted and followed until the engine parks both at their download: the
+    command exits 1, and the engine keeps them `queued` (ids kept, nothing paid again)."""
+    code, out, err = wan(env, "batch", str(two_jobs(tmp_path)), "--yes", "--follow",
+                         engine=True, **kw)
+    assert code == 1 and "0 done, 2 not done" in out, (out, err)
+    return out, err
 
 
 def assert_waiting_not_lost(db: Path, sim) -> list:
@@ -188,7 +234,7 @@ def assert_waiting_not_lost(db: Path, sim) -> list:
 
 
 def assert_resumed(env, db: Path, sim, **kw) -> None:
-    code, out, err = wan(env, "watch", **kw)
+    code, out, err = wan(env, "watch", engine=True, **kw)
     assert code == 0, err
     jobs = stored_jobs(db)
     assert [j.state for j in jobs] == [JobState.DONE, JobState.DONE]
@@ -203,10 +249,8 @@ def test_a_read_only_output_folder_waits_with_one_line(sim, tmp_path, monkeypatc
     videos = tmp_path / "videos"
     env = sim_env(sim, tmp_path / "home", WAN_TUI_OUTPUT_DIR=str(videos))
     db = tmp_path / "home" / "history.db"
-    submit_two(env, tmp_path)
     with read_only(videos, monkeypatch):
-        code, out, err = wan(env, "watch", monkeypatch=monkeypatch, capsys=capsys)
-        assert code == 1 and "0 done, 2 not done" in out
+        out, err = batch_meets_the_fault(env, tmp_path, monkeypatch=monkeypatch, capsys=capsys)
         line = the_line(err, "cannot save videos")
         assert str(videos) in line and ("read-only" in line or "permission denied" in line)
         assert "WAN_TUI_OUTPUT_DIR" in line
@@ -220,9 +264,7 @@ def test_a_file_where_the_folder_should_be(sim, tmp_path):
     videos.write_text("not a folder")
     env = sim_env(sim, tmp_path / "home", WAN_TUI_OUTPUT_DIR=str(videos))
     db = tmp_path / "home" / "history.db"
-    submit_two(env, tmp_path)
-    code, out, err = wan(env, "watch")
-    assert code == 1
+    out, err = batch_meets_the_fault(env, tmp_path)
     line = the_line(err, "cannot save videos")
     assert f"in {videos}: a file is where the folder should be; move that file away" in line
     assert_waiting_not_lost(db, sim)
@@ -236,10 +278,8 @@ def test_a_full_disk_is_refused_before_the_first_byte(sim, tmp_path, monkeypatch
     videos = tmp_path / "videos"
     env = sim_env(sim, tmp_path / "home", WAN_TUI_OUTPUT_DIR=str(videos))
     db = tmp_path / "home" / "history.db"
-    submit_two(env, tmp_path)
     with tiny_disk(videos, monkeypatch):
-        code, out, err = wan(env, "watch", monkeypatch=monkeypatch, capsys=capsys)
-        assert code == 1
+        out, err = batch_meets_the_fault(env, tmp_path, monkeypatch=monkeypatch, capsys=capsys)
         line = the_line(err, "cannot save videos")
         assert "MB is free; free some space there" in line
         assert_waiting_not_lost(db, sim)

@@ -157,16 +157,20 @@ async def test_the_dashboards_status_line_gives_way_at_80_120_and_160(sim):
             names = {s.text.plain.split()[0] for s in status._segments if s.group == "money"}
             return {"venice", "apixo", "acedata"} <= names
 
-        await until(pilot, providers_shown, 20, "all three providers' budgets")
+        await until(pilot, providers_shown, 40, "all three providers' budgets")
         for width in (160, 120, 80, 160):
             await pilot.resize_terminal(width, 30)
             await until(pilot, lambda w=width: status.content_size.width == w - 2, 5, "resized")
-            await until(pilot, lambda w=width: status._shown is not None
-                        and status._shown.plain == fit(status._segments, w - 2).plain,
-                        5, f"refitted to {width}")
-            shown = status._shown
-            assert shown is not None and 0 < shown.cell_len <= width - 2
-            kept, _ = kept_and_left(status._segments, shown.plain)
-            assert kept
-            # What the widget draws is that line, inside its padding.
-            assert "".join(s.text for s in status.render_line(0)).strip() == shown.plain
+
+            def drawn_and_fitted(w: int = width) -> bool:
+                # Read in one go (no await between): the figures move while jobs run, and
+                # each show() refits, so the line is checked against its own segments.
+                segments, shown = status._segments, status._shown
+                if shown is None or shown.plain != fit(segments, w - 2).plain:
+                    return False
+                assert 0 < shown.cell_len <= w - 2
+                assert kept_and_left(segments, shown.plain)[0]
+                # What the widget draws is that line, inside its padding.
+                return "".join(s.text for s in status.render_line(0)).strip() == shown.plain
+
+            await until(pilot, drawn_and_fitted, 10, f"refitted to {width} and drawn")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -135,9 +136,14 @@ async def test_quote_shown_before_submit_and_nothing_queued_until_result_used(ma
     assert [q.label() for q in result.quotes] == ["$0.31"]
     assert sim.state.queue_calls == []  # the screen itself never spends
     await facade.start()
-    await facade.submit(result.requests, result.quotes)
-    await asyncio.wait_for(facade.engine.wait_idle(), 20)
+    await facade.submit(result.requests, result.quotes)  # the engine process it starts sends it
+    for _ in range(600):
+        if sim.state.queue_calls:
+            break
+        await asyncio.sleep(0.05)
+    await facade.close()
     assert len(sim.state.queue_calls) == 1
+    assert facade.host.lock.holder() not in (None, os.getpid())
 
 
 async def test_fields_follow_the_model(make_facade):

@@ -59,7 +59,7 @@ def test_from_filters_by_the_source_job():
 
 def test_vary_a_venice_and_an_apixo_job_priced_before_sending(run, tmp_path):
     batch = write_batch(tmp_path / "b.jsonl", [VENICE, APIXO])
-    code, out, err = run("batch", str(batch), "--yes", "--progress-every", "0.5")
+    code, out, err = run("batch", str(batch), "--yes", "--follow", "--progress-every", "0.5")
     assert code == 0, err
     assert charged(run.sim) == 2
     # Priced first: over the cap nothing is sent.

@@ -1,10 +1,15 @@
-"""One engine per history, many windows: real processes, real signals, the simulator.
+"""The engine is a process of its own; every window is a client. Real processes, real
+signals, the simulator.
 
-- a dashboard whose terminal closes keeps following its jobs to disk;
+- a dashboard sends no provider request itself (the simulator names the sending pid): it
+  starts the engine, quits without a question, and the engine finishes and leaves;
+- a dashboard whose terminal closes leaves the engine following every job to disk;
 - with an engine running, a second dashboard and the CLI act through it, once;
-- SIGKILL of the engine: an open dashboard takes over and finishes every job (one whose
-  submit the kill caught on the wire becomes `unknown`, never sent again);
-- SIGHUP/SIGTERM mid-submit record the id; two ctrl-c's end the process at once.
+- SIGKILL of the engine mid-batch: the open dashboard starts a new one within 3 s and
+  every job ends byte-exact, one queue call each (a submit the kill caught on the wire
+  becomes `unknown`, never sent again);
+- the engine: SIGTERM mid-submit records the id, SIGHUP does not stop it, two ctrl-c's
+  end it at once; it exits by itself once idle; of two started at once, one leaves.
 """
 
 from __future__ import annotations
@@ -102,21 +107,78 @@ def all_done_byte_exact(sim, db: Path, count: int) -> None:
     assert sorted(charged) == sorted(j.remote_id for j in jobs)  # one queue call each
 
 
-def test_dashboard_whose_terminal_closes_keeps_every_job(make_sim, tmp_path):
-    sim = make_sim(mean_s=3.0, seed=3)
+def engines_seen(home: Path, pids: set[int], until) -> None:
+    """Collect every engine pid that holds the lock until `until()` is true."""
+    deadline = time.monotonic() + 120 * PATIENCE
+    while not until():
+        pid = holder(home)
+        if pid is not None:
+            pids.add(pid)
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def drain(master: int, timeout: float = 30.0) -> bytes:
+    """Read the terminal until the process on it closes it (so the app can exit)."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def test_the_dashboard_sends_nothing_itself_and_quits_without_a_question(make_sim, tmp_path):
+    sim = make_sim(mean_s=3.0, seed=4, record_senders=True)
     home = tmp_path / "home"
-    pid, master = dashboard_in_a_pty(sim, home, [f"hang-up {i}" for i in range(6)])
+    pid, master = dashboard_in_a_pty(sim, home, [f"quit {i}" for i in range(4)])
+    dashboard = pid
+    engines: set[int] = set()
     try:
-        # 3 s into the batch, with jobs submitted and running, the terminal goes away.
-        wait_for(lambda: len(sim.state.queue_calls) >= 3, 30, "submits")
-        time.sleep(1.0)
-        os.close(master)  # the pty hangs up: the kernel sends SIGHUP
-        master = -1
-        wait_for(lambda: all(j.state == JobState.DONE for j in jobs_in(home / "history.db")),
-                 90, "every job on disk after the hang-up")
+        # The window finds pending jobs and no engine: it starts one, which submits them.
+        engines_seen(home, engines, lambda: len(sim.state.queue_calls) >= 2)
+        os.write(master, b"q")  # no question: the window closes at once
+        text = drain(master).decode(errors="replace")
         _, status = os.waitpid(pid, 0)
         pid = 0
         assert os.waitstatus_to_exitcode(status) == 0
+        assert "still follows" in text and "`wan-tui engine stop` ends it" in text, text
+        engines_seen(home, engines, lambda: all(
+            j.state == JobState.DONE for j in jobs_in(home / "history.db")))
+        wait_for(lambda: holder(home) is None, 30, "the engine to leave once idle")
+    finally:
+        os.close(master)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    all_done_byte_exact(sim, home / "history.db", 4)
+    senders = sim.state.senders
+    assert senders and {p for p, _ in senders} <= engines  # every request: an engine's
+    assert len(engines) == 1 and dashboard not in engines
+    log = (home / "logs" / "wan-tui.log").read_text()
+    assert "the engine leaves" in log and "Traceback" not in log
+
+
+def test_dashboard_whose_terminal_closes_leaves_the_engine_following(make_sim, tmp_path):
+    sim = make_sim(mean_s=3.0, seed=3, record_senders=True)
+    home = tmp_path / "home"
+    pid, master = dashboard_in_a_pty(sim, home, [f"hang-up {i}" for i in range(6)])
+    dashboard = pid
+    engines: set[int] = set()
+    try:
+        engines_seen(home, engines, lambda: len(sim.state.queue_calls) >= 3)
+        os.close(master)  # the pty hangs up: the kernel sends SIGHUP
+        master = -1
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 0
+        engines_seen(home, engines, lambda: all(
+            j.state == JobState.DONE for j in jobs_in(home / "history.db")))
     finally:
         if master >= 0:
             os.close(master)
@@ -124,9 +186,8 @@ def test_dashboard_whose_terminal_closes_keeps_every_job(make_sim, tmp_path):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
     all_done_byte_exact(sim, home / "history.db", 6)
-    log = home / "logs" / "wan-tui.log"
-    text = log.read_text()
-    assert "terminal is gone" in text and "Traceback" not in text
+    assert dashboard not in engines and {p for p, _ in sim.state.senders} <= engines
+    assert "Traceback" not in (home / "logs" / "wan-tui.log").read_text()
 
 
 # Waits here are hang guards, not measurements (tui/bench/handoff.py measures): generous,
@@ -161,11 +222,10 @@ async def test_second_dashboard_and_cli_act_through_the_engine(make_sim, tmp_pat
     batch = tmp_path / "b.jsonl"
     batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"engine {i}",
                                          "duration": "5s"}) + "\n" for i in range(3)))
-    # A background engine follows the batch: the window below is its client.
-    code, out, err = await asyncio.to_thread(run_cli, env, "batch", str(batch), "--yes",
-                                             "--detach")
-    assert code == 0 and "in the background" in out, err
-    wait_for(lambda: holder(home) is not None, 20, "the background engine")
+    # The batch starts an engine process: the window below is its client.
+    code, out, err = await asyncio.to_thread(run_cli, env, "batch", str(batch), "--yes")
+    assert code == 0 and "submits and follows them" in out, err
+    wait_for(lambda: holder(home) is not None, 20, "the engine")
     engine_pid = holder(home)
     from tui.session import open_session
 
@@ -173,7 +233,8 @@ async def test_second_dashboard_and_cli_act_through_the_engine(make_sim, tmp_pat
         async with open_session(config, lock=False) as session:
             facade = Facade(session)
             app = WanApp(facade)
-            async with app.run_test(size=(160, 45)) as pilot:
+            # Wide: at 160 columns who follows gives way to three providers' budgets.
+            async with app.run_test(size=(240, 45)) as pilot:
                 await _until(pilot, lambda: app.table.loaded.is_set(), 10, "first window")
                 assert not facade.is_engine
                 await _until(pilot, lambda: f"pid {engine_pid}" in str(
@@ -229,40 +290,47 @@ async def _settled(facade: Facade) -> bool:
     return sum(n for s, n in counts.items() if s.active) == 0 and sum(counts.values()) == 5
 
 
-async def test_sigkill_of_the_engine_an_open_dashboard_takes_over(make_sim, tmp_path,
-                                                                  monkeypatch):
+async def test_sigkill_of_the_engine_mid_batch_the_open_dashboard_starts_another(
+        make_sim, tmp_path, monkeypatch):
     sim = make_sim(mean_s=4.0, seed=5)
     home = tmp_path / "home"
     env = sim_env(sim, home)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     config = load_config(env)
-    home.mkdir(parents=True)
-    await asyncio.to_thread(record, home / "history.db", [f"takeover {i}" for i in range(5)])
-    code, out, err = await asyncio.to_thread(run_cli, env, "watch", "--detach")
-    assert code == 0, err
-    wait_for(lambda: holder(home) is not None, 20, "the background engine")
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"takeover {i}",
+                                         "duration": "5s"}) + "\n" for i in range(5)))
+    code, out, err = await asyncio.to_thread(run_cli, env, "batch", str(batch), "--yes")
+    assert code == 0 and "submits and follows them" in out, err
+    wait_for(lambda: holder(home) is not None, 20, "the engine the batch started")
     engine_pid = holder(home)
     from tui.session import open_session
 
     async with open_session(config, lock=False) as session:
         facade = Facade(session)
         app = WanApp(facade)
-        async with app.run_test(size=(160, 45)) as pilot:
+        # Wide: at 160 columns who follows gives way to three providers' budgets.
+        async with app.run_test(size=(240, 45)) as pilot:
             await _until(pilot, lambda: app.table.loaded.is_set(), 10, "first window")
             await _until(pilot, lambda: len(sim.state.queue_calls) >= 2, 20, "submits")
             assert not facade.is_engine
             os.kill(engine_pid, signal.SIGKILL)
-            # Read, before the window can take over (nothing here awaits), which submits
-            # the kill caught on the wire: those may have been charged and must become
-            # `unknown`, never be sent again. Most runs catch none.
+            killed = time.monotonic()
+            # Read which submits the kill caught on the wire (before a new engine can
+            # start): those may have been charged and must become `unknown`, never be sent
+            # again. Most runs catch none.
             wait_for(lambda: holder(home) is None, 5, "the killed engine's lock freed")
             in_flight = submitting_ids(home / "history.db")
-            await _until(pilot, lambda: facade.is_engine, 5, "takeover")
-            await _until(pilot, lambda: any("now follows the jobs" in m for _, m in app.notices),
-                         5, "the window says it took over")
+            await _until(pilot, lambda: holder(home) not in (None, engine_pid), 3 / PATIENCE,
+                         "a new engine within 3 s")
+            taken = time.monotonic() - killed
+            new_pid = holder(home)
+            assert not facade.is_engine and new_pid != os.getpid()
+            await _until(pilot, lambda: f"pid {new_pid}" in str(
+                app.query_one("#status-line").render()), 10, "the window names the new engine")
             await _until(pilot, lambda: _all_settled(facade, 5), 90, "every job settled")
-            assert "here since" in str(app.query_one("#status-line").render())
+    assert taken < 3.0
     jobs = await asyncio.to_thread(jobs_in, home / "history.db")
     assert {j.id for j in jobs if j.state == JobState.UNKNOWN} == in_flight
     if not in_flight:
@@ -292,47 +360,41 @@ async def _all_settled(facade: Facade, count: int) -> bool:
     return sum(n for state, n in counts.items() if not state.active) == count
 
 
-@pytest.mark.parametrize("command", ["batch", "watch"])
+def engine_over(sim, home: Path, prompts: list[str], **extra: str) -> subprocess.Popen:
+    """`wan-tui engine run` in the foreground over a history holding `prompts` (pending)."""
+    env = sim_env(sim, home, **extra)
+    home.mkdir(parents=True)
+    record(home / "history.db", prompts)
+    return cli(env, "engine", "run")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_signal_mid_submit_records_the_id(make_sim, tmp_path, command, sig):
+def test_engine_signal_mid_submit_records_the_id(make_sim, tmp_path, sig):
     # Every answer takes 0.6 s: a signal right after a queue call reached the simulator
-    # lands while the client still waits for the id.
+    # lands while the engine still waits for the id.
     sim = make_sim(Faults(slow_s=0.6), mean_s=1.0, seed=2)
     home = tmp_path / "home"
-    env = sim_env(sim, home)
-    prompts = [f"signal {i}" for i in range(4)]
-    batch = tmp_path / "b.jsonl"
-    batch.write_text("".join(json.dumps({"model": T2V, "prompt": p, "duration": "5s"}) + "\n"
-                             for p in prompts))
-    if command == "batch":
-        proc = cli(env, "batch", str(batch), "--yes")
-    else:
-        home.mkdir(parents=True)
-        record(home / "history.db", prompts)
-        proc = cli(env, "watch")
+    proc = engine_over(sim, home, [f"signal {i}" for i in range(4)])
     wait_for(lambda: len(sim.state.queue_calls) >= 1, 60, "a queue call on the wire")
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=90)
     assert "Traceback" not in err and "Traceback" not in out
+    assert proc.returncode == 0, err
     jobs = jobs_in(home / "history.db")
     recorded = {j.remote_id for j in jobs if j.remote_id}
     charged = {rid for rid, was_charged, _ in sim.state.queue_calls if was_charged}
     assert charged and charged <= recorded  # every charged job has its id recorded
     assert not [j for j in jobs if j.state == JobState.UNKNOWN]
     if sig == signal.SIGTERM:
-        assert proc.returncode == 130 and "stopped" in out
-    else:  # the terminal went away: it kept following, to the end
-        assert proc.returncode == 0
+        assert "engine ends (signal)" in out
+    else:  # its terminal went away: it kept following, to the end, then left idle
         assert all(j.state == JobState.DONE for j in jobs)
 
 
-def test_two_ctrl_c_stop_at_once_leaving_one_job_unknown(make_sim, tmp_path):
+def test_two_ctrl_c_stop_the_engine_at_once_leaving_one_job_unknown(make_sim, tmp_path):
     sim = make_sim(Faults(slow_s=8.0), mean_s=1.0, seed=2)
     home = tmp_path / "home"
-    env = sim_env(sim, home)
-    home.mkdir(parents=True)
-    record(home / "history.db", ["interrupted twice"])
-    proc = cli(env, "watch")
+    proc = engine_over(sim, home, ["interrupted twice"])
     wait_for(lambda: len(sim.state.queue_calls) >= 1, 60, "a queue call on the wire")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
@@ -344,6 +406,19 @@ def test_two_ctrl_c_stop_at_once_leaving_one_job_unknown(make_sim, tmp_path):
     assert "now `unknown`" in err and len([ln for ln in err.splitlines() if "unknown" in ln]) == 1
 
 
+def test_engine_leaves_when_idle_and_of_two_started_at_once_one_leaves(make_sim, tmp_path):
+    sim = make_sim(mean_s=0.5, seed=6)
+    home = tmp_path / "home"
+    first = engine_over(sim, home, ["one job"], WAN_TUI_ENGINE_IDLE_EXIT_S="1")
+    second = cli(sim_env(sim, home, WAN_TUI_ENGINE_IDLE_EXIT_S="1"), "engine", "run")
+    outs = [p.communicate(timeout=60) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outs
+    texts = sorted(out for out, _ in outs)
+    assert "already follows the jobs" in texts[0] and "engine ends (idle)" in texts[1], texts
+    all_done_byte_exact(sim, home / "history.db", 1)
+    assert holder(home) is None
+
+
 def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_path):
     sim = make_sim(mean_s=12.0, seed=9)  # still running when the engine is stopped
     home = tmp_path / "home"
@@ -353,7 +428,7 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     assert code == 0 and "none running" in out and "0 jobs" in out
     record(home / "history.db", ["first"])
     assert run_cli(env, "watch", "--detach")[0] == 0
-    wait_for(lambda: holder(home) is not None, 20, "the background engine")
+    wait_for(lambda: holder(home) is not None, 20, "the engine")
     pid = holder(home)
     code, out, _ = run_cli(env, "watch", "--detach")
     assert code == 0 and f"pid {pid} already follows" in out  # never a second engine
@@ -362,56 +437,31 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     batch.write_text("".join(json.dumps({"model": T2V, "prompt": f"handed {i}",
                                          "duration": "5s"}) + "\n" for i in range(2)))
     code, out, err = run_cli(env, "batch", str(batch), "--yes")
-    assert code == 0 and f"pid {pid}" in out and "submits them" in out, err
+    assert code == 0 and f"pid {pid} submits and follows them" in out, err
     wait_for(lambda: all(j.remote_id for j in jobs_in(home / "history.db")), 20,
              "the engine submitted them")
     wait_for(lambda: "budget" in run_cli(env, "engine", "status")[1], 10, "published status")
     code, out, _ = run_cli(env, "engine", "status")
-    assert f"pid {pid} (background) since" in out and "venice retrieve" in out
+    assert f"pid {pid} on " in out and " since " in out and "venice retrieve" in out
     assert "balance    venice $" in out and "(USD, can spend)" in out  # Venice's own word
-    assert "log " in out and "active     " in out
+    assert "log " in out and "active     3 jobs" in out
+    code, out, _ = run_cli(env, "engine", "status", "--json")
+    status = json.loads(out)
+    assert status["pid"] == pid and status["active_jobs"] == 3 and status["halts"] == {}
+    assert status["host"] and status["started"] <= time.time()
+    assert status["log_file"].endswith("wan-tui.log")
+    assert status["balances"]["venice"]["can_consume"] is True
+    venice = next(b for b in status["budgets"]
+                  if (b["provider"], b["rate_class"]) == ("venice", "retrieve"))
+    assert venice["used"] >= 1 and venice["limit"] > 0
     code, out, err = run_cli(env, "engine", "stop")
     assert code == 0 and f"pid {pid} stopped" in out, err
     assert holder(home) is None
     jobs = jobs_in(home / "history.db")
     assert len(jobs) == 3 and len(sim.state.queue_calls) == 3
-    # Stopped, not lost: a quiet watch takes them to disk and prints only the end.
+    # Stopped, not lost: a quiet watch starts an engine and prints only the end.
     code, out, _ = run_cli(env, "watch", "--quiet")
     assert code == 0, out
     assert out.splitlines()[-1].endswith(" done, 0 not done"), out
     assert "◐" not in out  # no state changes printed under --quiet
     all_done_byte_exact(sim, home / "history.db", 3)
-
-
-def test_quitting_with_jobs_active_hands_them_to_a_background_engine(make_sim, tmp_path):
-    sim = make_sim(mean_s=3.0, seed=4)
-    home = tmp_path / "home"
-    pid, master = dashboard_in_a_pty(sim, home, [f"quit {i}" for i in range(4)])
-    try:
-        wait_for(lambda: len(sim.state.queue_calls) >= 2, 30, "submits")
-        os.write(master, b"q")
-        time.sleep(1.0)
-        os.write(master, b"\r")  # the default: keep following in the background
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # drain the terminal so the app can exit
-            try:
-                if not os.read(master, 65536):
-                    break
-            except OSError:
-                break
-        _, status = os.waitpid(pid, 0)
-        pid = 0
-        assert os.waitstatus_to_exitcode(status) == 0
-        wait_for(lambda: holder(home) is not None or all(
-            j.state == JobState.DONE for j in jobs_in(home / "history.db")), 20,
-            "the background engine")
-        wait_for(lambda: all(j.state == JobState.DONE for j in jobs_in(home / "history.db")),
-                 90, "every job on disk")
-        wait_for(lambda: holder(home) is None, 30, "the background engine to exit when idle")
-    finally:
-        os.close(master)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    all_done_byte_exact(sim, home / "history.db", 4)
-    assert "background" in (home / "logs" / "wan-tui.log").read_text()

@@ -29,7 +29,7 @@ def run_batch(env: dict[str, str], prompts: list[str], **fields: object) -> None
     """Submit one batch of `prompts` and follow it until every job is done."""
     lines = [json.dumps({"model": T2V, "prompt": p, "duration": "5s", **fields})
              for p in prompts]
-    done = wan(env, "batch", "-", "--yes", "--quiet", stdin="\n".join(lines))
+    done = wan(env, "batch", "-", "--yes", "--quiet", "--follow", stdin="\n".join(lines))
     assert done.returncode == 0, done.stderr
     assert f"{len(prompts)} done, 0 not done" in done.stdout, done.stdout
 

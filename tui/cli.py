@@ -71,7 +71,6 @@ async def cmd_quote(args) -> int:
 
 
 async def cmd_submit(args) -> int:
-    from tui.followcli import hand_to_background, say
     from tui.session import open_session
 
     req = request_from(args, with_prompt=True)
@@ -86,52 +85,51 @@ async def cmd_submit(args) -> int:
         if not confirm("Submit this paid job?", args.yes):
             print("nothing submitted")
             return EXIT_OK
-        here = await s.host.claim()
-        if here:
-            await s.engine.start(only=[])
-            s.engine.follow = args.wait
-        (job,) = await s.host.add([req], [quote])
-        if here:
-            printer = _Printer(s.engine)
-            await s.engine.wait_idle()
-            printer.close()
-        else:
-            say(f"job {job.id} recorded; {s.host.follower(await s.host.status()).describe()} "
-                "and submits it")
-            job = await _wait_for(s, job.id, final=args.wait)
-        job = await s.store.get(job.id) or job
+        (job,) = await s.host.add([req], [quote])  # recorded; the engine (started if
+        job = await _wait_for(s, job.id, final=args.wait)  # none runs) submits it
+        pid = s.host.lock.holder()
     if job.state.value in ("failed", "unknown", "expired") or (
             args.wait and job.state.value != "done"):
+        _err(f"job {job.id} is {job.state.value}" + (f": {job.error}" if job.error else ""))
         return EXIT_FAIL
-    if job.state.value == "pending" and here:
-        _err(f"job {job.id} is still pending: {s.engine.halted.get(req.provider, '')}")
+    if job.state.value == "pending":
+        _err(f"job {job.id} is still pending: {job.error or 'the engine has not sent it yet'}; "
+             "`wan-tui engine status` says why")
         return EXIT_FAIL
     if not args.wait:
-        pid = hand_to_background(config) if here else None
-        follows = (f"pid {pid} follows it in the background (`wan-tui engine status`)"
-                   if pid else "the running engine follows it")
+        follows = f"pid {pid} follows it (`wan-tui engine status`)" if pid else \
+            "the engine follows it"
         print(f"job {job.id} submitted as {job.remote_id}; {follows}")
     return EXIT_OK
 
 
 async def _wait_for(s, job_id: int, *, final: bool, timeout_s: float = 120.0):
-    """A client's wait for the engine: until the job has its remote id (or settles),
-    or with `final` until it settles."""
+    """A client's wait for the engine: until the job has its remote id (or settles, or
+    its provider is halted), or with `final` until it settles. An engine is started if
+    none runs meanwhile (a crash, an idle exit)."""
     import time
+    from dataclasses import replace
 
     deadline = time.monotonic() + timeout_s
     job = await s.store.get(job_id)
+    halted_at = 0.0
     while time.monotonic() < deadline or final:
         job = await s.store.get(job_id)
         if not job.state.active or (not final and job.remote_id):
             return job
+        s.host.wake()
+        if job.state.value == "pending" and time.monotonic() - halted_at > 1.0:
+            halted_at = time.monotonic()
+            reason = ((await s.host.status()).get("halted") or {}).get(job.provider)
+            if reason:
+                return replace(job, error=reason)
         await asyncio.sleep(0.1)
     return job
 
 
 async def cmd_batch(args) -> int:
     from tui.batchfile import read_batch, swept_from
-    from tui.followcli import Report, hand_to_background, run_following
+    from tui.followcli import Report, run_following
     from tui.format import money
     from tui.session import open_session
 
@@ -160,38 +158,25 @@ async def cmd_batch(args) -> int:
         if not confirm(f"Submit {len(requests)} paid jobs?", args.yes):
             print("nothing submitted")
             return EXIT_OK
-        # The batch's jobs are recorded (pending) in one commit before any paid call.
-        here = not args.detach and await s.host.claim(start=False)
+        # The batch's jobs are recorded (pending) in one commit before any paid call; the
+        # engine (started now if none runs) submits and follows them.
         jobs = await s.host.add(requests, quotes)
-        if not here:
-            who = s.host.follower(await s.host.status())
-            if who.pid is None:
-                pass  # handed to a background engine below, once this session is closed
-            else:
-                print(f"recorded {len(jobs)} jobs; {who.describe()} and submits them")
-                return EXIT_OK
-        elif args.submit_only:
-            s.engine.follow = False
-            await s.engine.start(only=[job.id for job in jobs])
-            printer = _Printer(s.engine)
-            await s.engine.wait_idle()
-            printer.close()
-            rows = [await s.store.get(job.id) for job in jobs]
-            sent = sum(bool(row and row.remote_id) for row in rows)
-            print(f"{sent} of {len(rows)} submitted; `wan-tui watch` follows them to disk")
-            for reason in s.engine.halted.values():
-                _err(reason)
-            return EXIT_OK if sent == len(rows) else EXIT_FAIL
-        else:
-            # This process is the engine: submit and follow at once, so no finished video
-            # waits for the last submit.
+        pid = s.host.lock.holder() or s.host.wake()
+        if args.follow:
             report = Report()
             report.track(jobs)
-            await s.host.claim()
             return await run_following(s, report, every=args.progress_every,
                                        quiet=args.quiet)
-    pid = hand_to_background(config)
-    print(f"recorded {len(jobs)} jobs; pid {pid} submits and follows them in the background "
+        if args.submit_only:
+            rows = [await _wait_for(s, job.id, final=False) for job in jobs]
+            sent = sum(bool(row and row.remote_id) for row in rows)
+            print(f"{sent} of {len(rows)} submitted; pid {s.host.lock.holder() or pid} "
+                  "follows them to disk (`wan-tui watch` shows their progress)")
+            for reason in {row.error for row in rows if row.state.value == "pending"
+                           and row.error}:
+                _err(reason)
+            return EXIT_OK if sent == len(rows) else EXIT_FAIL
+    print(f"recorded {len(jobs)} jobs; pid {pid} submits and follows them "
           "(`wan-tui watch` shows their progress)")
     return EXIT_OK
 
@@ -216,62 +201,25 @@ def expansion_preview(lines, requests, quotes, shown: int = PREVIEW_LINES) -> st
     return "\n".join(one_line(text) for text in out)
 
 
-class _Printer:
-    """Prints a line per state change (the CLI's view of engine events)."""
-
-    def __init__(self, engine) -> None:
-        from tui.engine import JobChanged, Notice
-
-        self._job_changed, self._notice = JobChanged, Notice
-        self.engine = engine
-        self._unsub = engine.subscribe(self)
-
-    def __call__(self, event) -> None:
-        from tui.followcli import say
-        from tui.format import job_line
-
-        if isinstance(event, self._job_changed) and event.transition:
-            say(job_line(event.job, self.engine.clock.now(), event.detail))
-        elif isinstance(event, self._notice):
-            say(f"[{event.level}] {event.message}", err=True)
-
-    def close(self) -> None:
-        self._unsub()
-
-
 async def cmd_watch(args) -> int:
     from tui.followcli import Report, run_following, say
     from tui.session import open_session
 
     config = user_config()
-    if args.detach:
-        from tui.engine.background import spawn_background_engine
-        from tui.engine.lock import EngineLock
-        from tui.session import log_path
-
-        holder = EngineLock(config.db_path.with_name("engine.lock")).holder()
-        if holder is not None:
-            say(f"pid {holder} already follows the jobs (`wan-tui engine status`)")
+    async with open_session(config, lock=False, role="watch", serves=False) as s:
+        if args.detach:
+            holder = s.host.lock.holder()
+            if holder is not None:
+                say(f"pid {holder} already follows the jobs (`wan-tui engine status`)")
+                return EXIT_OK
+            pid = s.host.wake()
+            say(f"pid {pid} follows the active jobs in the background; log {config.log_file}")
             return EXIT_OK
-        pid = spawn_background_engine(log_path(config))
-        say(f"pid {pid} follows the active jobs in the background; log {log_path(config)}")
-        return EXIT_OK
-    role = "background" if args.background else "watch"
-    if args.background:
-        import logging
-
-        # No terminal: what it does goes to the log file (set up by main), at INFO.
-        logging.getLogger("wan_tui").setLevel(logging.INFO)
-    async with open_session(config, lock=False, role=role) as s:
         report = Report()
         report.track(await s.store.active_jobs())
-        if not args.background and report.jobs:
+        if report.jobs and not args.quiet:
             say(f"following {len(report.jobs)} active jobs")
-        code = await run_following(s, report, every=args.progress_every,
-                                   quiet=args.quiet or args.background,
-                                   background=args.background)
-        if s.engine.downloader.disk_problem:
-            _err(s.engine.downloader.disk_problem)
+        code = await run_following(s, report, every=args.progress_every, quiet=args.quiet)
     attention = await _unknown_jobs_line(config)
     if attention and code != 130:  # a stop says how to resume; not the moment
         _err(attention)
@@ -403,24 +351,18 @@ async def _one_job_action(args, action: str) -> int:
 
     config = user_config()
     async with open_session(config, lock=False, role=action, serves=False) as s:
-        # The engine itself if none runs (acting directly); its client if one does.
-        await s.host.claim()
         # EngineError and ProviderError carry their exit status to main, like every WanError.
         job = await _act_on_job(s, args, action)
-        here = s.host.is_engine
+        pid = s.host.lock.holder()
     if job is not None:
         print(job_line(job, time.time()))
-        if action == "requeue" and here:
-            from tui.followcli import hand_to_background
-
-            pid = hand_to_background(config)
-            if pid:
-                print(f"pid {pid} follows it in the background (`wan-tui engine status`)")
+        if action == "requeue" and pid:
+            print(f"pid {pid} follows it (`wan-tui engine status`)")
     return EXIT_OK
 
 
 async def _act_on_job(s, args, action: str):
-    """cancel / delete / requeue one job; None when the user said no."""
+    """cancel / delete / requeue one job through the engine; None when the user said no."""
     from tui.format import money
 
     job = await s.engine.get(args.id)
@@ -437,18 +379,11 @@ async def _act_on_job(s, args, action: str):
             raise UsageError(f"job {job.id} is still {job.state}; cancel it first")
         (quote,) = await quote_all(s, [job.request])
         if not confirm(f"Re-queue job {job.id} as a new paid job for "
-                        f"{money(quote.usd, quote.estimate)}?", args.yes):
+                       f"{money(quote.usd, quote.estimate)}?", args.yes):
             print("nothing submitted")
             return None
-        if s.host.is_engine:
-            await s.engine.start(only=[])
-            s.engine.follow = False
         job = await s.host.requeue(job.id, quote)
-        if s.host.is_engine:
-            await s.engine.wait_idle()
-        else:
-            job = await _wait_for(s, job.id, final=False)
-        job = await s.store.get(job.id)
+        job = await _wait_for(s, job.id, final=False)
     return job
 
 
@@ -487,8 +422,14 @@ async def cmd_resolve(args) -> int:
                          f"{args.id}`)")
     print(job_line(updated, time.time()))
     if updated.state == JobState.QUEUED:
-        print("charged; `wan-tui watch` (or the dashboard, when it next starts) follows it "
-              "and downloads the video")
+        from tui.engine.background import EngineStarter
+        from tui.engine.lock import EngineLock
+
+        config = user_config()
+        pid = EngineStarter(EngineLock(config.db_path.with_name("engine.lock")),
+                            config.log_file).ensure()
+        print(f"charged; pid {pid} follows it and downloads the video "
+              "(`wan-tui watch` shows its progress)")
     elif args.charged:
         print(f"charged: {money(updated.cost_usd or 0.0)} counts in the spend of the day "
               "it was sent")
@@ -533,11 +474,15 @@ def cmd_doctor(args) -> int:
 
 
 async def cmd_engine(args) -> int:
-    from tui.followcli import engine_status, engine_stop
+    from tui.enginecli import engine_run, engine_status, engine_stop, engine_unit
 
     config = user_config()
+    if args.action == "run":
+        return await engine_run(config, spawned=args.spawned)
     if args.action == "status":
-        return await engine_status(config)
+        return await engine_status(config, as_json=args.json)
+    if args.action == "unit":
+        return engine_unit(config)
     return await engine_stop(config)
 
 
@@ -649,7 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(err))
         return err.exit_status
     except KeyboardInterrupt:
-        _err("interrupted; active jobs resume with `wan-tui watch`")
+        _err("interrupted; the engine goes on with the active jobs (`wan-tui engine status`)")
         return EXIT_INTERRUPTED
     except OSError as err:  # a file or folder the user named or owns: say which
         _err(f"{err.strerror or err}: {getattr(err, 'filename', '') or ''}".rstrip(": "))

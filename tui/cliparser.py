@@ -129,16 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
     submit.add_argument("--max-cost", type=_usd, metavar="USD", help="refuse above this price")
 
-    batch = sub.add_parser("batch", help="submit a JSON Lines file of requests and follow them")
+    batch = sub.add_parser("batch", help="record a JSON Lines file of requests; the engine "
+                                         "submits and follows them")
     batch.add_argument("file", type=Path, help="JSON Lines: one request object per line; "
                        "`-` reads standard input")
     batch.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
     batch.add_argument("--max-cost", type=_usd, metavar="USD", help="refuse above this total")
-    batch.add_argument("--detach", action="store_true",
-                       help="record the jobs and return; a background engine follows them")
+    batch.add_argument("--follow", action="store_true",
+                       help="print their progress until they end, as `watch` does")
+    # The default since the engine became a process of its own; kept for old scripts.
+    batch.add_argument("--detach", action="store_true", help=argparse.SUPPRESS)
     batch.add_argument("--submit-only", action="store_true",
-                       help="submit them here and return once each has its id; "
-                            "`wan-tui watch` follows them later")
+                       help="return once each job has its id (the engine follows them on)")
     batch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
                        help="a summary line this often while following (default 30)")
     batch.add_argument("--quiet", action="store_true", help="print only the end")
@@ -149,18 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_vary(sub, job_id=_job_id, usd=_usd, seconds=_seconds, count=_count)
     add_import(sub)
 
-    watch = sub.add_parser("watch", help="submit pending jobs and follow all active ones")
+    watch = sub.add_parser("watch", help="print the progress of every active job (the engine "
+                                         "follows them) until they end")
     watch.add_argument("--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
                        help="a summary line this often (default 30)")
     watch.add_argument("--quiet", action="store_true", help="print only the end")
     watch.add_argument("--detach", action="store_true",
-                       help="start a background engine (no terminal) and return at once")
-    watch.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+                       help="start the engine (if none runs) and return at once")
 
     engine = sub.add_parser("engine", help="the process that follows the jobs")
-    engine.add_argument("action", choices=("status", "stop"),
-                        help="status: who follows, since when, budgets, log; "
-                             "stop: finish requests on the wire, then exit")
+    engine.add_argument("action", choices=("run", "status", "stop", "unit"),
+                        help="run: be the engine, in the foreground (systemd, debugging); "
+                             "status: pid, host, since, active jobs, budgets, halts, log; "
+                             "stop: finish requests on the wire, then exit; "
+                             "unit: print a systemd user unit that runs it")
+    engine.add_argument("--json", action="store_true", help="status as one JSON object")
+    # A client's detached start (tui/engine/background.py): no lines on a terminal.
+    engine.add_argument("--spawned", action="store_true", help=argparse.SUPPRESS)
 
     lst = sub.add_parser("list", help="list jobs from history")
     lst.add_argument("--json", action="store_true", help="one JSON array, for scripts")

@@ -41,6 +41,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("WAN_TUI_OUTPUT_DIR", "where finished videos are saved (wins over output_dir)"),
     ("WAN_TUI_DELETE_REMOTE", "delete the provider's copy once ours is whole: true/false "
                               "(wins over delete_remote_after_download)"),
+    ("WAN_TUI_ENGINE_IDLE_EXIT_S", "seconds the engine process waits with nothing to do "
+                                   "before it exits (wins over engine_idle_exit_s)"),
     ("WAN_TUI_TIME_SCALE", "shrink every poll interval by this factor, 0 to 1 (for the "
                            "simulator)"),
     ("WAN_TUI_IMAGES", "how pictures are drawn: auto, kitty, sixel, halfblock or off (wins "
@@ -72,6 +74,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
                    "folder, or WAN_TUI_HOME/videos)"),
     ("delete_remote_after_download", "delete the provider's copy once ours is whole"),
     ("max_concurrent_jobs", "at most this many jobs followed at once"),
+    ("engine_idle_exit_s", "the engine process exits after this many seconds with no job "
+                           "to follow and no request (default 300)"),
     ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
                                "active job has ended"),
     ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
@@ -96,6 +100,7 @@ CONFIG_TEMPLATE = """\
 # output_dir = "~/Videos/wan-tui"
 # delete_remote_after_download = false   # delete the provider's copy once ours is whole
 # max_concurrent_jobs = 200
+# engine_idle_exit_s = 300              # the engine process exits after this long with no work
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
@@ -140,6 +145,9 @@ class Config:
     log_file: Path
     delete_remote_after_download: bool = False
     max_concurrent_jobs: int = 200
+    # The engine process exits once nothing is active and no request waits for this long
+    # (WAN_TUI_ENGINE_IDLE_EXIT_S over the config file; tests set it small).
+    engine_idle_exit_s: float = 300.0
     notify_when_batch_ends: bool = True
     write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
@@ -243,6 +251,13 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         raise ConfigError("max_concurrent_jobs must be a whole number") from None
     if max_jobs < 1:
         raise ConfigError("max_concurrent_jobs must be at least 1")
+    idle_exit = env.get("WAN_TUI_ENGINE_IDLE_EXIT_S", data.get("engine_idle_exit_s", 300))
+    try:
+        idle_exit_s = float(idle_exit)
+    except (TypeError, ValueError):
+        raise ConfigError("engine_idle_exit_s must be a number of seconds, e.g. 300") from None
+    if not idle_exit_s >= 0:  # NaN fails this too
+        raise ConfigError("engine_idle_exit_s must be 0 or more seconds, e.g. 300")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     images = _images(env, data.get("images"))
     database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
@@ -255,6 +270,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         log_file=default_log_file(),
         delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
         max_concurrent_jobs=max_jobs,
+        engine_idle_exit_s=idle_exit_s,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
         write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,

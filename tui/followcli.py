@@ -1,9 +1,8 @@
-"""The CLI commands that follow jobs or hand them to the engine: watch, batch, submit,
-the one-job actions, and `engine status|stop`. No Textual here.
+"""What `watch` and `batch --follow` print while the engine follows their jobs. No
+Textual here.
 
-Every command opens the history as a client first and becomes the engine only if none
-runs (tui/engine/host.py): with an engine running elsewhere, a command records jobs or
-posts a request and that engine carries it out.
+Every command is a client of the engine process (tui/engine/host.py): it records jobs or
+posts a request, starts an engine if none runs, and reads the history for progress.
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ from tui.jobs import Job, JobState
 
 SUMMARY_STATES_BAD = (JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
 EXIT_OK, EXIT_FAIL, EXIT_STOPPED = 0, 1, 130
-# A background engine waits this long for the lock: the window that started it may still be
-# waiting for a paid submit's answer (bounded by that request's deadline) before letting go.
-BACKGROUND_PATIENCE_S = 90.0
 
 
 def say(message: str, *, err: bool = False) -> None:
@@ -113,68 +109,58 @@ def _last_words(job: Job) -> str:
 # ---------------------------------------------------------------- following
 
 
-async def follow(session: Any, report: Report, *, every: float, signals: Any,
-                 background: bool = False) -> str:
-    """Follow until nothing is active. Returns why it ended: "idle", "stopped" (a
-    signal or `engine stop`), "elsewhere" (a background engine found another engine)."""
+async def follow(session: Any, report: Report, *, every: float, signals: Any) -> str:
+    """Print the engine's progress on the report's jobs until none is active, or every
+    one still active is parked by the engine (a full disk, a halted provider). Returns
+    why it ended: "idle", "parked" or "stopped" (a signal: this client stops, the engine
+    goes on).
+
+    The engine is another process; this one only reads the history, and starts an
+    engine when none runs while there is work (host.keep_engine: after a crash, too)."""
     host = session.host
-    announced_client = False
-    waited = 0.0
-    summary_at = time.monotonic()
-    while True:
-        if not host.is_engine:
-            if await host.claim():
-                if announced_client:
-                    say(f"the engine ended: this {host.role} now follows the jobs")
-            elif not announced_client:
-                announced_client = True
-                if not background:
-                    who = host.follower(await host.status())
-                    say(f"{who.describe()}; printing their progress here (this {host.role} "
-                        "takes over if it ends)")
-        if background and not host.is_engine:
-            waited += 0.25
-            if waited >= BACKGROUND_PATIENCE_S:
-                return "elsewhere"
-        report.update(await host.changes(), adopt=True)
-        if signals.stop.is_set() or host.stop_requested.is_set():
-            return "stopped"
-        if host.is_engine and session.engine.active_count == 0:
-            # Nothing left to do here. Jobs still active are parked (a full disk, a
-            # halted provider) and say why at the end -- except pending ones another
-            # window just recorded, which the engine's inbox is about to start.
-            await session.engine.wait_idle()
+    keeper = asyncio.ensure_future(host.keep_engine())
+    try:
+        if report.active:
+            # Jobs an engine parked are tried again: the user may have fixed the cause.
+            await host.resume()
+            if not report.quiet:
+                say(f"pid {host.lock.holder()} follows the jobs; printing their progress "
+                    "here (ctrl-c stops printing, not the jobs)")
+        summary_at = time.monotonic()
+        while True:
             report.update(await host.changes(), adopt=True)
-            if not any(j.state == JobState.PENDING and j.provider not in session.engine.halted
-                       for j in report.active):
+            if signals.stop.is_set():
+                return "stopped"
+            if not report.active:
                 return "idle"
-        if not host.is_engine and not report.active:
-            return "idle"  # another engine follows whatever else there is
-        if time.monotonic() - summary_at >= every and report.jobs and not report.quiet:
-            summary_at = time.monotonic()
-            say(report.summary(time.time()))
-        stop = asyncio.ensure_future(signals.stop.wait())
-        await asyncio.wait({stop}, timeout=0.25)
-        stop.cancel()
+            status = await host.status()
+            if status.get("pid") == host.lock.holder() and \
+                    {job.id for job in report.active} <= set(status.get("parked") or ()):
+                return "parked"
+            if time.monotonic() - summary_at >= every and report.jobs and not report.quiet:
+                summary_at = time.monotonic()
+                say(report.summary(time.time()))
+            stop = asyncio.ensure_future(signals.stop.wait())
+            await asyncio.wait({stop}, timeout=0.25)
+            stop.cancel()
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
 
 
-async def finish(session: Any, report: Report, why: str, signals: Any) -> int:
-    """Stop (gracefully unless a second ctrl-c came) and say how it ended."""
+async def finish(session: Any, report: Report, why: str) -> int:
+    """Say how it ended: every job not done with its reason; 0 when all ended done."""
     host = session.host
-    if why == "stopped" and host.is_engine and host.engine.submitter.in_flight:
-        say("stopping: waiting for the paid request on the wire to be answered "
-            "(ctrl-c again to stop at once)", err=True)
-    lost = await host.release(grace_s=30.0, force=signals.force)
-    for job in lost:
-        say(f"job {job.id} was being submitted when you stopped: now `unknown` (it may "
-            "have been charged); check the provider, then `wan-tui resolve`, cancel or "
-            "re-queue it", err=True)
     report.update(await host.changes(), adopt=False)
-    if why == "elsewhere":
-        say("another wan-tui follows the jobs; this background engine is not needed")
-        return EXIT_OK
     if why == "stopped":
-        say("stopped; `wan-tui watch` resumes where this left off")
+        active = len(report.active)
+        pid = host.lock.holder()
+        if active and pid is not None:
+            say(f"stopped printing; pid {pid} still follows {active} active "
+                f"job{'s' if active != 1 else ''} (`wan-tui watch` shows them again, "
+                "`wan-tui engine stop` ends the engine)")
+        else:
+            say("stopped; `wan-tui watch` resumes where this left off")
         return EXIT_STOPPED
     if not report.jobs:
         say("no active jobs")
@@ -185,87 +171,20 @@ async def finish(session: Any, report: Report, why: str, signals: Any) -> int:
         say(line)
     done = len(report.jobs) - len(ending)
     say(f"{done} done, {len(ending)} not done")
-    for reason in session.engine.halted.values():
+    status = await host.status()
+    for reason in (status.get("halted") or {}).values():
         say(f"wan-tui: {reason}", err=True)
+    if status.get("disk_problem") and why == "parked":
+        say(f"wan-tui: {status['disk_problem']}", err=True)
     return EXIT_OK if not ending else EXIT_FAIL
 
 
-def hand_to_background(config: Any) -> int | None:
-    """After a command that submitted jobs and let go of the engine: if jobs are still
-    active and no engine runs, start a background one. Its pid, or None."""
-    from tui.engine.background import spawn_background_engine
-    from tui.engine.lock import EngineLock
-    from tui.session import log_path
-
-    if EngineLock(config.db_path.with_name("engine.lock")).holder() is not None:
-        return None
-    return spawn_background_engine(log_path(config))
-
-
-async def run_following(session: Any, report: Report, *, every: float, quiet: bool,
-                        background: bool = False) -> int:
-    """The common body of `watch` and `batch`: signals, the loop, the ending."""
+async def run_following(session: Any, report: Report, *, every: float, quiet: bool) -> int:
+    """The common body of `watch` and `batch --follow`: signals, the loop, the ending.
+    A signal (ctrl-c, the terminal closing) ends this client only."""
     from tui.engine.signals import StopSignals
 
     report.quiet = quiet
-    with StopSignals() as signals:
-        why = await follow(session, report, every=every, signals=signals,
-                           background=background)
-        return await finish(session, report, why, signals)
-
-
-# ---------------------------------------------------------------- engine status / stop
-
-
-async def engine_status(config: Any) -> int:
-    import json
-
-    from tui.engine.host import STATUS_KEY
-    from tui.engine.lock import EngineLock
-    from tui.session import log_path
-    from tui.store import Store
-
-    pid = EngineLock(config.db_path.with_name("engine.lock")).holder()
-    store = await Store.open(config.history)
-    try:
-        text = await store.get_meta(STATUS_KEY)
-        counts = await store.counts_by_state()
-    finally:
-        await store.close()
-    try:
-        status = json.loads(text) if text else {}
-    except ValueError:
-        status = {}
-    active = sum(n for s, n in counts.items() if s.active)
-    if pid is None:
-        say("engine     none running (the next wan-tui or `wan-tui watch` becomes it)")
-    else:
-        since = status.get("since") if status.get("pid") == pid else None
-        when = (f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}"
-                f" ({fmt.duration(time.time() - since)})" if since else "")
-        say(f"engine     pid {pid} ({status.get('role', 'engine')}){when}")
-        for b in status.get("budgets", []) if since else []:
-            say(f"budget     {b['provider']} {b['rate_class']}: {b['used']}/{b['limit']} "
-                "requests in the last minute")
-        for provider, b in (status.get("balances") or {}).items() if since else []:
-            can = "can spend" if b.get("can_consume") else "CANNOT spend"
-            say(f"balance    {provider} {b.get('label')} ({b.get('currency') or '?'}, {can})")
-        for provider, reason in (status.get("halted") or {}).items():
-            say(f"halted     {provider}: {reason}")
-    say(f"active     {active} job{'s' if active != 1 else ''}")
-    say(f"log        {status.get('log') or log_path(config)}")
-    return EXIT_OK
-
-
-async def engine_stop(config: Any) -> int:
-    from tui.session import open_session
-
-    async with open_session(config, lock=False, role="stop", serves=False) as s:
-        pid = s.host.lock.holder()
-        if pid is None:
-            say("no engine is running")
-            return EXIT_OK
-        await s.host.stop_engine()
-    say(f"pid {pid} stopped following the jobs (requests on the wire were answered first)")
-    return EXIT_OK
-
+    with StopSignals(hangup_stops=True) as signals:
+        why = await follow(session, report, every=every, signals=signals)
+    return await finish(session, report, why)

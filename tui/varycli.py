@@ -27,7 +27,7 @@ def add_parser(sub: Any, *, job_id: Any, usd: Any, seconds: Any, count: Any) -> 
     vary.add_argument("--yes", "-y", action="store_true", help="do not ask before spending")
     vary.add_argument("--max-cost", type=usd, metavar="USD", help="refuse above this total")
     vary.add_argument("--detach", action="store_true",
-                      help="record the jobs and return; a background engine follows them")
+                      help="record the jobs and return; the engine follows them")
     vary.add_argument("--progress-every", type=seconds, default=30.0, metavar="SECONDS",
                       help="a summary line this often while following (default 30)")
     vary.add_argument("--quiet", action="store_true", help="print only the end")
@@ -50,14 +50,14 @@ async def cmd_vary(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from tui.clisteps import confirm, one_line, quote_all, user_config, validate
-    from tui.followcli import Report, hand_to_background, run_following
+    from tui.followcli import Report, run_following
     from tui.format import money
     from tui.jobs import ValidationError
     from tui.session import open_session
     from tui.variations import describe, variations
 
     config = user_config()
-    async with open_session(config, lock=False, role="vary") as s:
+    async with open_session(config, lock=False, role="vary", serves=False) as s:
         jobs = []
         for job_id in dict.fromkeys(args.ids):  # each job once, in the order given
             job = await s.store.get(job_id)
@@ -95,22 +95,16 @@ async def cmd_vary(args: argparse.Namespace) -> int:
         if not confirm(f"Submit {len(planned)} paid jobs?", args.yes):
             print("nothing submitted")
             return EXIT_OK
-        here = not args.detach and await s.host.claim(start=False)
         # One commit, before any paid call: a batch of their own, each linked to its source.
+        # The engine (started now if none runs) submits and follows them.
         new = await s.host.add([v.request for v in planned], quotes,
                                sources=[v.source.id for v in planned])
         print(f"recorded as jobs #{new[0].id}-#{new[-1].id} (batch:{new[0].batch_id}; "
               f"from:{jobs[0].id} lists the variations of #{jobs[0].id})")
-        if here:
+        if not args.detach:
             report = Report()
             report.track(new)
-            await s.host.claim()
             return await run_following(s, report, every=args.progress_every, quiet=args.quiet)
-        who = s.host.follower(await s.host.status())
-        if who.pid is not None:
-            print(f"{who.describe()} and submits them")
-            return EXIT_OK
-    pid = hand_to_background(config)
-    print(f"pid {pid} submits and follows them in the background "
-          "(`wan-tui watch` shows their progress)")
+        pid = s.host.lock.holder() or s.host.wake()
+    print(f"pid {pid} submits and follows them (`wan-tui watch` shows their progress)")
     return EXIT_OK

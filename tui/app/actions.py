@@ -67,6 +67,19 @@ def copy_path(app: Dashboard, job: Job, why: str = "") -> None:
         app.toast(f"{why}copied: {path}", timeout=12)
 
 
+def copy_remote_id(app: Dashboard, job: Job) -> None:
+    if not job.remote_id:
+        app.toast(f"#{job.id} has no remote id: it never reached the provider", "warning")
+        return
+    app.terminal.copy(job.remote_id)
+    app.toast(f"copied #{job.id}'s remote id: {job.remote_id}")
+
+
+def copy_prompt(app: Dashboard, job: Job) -> None:
+    app.terminal.copy(job.prompt)
+    app.toast(f"copied #{job.id}'s prompt: {fmt.excerpt(job.prompt, 60)}")
+
+
 async def open_file(app: Dashboard, job: Job) -> None:
     path = _file_of(app, job)
     if path is None:
@@ -284,24 +297,15 @@ async def batches(app: Dashboard) -> None:
 
 
 async def quit_app(app: Dashboard) -> None:
-    """While this window follows jobs, quitting asks what becomes of them: a background
-    engine keeps following them (the default), or they wait until wan-tui runs again."""
-    from tui.app.screens.quit import QuitScreen
-
+    """Quitting asks nothing: the engine is another process and goes on with the jobs
+    (the terminal gets one line saying so, tui/app/launch.py). Only the demo asks, since
+    its folder and videos go with it."""
     if app.demo_folder is not None:
         videos = len(list(app.facade.config.output_dir.glob("*.mp4")))
         if not await app.push_screen_wait(ConfirmScreen(
                 "Quit the demo?",
-                f"Its simulator stops and its folder {app.demo_folder} is deleted, with the "
-                f"{videos} video{'s' if videos != 1 else ''} it made. Your own history is "
-                "not touched.", "Quit")):
+                f"Its simulator and engine stop and its folder {app.demo_folder} is deleted, "
+                f"with the {videos} video{'s' if videos != 1 else ''} it made. Your own "
+                "history is not touched.", "Quit")):
             return
-    elif app.facade.is_engine and app.background_ok:
-        counts = await app.facade.counts()
-        active = sum(counts.get(s, 0) for s in JobState if s.active) + app.submitting
-        if active:
-            choice = await app.push_screen_wait(QuitScreen(active))
-            if choice == "stay":
-                return
-            app.after_quit = choice
     app.exit(0)

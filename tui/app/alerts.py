@@ -70,3 +70,54 @@ class Alerts:
             text.append(f" ×{len(ids)}" if len(ids) > 1 else f" #{ids[0]}", style="bold")
         text.append("   ! shows them", style="grey62")
         return text
+
+
+DONE_EVERY_S = 5.0  # jobs done are announced together, at most this often
+
+
+class Settled:
+    """Jobs that settled since the timer last looked: the done ones wait to be announced
+    together; the others go to the alert line at once."""
+
+    def __init__(self) -> None:
+        self.fresh: list[Job] = []
+        self._done: list[Job] = []  # done since the last "+N done"
+        self._done_at = 0.0
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.fresh or self._done)
+
+    def sort(self, alerts: Alerts, now: float) -> tuple[bool, str | None]:
+        """(whether the alert line gained jobs, the words announcing jobs done or None)."""
+        fresh, self.fresh = self.fresh, []
+        failed = False
+        for job in fresh:
+            if job.state == JobState.DONE:
+                self._done.append(job)
+            else:
+                alerts.add(job)
+                failed = True
+        if self._done and now - self._done_at >= DONE_EVERY_S:
+            self._done_at = now
+            done, self._done = self._done, []
+            return failed, done_words(done)
+        return failed, None
+
+
+class Repeats:
+    """Words said in the last `window_s` seconds: an outage must not repeat one toast per
+    poll. Kept small: old words are forgotten once it holds a few hundred."""
+
+    def __init__(self, window_s: float = 20.0) -> None:
+        self.window_s = window_s
+        self._said: dict[str, float] = {}
+
+    def first(self, words: str, now: float) -> bool:
+        """True when these words were not said within the window (and notes them now)."""
+        if now - self._said.get(words, -1e9) < self.window_s:
+            return False
+        self._said[words] = now
+        if len(self._said) > 500:
+            self._said = {w: t for w, t in self._said.items() if now - t < self.window_s}
+        return True

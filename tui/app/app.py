@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, ExitStack
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from pathlib import Path
 
@@ -29,9 +28,8 @@ from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker
 
-from tui import format as fmt
 from tui.app import actions, commands, media_keys, navigate
-from tui.app.alerts import Alerts, done_words
+from tui.app.alerts import Alerts, Repeats, Settled
 from tui.app.diff_driver import diff_driver_class
 from tui.app.facade import (
     SORTS,
@@ -46,23 +44,23 @@ from tui.app.facade import (
 )
 from tui.app.idle_gc import IdleCollector
 from tui.app.notify import Terminal
+from tui.app.one_frame import in_one_frame
 from tui.app.screens.dashboard import DashboardScreen
 from tui.app.screens.help import HelpScreen, KeyRow
+from tui.app.typeahead import TypeAhead
 from tui.app.widgets.alert_line import AlertLine
 from tui.app.widgets.detail import DetailPane
 from tui.app.widgets.filter_bar import FilterBar
 from tui.app.widgets.footer import LazyFooter
 from tui.app.widgets.job_table import JobTable
 from tui.app.widgets.prompt_bar import PromptBar
-from tui.app.widgets.status import StatusData, StatusLine
+from tui.app.widgets.status import StatusLine, read_status
 from tui.jobs import Job, JobState, ValidationError
 
 log = logging.getLogger("wan_tui.app")
 
 LIVE_HZ = 4  # patches per second at most: smooth enough, cheap over SSH
-GIL_SWITCH_S = 0.001
 STATUS_EVERY_S = 1.0
-DONE_EVERY_S = 5.0  # jobs done are announced together, at most this often
 BATCH_EVERY_S = 3.0  # the batch's ETA and throughput are read again this often
 DETAIL_DEBOUNCE_S = 0.08
 RESYNC_EVERY_S = 10.0  # re-read the window even without engine events...
@@ -70,12 +68,6 @@ CHANGES_HZ = 4  # how often to look for other processes' commits (one PRAGMA whe
 DETAIL_EVENTS_EVERY_S = 2.0  # poll errors are logged without an event: re-read the timeline
 SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 SETTLED = (JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.UNKNOWN)
-
-
-
-LINE_ACTIONS = frozenset({"filter", "find", "jump"})  # the keys after these are type-ahead
-TYPEAHEAD_LIMIT_S = 1.0  # keys are never held longer than this for a line's focus
-LINE_ENDS = frozenset({"submit", "cancel"})  # a line's ⏎ and esc: the keys after are the table's
 VIEWS = ("split", "table", "detail")  # what `z` cycles through
 DETAIL_SHARES = range(2, 9)  # the detail pane's tenths of the height that `+`/`-` step through
 
@@ -146,9 +138,6 @@ class WanApp(App[int]):
         self.facade: Facade = facade  # type: ignore[assignment]  # set by on_mount if opened
         self._opener = opener() if opener is not None else None
         self.start_engine = start_engine
-        # What the user chose when quitting with jobs active: "background" or "stop".
-        self.after_quit: str | None = None
-        self.background_ok = True  # False in the demo: its simulator ends with it
         self.demo_folder: Path | None = None  # the demo's throwaway folder, deleted at exit
         self.clock = clock
         self.live = live
@@ -156,13 +145,11 @@ class WanApp(App[int]):
         self.notices: deque[tuple[str, str]] = deque(maxlen=200)  # (severity, message) shown
         self.keymap: dict[str, str] = {}
         self._dirty: dict[int, tuple[Job, bool, bool]] = {}  # id -> (job, transition, new)
-        self._settled: list[Job] = []
-        self._done_waiting: list[Job] = []  # done since the last "+N done"
-        self._done_at = 0.0
+        self.settled = Settled()
         self.alerts = Alerts()
         self._ended: AllSettled | None = None
         self._job_notices: dict[int, str] = {}
-        self._recent: dict[str, float] = {}
+        self._repeats = Repeats()
         self._status_dirty = True
         self._status_at = 0.0
         self._synced_at = time.monotonic()
@@ -176,10 +163,7 @@ class WanApp(App[int]):
         self.idle_gc = IdleCollector()
         # Keys held from the key that opens (or closes) the filter, find or go-to line until
         # the focus has moved: they go to the line (or back to the table), not elsewhere.
-        self._typeahead: deque[events.Key | events.Paste] | None = None
-        self._focus_mover: events.Key | None = None
-        self._typeahead_limit: Timer | None = None
-        self._switch_was: float | None = None  # the GIL's switch interval before the app
+        self.typeahead = TypeAhead(self, lambda: (self._table, self._detail))
         self.submitting = 0  # submits started from this UI and not yet recorded
         self._table = JobTable(clock, id="jobs")
         self._detail = DetailPane(id="detail")
@@ -232,7 +216,6 @@ class WanApp(App[int]):
         self.detail.thumbnails = self.facade.thumbnail
         table.setup_columns()
         self._unsubscribe = self.facade.subscribe(self._on_engine_event)
-        self.facade.on_role_change(self._became_engine)
         await table.reload()
         # The title follows the table's state by itself from here on (watchers below);
         # only the "row N of M" part is refreshed by the live timer, at most 4 times a
@@ -252,12 +235,6 @@ class WanApp(App[int]):
         # a frame's worth of time (75-90 ms) to walk it.
         gc.freeze()
         self.idle_gc.start()
-        # The history is read and written in threads (aiosqlite), and each query hands
-        # its rows back through the GIL, which the loop keeps for up to the switch
-        # interval (5 ms by default) while it draws a frame or answers a poll. A key's
-        # two or three reads then wait 10-20 ms each; 1 ms keeps them quick.
-        self._switch_was = sys.getswitchinterval()
-        sys.setswitchinterval(GIL_SWITCH_S)
         if self.live:
             self.set_interval(1 / LIVE_HZ, self._live_tick, name="live")
             self.set_interval(1 / CHANGES_HZ, self._pull_changes, name="changes")
@@ -267,88 +244,20 @@ class WanApp(App[int]):
         if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
                       | events.MouseScrollUp) and not event.is_forwarded:  # once a key
             self.idle_gc.touched()  # the next full collection waits until the user pauses
-            if self.facade is not None:  # None only before an opener's session is open
-                self.facade.user_input()  # the engine's polls wait while this is answered
-        # Keys behind one that opens or closes a line are held here, not sent on at once:
-        # Textual reads a key's bindings (enter, esc, backspace) against the focused
-        # widget when the key comes back to the app, and a line's focus moves through the
-        # app's queue (Widget.focus is call_later), behind keys already read. Sent on
-        # at once, the keys after `/` would run the table's commands, and those after
-        # the line's ⏎ or esc would be typed into the closed line.
-        if isinstance(event, events.Key | events.Paste):
-            if not event.is_forwarded:
-                if self._typeahead is not None:
-                    self._typeahead.append(event)  # the focus has not moved yet
-                    return
-                if isinstance(event, events.Key) and self._moves_focus(event.key):
-                    self._typeahead = deque()
-                    self._focus_mover = event
-                    # The focus normally moves within a frame or two and releases them;
-                    # should a binding ever not move it, keys are not held past a second.
-                    self._typeahead_limit = self.set_timer(TYPEAHEAD_LIMIT_S,
-                                                           self._typeahead_expired)
-            elif event is self._focus_mover:
-                # Back from the focused widget: its binding opens or closes the line.
-                self._focus_mover = None
-                closing = isinstance(self.focused, FilterBar | PromptBar)
-                try:
-                    await super().on_event(event)
-                except BaseException:
-                    self.call_later(self._release_typeahead)  # never held for good
-                    raise
-                # An opened line has asked for the focus, and this comes after it; a
-                # closed line's answer is still on its way: its handler releases them.
-                if not closing:
-                    self.call_later(self._release_typeahead)
-                return
+        # Keys behind one that opens or closes a line wait for the focus (typeahead.py).
+        if isinstance(event, events.Key | events.Paste) and await self.typeahead.route(
+                event, super().on_event):
+            return
         await super().on_event(event)
-
-    def _moves_focus(self, key: str) -> bool:
-        """Will this key, arriving now, open the filter, find or go-to line, or close
-        the one that has the focus? Bindings are read as Textual will read them when the
-        key comes back from the focused widget: its own first, then the screen's, then
-        the app's."""
-        if not isinstance(self.screen, DashboardScreen):
-            return False  # a modal screen or the palette is up: its keys are its own
-        if self.screen.maximized is not None:
-            return False  # esc would minimize (the palette's "Maximize"), not come back
-        focused = self.focused
-        owner: object  # the node whose binding it must be
-        if isinstance(focused, FilterBar | PromptBar):
-            owner, actions = focused, LINE_ENDS
-        elif focused is None or focused is self._table or focused is self._detail:
-            owner, actions = self, LINE_ACTIONS
-        else:
-            return False
-        active = self.screen.active_bindings.get(key)
-        return (active is not None and active.node is owner and active.enabled
-                and not active.binding.priority and active.binding.action in actions)
 
     def _back_to_table(self) -> None:
         """A line closed (⏎ or esc): the focus goes back to the table, and the keys typed
         after the closing key go there once it has it."""
         self.table.focus()
-        self.call_later(self._release_typeahead)
-
-    async def _typeahead_expired(self) -> None:
-        self._typeahead_limit = None  # this timer is done (stopping it here would cancel us)
-        await self._release_typeahead()
-
-    async def _release_typeahead(self) -> None:
-        """The focus has moved (its call_later ran before this one): the keys held
-        since go to the widget that now has it through Textual's own path, in order,
-        ahead of any key still in the app's queue."""
-        held, self._typeahead = self._typeahead or deque(), None
-        if self._typeahead_limit is not None:
-            self._typeahead_limit.stop()  # a later hold gets its own full second
-            self._typeahead_limit = None
-        while held:
-            await self.on_event(held.popleft())  # another opener holds the rest again
+        self.typeahead.release_after_focus()
 
     async def on_unmount(self) -> None:
         self.idle_gc.stop()
-        if self._switch_was is not None:
-            sys.setswitchinterval(self._switch_was)  # the process goes on (tests, `watch`)
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.facade.close()  # a client's wait for the engine ends with the window
@@ -371,7 +280,7 @@ class WanApp(App[int]):
             self._mark_dirty(job, event.transition, new)
             structural = event.transition or new
             if event.transition and job.state in SETTLED:
-                self._settled.append(job)
+                self.settled.fresh.append(job)
             self._status_dirty = self._status_dirty or structural
         elif isinstance(event, Notice):
             if event.job_id is not None:
@@ -384,12 +293,8 @@ class WanApp(App[int]):
 
     def toast(self, message: str, severity: str = "information", *, timeout: float = 6) -> None:
         """A notification, once: the same words within 20 s are not repeated (outages)."""
-        now = time.monotonic()
-        if now - self._recent.get(message, -1e9) < 20:
+        if not self._repeats.first(message, time.monotonic()):
             return
-        self._recent[message] = now
-        if len(self._recent) > 500:
-            self._recent = {m: t for m, t in self._recent.items() if now - t < 20}
         self.notices.append((severity, message))
         self.notify(message, severity=severity, timeout=timeout,  # type: ignore[arg-type]
                     markup=False)
@@ -406,21 +311,11 @@ class WanApp(App[int]):
     def _announce_settled(self) -> None:
         """Jobs done: one toast for all that finished within DONE_EVERY_S. Jobs that did
         not finish well: kept on the alert line, by reason, until looked at."""
-        settled, self._settled = self._settled, []
-        failed = False
-        for job in settled:
-            if job.state == JobState.DONE:
-                self._done_waiting.append(job)
-            else:
-                self.alerts.add(job)
-                failed = True
+        failed, done = self.settled.sort(self.alerts, time.monotonic())
         if failed:
             self.query_one(AlertLine).refresh_alerts()
-        now = time.monotonic()
-        if self._done_waiting and now - self._done_at >= DONE_EVERY_S:
-            self._done_at = now
-            done, self._done_waiting = self._done_waiting, []
-            self.toast(done_words(done))
+        if done:
+            self.toast(done)
 
     # ------------------------------------------------------------ the live timer
 
@@ -434,7 +329,7 @@ class WanApp(App[int]):
             for job, transition, new in dirty.values():
                 resync = table.patch(job, transition, new) or resync
             table.tick(now)
-        if self._settled or self._done_waiting:
+        if self.settled.waiting:
             self._announce_settled()
         table.set_trouble(self.facade.poll_trouble())
         if self._ended is not None:
@@ -471,19 +366,14 @@ class WanApp(App[int]):
     async def _refresh_status(self) -> None:
         self._status_at = time.monotonic()
         try:
-            counts = await self.facade.counts()
-            spend = await self.facade.spend_today()
-            batch = await self.facade.batch_summary(self.table.flt.batch, self.clock())
+            data = await read_status(self.facade, self.table.flt.batch, self.clock())
         except Exception as err:
             log.warning("status: %s", err)
             return
-        unconfigured = [p.name for p in self.facade.providers() if not p.configured]
-        self.query_one(StatusLine).show(StatusData(
-            counts, spend, self.facade.budgets(), unconfigured, self.facade.halted(),
-            await self.facade.follower(), batch, balances=self.facade.balances()))
+        self.query_one(StatusLine).show(data)
         # The batch's ETA moves with the clock: read it again in a few seconds while jobs
         # run (reading a big batch's running jobs every second would cost key latency).
-        if batch is not None and batch.active:
+        if data.batch is not None and data.batch.active:
             self.set_timer(BATCH_EVERY_S, self._batch_moved)
 
     def _batch_moved(self) -> None:
@@ -496,22 +386,8 @@ class WanApp(App[int]):
         self._update_titles()
 
     def _update_titles(self) -> None:
-        table = self.table
-        arrow = "↓" if (table.sort_by != "state") != table.reverse else "↑"
-        title = f"jobs · {fmt.count(table.total)} · sort {table.sort_by} {arrow}"
-        if not table.flt.empty:
-            bars = self.query(FilterBar)  # none when the live timer ticks as the app closes
-            title += f" · filter {(bars.first().value if bars else '') or '…'}"
-        if self.find_term:
-            title += f" · find {self.find_term!r} (n/N)"
-        row = table.base + table.cursor_row + 1 if table.order else 0
-        subtitle = f"{fmt.count(row)} of {fmt.count(table.total)}"
-        if table.marked:
-            subtitle = f"{len(table.marked)} marked · " + subtitle
-        if table.border_title != title:
-            table.border_title = title
-        if table.border_subtitle != subtitle:
-            table.border_subtitle = subtitle
+        bars = self.query(FilterBar)  # none when the live timer ticks as the app closes
+        self.table.show_titles(bars.first().value if bars else None, self.find_term)
 
     # ------------------------------------------------------------ detail
 
@@ -596,10 +472,6 @@ class WanApp(App[int]):
         if earlier is not None:
             transition, new = transition or earlier[1], new or earlier[2]
         self._dirty[job.id] = (job, transition, new)
-
-    def _became_engine(self, _here: bool) -> None:
-        self._status_dirty = True
-        self.toast("this window now follows the jobs (the engine that did has ended)")
 
     async def show_new_jobs(self, jobs: list[Job]) -> None:
         """The cursor goes to the first job just submitted (its batch leads the status
@@ -696,20 +568,12 @@ class WanApp(App[int]):
         self.schedule_reload()
 
     def action_copy_remote_id(self) -> None:
-        job = self.table.current
-        if job is None:
-            return
-        if not job.remote_id:
-            self.toast(f"#{job.id} has no remote id: it never reached the provider", "warning")
-            return
-        self.terminal.copy(job.remote_id)
-        self.toast(f"copied #{job.id}'s remote id: {job.remote_id}")
+        if self.table.current is not None:
+            actions.copy_remote_id(self, self.table.current)
 
     def action_copy_prompt(self) -> None:
-        job = self.table.current
-        if job is not None:
-            self.terminal.copy(job.prompt)
-            self.toast(f"copied #{job.id}'s prompt: {fmt.excerpt(job.prompt, 60)}")
+        if self.table.current is not None:
+            actions.copy_prompt(self, self.table.current)
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open(self.query_one(FilterBar).value)
@@ -737,33 +601,9 @@ class WanApp(App[int]):
 
     def _filter_in_one_frame(self, query: str,
                              with_rows: Callable[[], None] | None = None) -> None:
-        """Apply a filter and draw nothing until its first rows are in: then one frame
-        shows them, with what `with_rows` changes (the filter line closing, the table
-        focused) and the footer's new keys after. A frame of the old rows first (restyled
-        for focus, retitled) would only hold the event loop up while the rows are read:
-        with 1 000 active jobs that made ⏎ 55-70 ms instead of 20-30, and esc 10-15 ms
-        slower. A kept window is rows in at once (JobTable.reload shows it before its
-        read), so frames resume then, not after the read."""
-        footer = self.query_one(LazyFooter)
-        footer.hold()
-        frames = ExitStack()
-        frames.enter_context(self.batch_update())
-        # A read that never ran must not freeze the screen: frames resume after 0.5 s.
-        self.set_timer(0.5, frames.close)
-        released = False
-
-        def rows_in() -> None:
-            nonlocal released
-            if released:  # `before` with the rows, and `after` in case they never came
-                return
-            released = True
-            if with_rows is not None:
-                with_rows()
-            frames.close()
-            footer.release()
-
-        if not self.apply_filter(query, after=rows_in, before=rows_in):
-            rows_in()
+        """Apply a filter; its first rows and `with_rows` show in one frame (one_frame.py)."""
+        in_one_frame(self, lambda rows_in: self.apply_filter(query, after=rows_in,
+                                                             before=rows_in), with_rows)
 
     def apply_filter(self, query: str, after: Callable[[], None] | None = None,
                      before: Callable[[], None] | None = None) -> bool:
@@ -824,6 +664,13 @@ class WanApp(App[int]):
 
     # ------------------------------------------------------------ keys: jobs
 
+    def _on_targets(self, act: Callable[[WanApp, list[int]], Awaitable[object]],
+                    what: str) -> None:
+        """An action on the marked jobs, or the highlighted one, in a worker of its own."""
+        ids = self.table.targets()
+        if ids:
+            self.spawn(act(self, ids), what, ids)
+
     def action_open_file(self) -> None:
         job = self.table.current
         if job is not None:
@@ -843,29 +690,19 @@ class WanApp(App[int]):
             actions.copy_path(self, job)
 
     def action_quote(self) -> None:
-        ids = self.table.targets()
-        if ids:
-            self.spawn(actions.quote(self, ids), "quote", ids)
+        self._on_targets(actions.quote, "quote")
 
     def action_requeue(self) -> None:
-        ids = self.table.targets()
-        if ids:
-            self.spawn(actions.requeue(self, ids), "re-queue", ids)
+        self._on_targets(actions.requeue, "re-queue")
 
     def action_pick(self, verdict: str) -> None:
-        ids = self.table.targets()
-        if ids:
-            self.spawn(actions.pick(self, ids, verdict), "pick", ids)
+        self._on_targets(lambda app, ids: actions.pick(app, ids, verdict), "pick")
 
     def action_cancel_jobs(self) -> None:
-        ids = self.table.targets()
-        if ids:
-            self.spawn(actions.cancel(self, ids), "cancel", ids)
+        self._on_targets(actions.cancel, "cancel")
 
     def action_delete_remote(self) -> None:
-        ids = self.table.targets()
-        if ids:
-            self.spawn(actions.delete(self, ids), "delete", ids)
+        self._on_targets(actions.delete, "delete")
 
     def action_new_job(self) -> None:
         self.spawn(actions.new_job(self), "new job")
@@ -877,9 +714,7 @@ class WanApp(App[int]):
             self.spawn(actions.new_job(self, job), "new job like this")
 
     def action_vary(self) -> None:
-        ids = self.table.targets()
-        if ids:
-            self.spawn(actions.vary(self, ids), "variations", ids)
+        self._on_targets(actions.vary, "variations")
 
     def action_batch(self) -> None:
         self.spawn(actions.batch(self), "batch")

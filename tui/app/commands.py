@@ -54,7 +54,8 @@ HELP: dict[str, str] = {
     "reject": "reject the selected / marked takes: set aside (again: clear); pick:reject",
     "help": "this help", "palette": "command palette (every action by name)",
     "back": "back: leave the detail pane, clear marks, then the filter",
-    "quit": "quit (asks while submits or downloads run)", "quit_ctrl": "quit, as q does",
+    "quit": "quit (the engine goes on; one line says what it follows)",
+    "quit_ctrl": "quit, as q does",
 }
 
 # Keys shared on purpose: the detail pane's own scroll keys, n/N (only while a find is on).

@@ -26,8 +26,6 @@ class Dashboard(Protocol):
     terminal: Terminal  # bell, desktop notices, the clipboard over OSC 52
     clock: Callable[[], float]
     submitting: int  # submits started from this window and not yet recorded
-    after_quit: str | None  # what the quit dialog chose for the jobs this window follows
-    background_ok: bool
     demo_folder: Path | None
 
     @property

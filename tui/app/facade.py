@@ -117,17 +117,17 @@ class Facade:
     def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]:
         return self.engine.subscribe(listener)
 
-    def user_input(self) -> None:
-        """A key or a click: when this window is the engine, its polls give way for a
-        moment (Engine.give_way); a client's engine is another process and unaffected."""
-        self.engine.give_way()
-
     async def start(self) -> None:
-        """Become the engine if none runs; otherwise follow the one that does as its
-        client, and take over (within a second) when it ends or dies."""
-        if not await self.host.claim():
-            self._takeover = asyncio.get_running_loop().create_task(
-                self.host.follow_when_free(), name="takeover")
+        """Watch that an engine process follows the jobs: start one now if there is work
+        and none runs, and again within a second whenever it ends or dies.
+
+        (A session opened holding the lock -- tests, the dashboard benchmark's window-as-
+        engine layout -- runs its engine here instead; the product never opens one so.)"""
+        if self.host.lock.held:
+            await self.host.claim()
+            return
+        self._takeover = asyncio.get_running_loop().create_task(
+            self.host.keep_engine(), name="keep-engine")
 
     async def close(self) -> None:
         if self._takeover is not None:
@@ -138,14 +138,27 @@ class Facade:
     def is_engine(self) -> bool:
         return self.host.is_engine
 
-    def on_role_change(self, listener: Callable[[bool], None]) -> None:
-        self.host.listeners.append(listener)
-
     async def follower(self) -> Follower:
         """Who follows the jobs: this window, or which process since when (and, for a
         client, the engine's published budgets, which budgets() then shows)."""
         self._engine_status = await self.host.status()
         return self.host.follower(self._engine_status)
+
+    async def quit_line(self) -> str:
+        """What the engine still does once this window is gone (one line, for the
+        terminal after the dashboard closes)."""
+        counts = await self.reader.counts_by_state()
+        active = sum(n for state, n in counts.items() if state.active)
+        pid = self.host.lock.holder()
+        if not active:
+            return "wan-tui: no job is active" + (
+                f"; the engine (pid {pid}) exits by itself when idle" if pid else "")
+        jobs = f"{active} active job{'s' if active != 1 else ''}"
+        if pid is None:
+            return (f"wan-tui: nobody follows the {jobs}; `wan-tui watch` or the "
+                    "dashboard starts the engine")
+        # One line that fits 80 columns (`wan-tui watch` shows their progress).
+        return f"wan-tui: engine pid {pid} still follows {jobs} (`wan-tui engine stop` ends it)"
 
     async def changes(self) -> list[Job]:
         """Rows that other processes (or this one's engine) committed since last asked."""

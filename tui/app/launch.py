@@ -1,7 +1,8 @@
 """Starting the dashboard: on the user's history, or on a throwaway demo with the simulator.
 
-The engine runs on the app's own event loop: one `asyncio.run` opens the session, runs the
-app, and closes the session after it (a submit still on the wire is waited for).
+The window is a client: it reads the history and hands actions to the engine process
+(`wan-tui engine run`), which it starts when there is work and none runs. Nothing here
+follows a job, so quitting needs no question and a closed terminal loses nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tui.app.facade import Facade
     from tui.config import Config
-    from tui.engine.schedule import PollPolicy
     from tui.jobs import JobRequest
 
 
@@ -25,17 +28,14 @@ def run_dashboard(config: Config) -> int:
     return asyncio.run(dashboard(config))
 
 
-async def dashboard(config: Config, *, policy: PollPolicy | None = None,
-                    before: Any = None, demo_folder: Path | None = None) -> int:
-    """Open the session and run the app: as the engine if none runs, else as its client.
+async def dashboard(config: Config, *, before: Any = None, demo_folder: Path | None = None,
+                    stop_engine: bool = False) -> int:
+    """Open the session (as a client) and run the app; after it, one line says what the
+    engine still follows.
 
-    `before(facade)` runs once the session is open and before the engine starts (the demo
-    records its first jobs there, so the app resumes them like any history).
-
-    The engine outlives the window: when the terminal goes away (SIGHUP) or SIGTERM
-    arrives, the app stops drawing and this process keeps following every active job,
-    headless, until none is left. When the user quits with jobs active, they choose to hand
-    them to a background engine (the default), to stop following, or to stay.
+    `before(facade)` runs once the session is open, before the window (the demo records
+    its first jobs there). With `stop_engine` (the demo), the engine is asked to stop once
+    the window closes.
     """
     from tui.app.app import WanApp
     from tui.app.facade import Facade
@@ -46,57 +46,24 @@ async def dashboard(config: Config, *, policy: PollPolicy | None = None,
     # Ask the terminal what it draws now: once the app runs, its input thread takes answers.
     pictures(config.images)
 
-    async with open_session(config, lock=False, policy=policy) as session:
+    async with open_session(config, lock=False) as session:
         facade = Facade(session)
-        if before is not None and await session.host.claim(start=False):
+        if before is not None:
             await before(facade)
         app = WanApp(facade)
-        # The demo's simulator lives in this process: nothing could follow its jobs later,
-        # and its folder goes when it ends (quitting says so first).
-        app.background_ok = demo_folder is None
         app.demo_folder = demo_folder
-        # The first SIGHUP/SIGTERM ends the app; the engine goes on below without it.
+        # A closed terminal (SIGHUP) or SIGTERM ends the window; the engine, another
+        # process, goes on with the jobs.
         signals = StopSignals(on_hangup=lambda: app.exit(0),
                               on_stop=lambda _name: app.exit(0))
         with signals:
             await app.run_async()
             await facade.close()
-            if signals.received and session.host.is_engine:
-                await _follow_headless(session, signals)
-            elif app.after_quit == "background" and session.host.is_engine \
-                    and session.engine.active_count:
-                await _hand_to_background(session)
+            if stop_engine:
+                await session.host.stop_engine()
+            elif not signals.hung_up:
+                print(await facade.quit_line())
         return app.return_code or 0
-
-
-async def _follow_headless(session: Any, signals: Any) -> None:
-    """The terminal is gone (or SIGTERM came): keep following until nothing is active,
-    or until a second SIGTERM/SIGINT (then stop as any headless engine does)."""
-    import logging
-
-    log = logging.getLogger("wan_tui")
-    if not signals.hung_up:
-        from tui.engine.signals import detach_from_terminal
-
-        detach_from_terminal()
-    signals.stop.clear()  # the signal that ended the app is spent: the next one stops
-    log.info("dashboard closed: following %d active jobs headless", session.engine.active_count)
-    idle = asyncio.ensure_future(session.engine.wait_idle())
-    stop = asyncio.ensure_future(signals.stop.wait())
-    asked = asyncio.ensure_future(session.host.stop_requested.wait())
-    await asyncio.wait({idle, stop, asked}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (idle, stop, asked):
-        task.cancel()
-    await session.host.release(grace_s=30.0)
-
-
-async def _hand_to_background(session: Any) -> None:
-    from tui.engine.background import spawn_background_engine
-
-    pid = spawn_background_engine(session.host.log_path)
-    await session.host.release()  # the background engine takes the lock once it is free
-    print(f"wan-tui: pid {pid} follows the active jobs in the background "
-          f"(`wan-tui engine status`; log {session.host.log_path})")
 
 
 # ---------------------------------------------------------------- the demo
@@ -163,42 +130,77 @@ def patched_env(values: dict[str, str]):
                 os.environ[key] = value
 
 
-def demo_env(sim: Any, home: Path) -> dict[str, str]:
-    return {
-        "WAN_TUI_HOME": str(home),
-        "VENICE_BASE_URL": sim.url("venice"), "VENICE_API_KEY": "sim-venice-key",
-        "APIXO_BASE_URL": sim.url("apixo"), "APIXO_API_KEY": "sim-apixo-key",
-        "ACEDATA_BASE_URL": sim.url("acedata"), "ACEDATA_API_TOKEN": "sim-acedata-token",
-    }
+def demo_env(apis: dict[str, tuple[str, str]], home: Path, mean_s: float) -> dict[str, str]:
+    """The demo's configuration, as environment variables: its own engine process reads
+    them too."""
+    env = {"WAN_TUI_HOME": str(home), "WAN_TUI_TIME_SCALE": f"{demo_time_scale(mean_s):g}"}
+    names = {"venice": ("VENICE_BASE_URL", "VENICE_API_KEY"),
+             "apixo": ("APIXO_BASE_URL", "APIXO_API_KEY"),
+             "acedata": ("ACEDATA_BASE_URL", "ACEDATA_API_TOKEN")}
+    for provider, (url, key) in apis.items():
+        if provider in names:
+            env[names[provider][0]], env[names[provider][1]] = url, key
+    return env
 
 
-def demo_policy(mean_s: float) -> PollPolicy:
-    """Real jobs take minutes; the demo's take seconds, and the poll schedule shrinks along."""
-    from tui.engine.schedule import PollPolicy
+def demo_time_scale(mean_s: float) -> float:
+    """Real jobs take minutes; the demo's take seconds, and the poll schedule shrinks along
+    (WAN_TUI_TIME_SCALE, read by the engine process: tui/session.py)."""
+    return min(1.0, max(0.01, mean_s / 120.0))
 
-    factor = min(1.0, max(0.01, mean_s / 120.0))
-    return PollPolicy().scaled(factor) if factor < 1.0 else PollPolicy()
+
+@contextmanager
+def simulator_process(folder: Path, mean_s: float):
+    """`wan-tui sim` in a background process of its own session, on a free port; yields
+    {provider: (base url, key)} read from its banner, and stops it afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "sim", "--port", "0", "--mean", f"{mean_s:g}",
+         "--video-seconds", "2", "--data-dir", str(folder)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, start_new_session=True)
+    try:
+        apis: dict[str, tuple[str, str]] = {}
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the banner, then "simulator running"
+            words = line.split()
+            if line.startswith("simulator running"):
+                break
+            if len(words) == 4 and words[2] == "key:":
+                apis[words[0]] = (words[1], words[3])
+        if not apis:
+            from tui.errors import Failure
+
+            raise Failure("the demo's simulator did not start; `wan-tui sim` says why")
+        proc.stdout.close()
+        yield apis
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def run_demo(args: Any) -> int:
+    """The simulator and the engine in background processes, the window their client;
+    quitting stops both and deletes the folder."""
     from tui.config import load_config
-    from tui.sim.server import SimServer
-    from tui.sim.state import SimConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="wan-tui-demo-"))
     try:
-        sim_config = SimConfig(mean_s=args.mean, video_seconds=2.0, data_dir=tmp / "sim")
-        with SimServer.running(sim_config) as sim:
-            home = tmp / "home"
-            env = demo_env(sim, home)
+        with simulator_process(tmp / "sim", args.mean) as apis:
+            env = demo_env(apis, tmp / "home", args.mean)
+            # Set for the whole run: the engine process this window starts inherits it.
             with patched_env(env):
                 config = load_config(env)
 
-            async def first_jobs(facade: Facade) -> None:
-                await submit_demo_jobs(facade, args.jobs)
+                async def first_jobs(facade: Facade) -> None:
+                    await submit_demo_jobs(facade, args.jobs)
 
-            return asyncio.run(dashboard(config, policy=demo_policy(args.mean),
-                                         demo_folder=tmp, before=first_jobs))
+                return asyncio.run(dashboard(config, demo_folder=tmp, before=first_jobs,
+                                             stop_engine=True))
     finally:
         videos = len(list((tmp / "home").rglob("*.mp4")))
         shutil.rmtree(tmp, ignore_errors=True)

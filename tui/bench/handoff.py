@@ -1,15 +1,16 @@
-"""How fast windows reach the engine, and how fast a window takes over.
+"""How fast windows reach the engine, and how fast a new engine takes over.
 
     python -m tui.bench.handoff [--cancels 20] [--takeovers 5]
 
-A background engine (`wan-tui watch --background`, a real process) follows long jobs on
+An engine process (`wan-tui engine run`, started by `wan-tui watch --detach`) follows long jobs on
 the simulator. For each `wan-tui cancel ID` (a real CLI process) it reports:
 - request → engine acted: from the moment the CLI's request row was committed to the
   moment the engine recorded its answer;
 - request → other window shows it: until a second window, checking for other processes'
   commits as the dashboard does (every 1/CHANGES_HZ s), reads the cancelled row.
-Then it SIGKILLs the engine while a client waits for the lock, several times, and reports
-the takeover time (kill → the client holds the lock and has resumed the jobs).
+Then it SIGKILLs the engine while a client watches (as every window does: host.keep_engine),
+several times, and reports the takeover time (kill → a new engine process, started by the
+client, holds the lock and has resumed the jobs: its status is published).
 """
 
 from __future__ import annotations
@@ -110,17 +111,21 @@ async def measure(cancels: int, takeovers: int) -> None:
                 print(f"  {name:40} median {statistics.median(values) * 1000:6.0f} ms"
                       f"   p95 {pct(values, 0.95) * 1000:6.0f} ms")
             times = []
+            keeper = asyncio.ensure_future(client.host.keep_engine())
             for _ in range(takeovers):
-                waiter = asyncio.ensure_future(client.host.follow_when_free())
-                await asyncio.sleep(0.3)
+                while (await client.host.status()).get("pid") != engine_pid:
+                    await asyncio.sleep(0.05)  # the engine serves: its status is out
                 killed = time.time()
                 os.kill(engine_pid, signal.SIGKILL)
-                await waiter
+                while True:
+                    pid = client.host.lock.holder()
+                    if pid not in (None, engine_pid) and \
+                            (await client.host.status()).get("pid") == pid:
+                        break
+                    await asyncio.sleep(0.01)
                 times.append(time.time() - killed)
-                await client.host.release()
-                engine_pid = start_engine(env, home)
-                while (await client.host.status()).get("pid") != engine_pid:
-                    await asyncio.sleep(0.05)
+                engine_pid = pid
+            keeper.cancel()
             print(f"takeover after SIGKILL, {takeovers} times: median "
                   f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
             os.kill(engine_pid, signal.SIGTERM)

@@ -18,7 +18,7 @@ from tui.providers.base import ProviderError
 from tui.providers.billing import Balance
 
 if TYPE_CHECKING:
-    from tui.engine.engine import Engine
+    from tui.engine.parts import EngineParts
 
 log = logging.getLogger("wan_tui.engine")
 
@@ -32,7 +32,7 @@ def cannot_spend(label: str, balance: Balance) -> str:
 
 
 class BalanceWatch:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         self.balances: dict[str, Balance] = {}
         self._due: set[str] = set()  # a read after spending is scheduled

@@ -30,7 +30,7 @@ from tui.media.recipe import (
 from tui.providers.base import NotFound, Provider, ProviderError, Ready
 
 if TYPE_CHECKING:
-    from tui.engine.engine import Engine
+    from tui.engine.parts import EngineParts
 
 # A whole copy whose exact bytes failed a check this many times is what the provider has:
 # fetching it again only spends the retrieve budget (issue #8: never fetched forever).
@@ -38,7 +38,7 @@ SAME_BYTES_LIMIT = 3
 
 
 class Downloader:
-    def __init__(self, engine: Engine, *, slots: int = 4) -> None:
+    def __init__(self, engine: EngineParts, *, slots: int = 4) -> None:
         self.engine = engine
         self._slots = asyncio.Semaphore(slots)
         # The output folder's last refusal (read-only, full...), said once, not per job.

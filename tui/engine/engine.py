@@ -52,10 +52,6 @@ from tui.store import Store
 
 log = logging.getLogger("wan_tui.engine")
 
-# How long status polls hold back after a key in a window of this process: about one key's
-# answer (a window read and a frame). Polls due meanwhile go together right after.
-GIVE_WAY_S = 0.05
-
 
 class EngineError(WanError):
     """A request to the engine that cannot be carried out (one line for a human)."""
@@ -108,7 +104,6 @@ class Engine:
         self._settled_counts: Counter[str] = Counter()
         self._broken: set[int] = set()  # jobs whose task hit a bug: resumed on restart only
         self._parked: dict[int, float] = {}  # job id → when its task here ended
-        self._input_until = 0.0  # status polls give way to a key until then (give_way)
         self.budgets: dict[tuple[str, str], RequestBudget] = {}
         self._quotes: dict[tuple[object, ...], Quote] = {}
         self.batch_pollers: dict[str, BatchPoller] = {}
@@ -163,20 +158,8 @@ class Engine:
     def budget(self, provider: str, rate_class: str) -> RequestBudget:
         return self.budgets[(provider, rate_class)]
 
-    def give_way(self, seconds: float = GIVE_WAY_S) -> None:
-        """A person just pressed a key in a window of this process. A dashboard that is
-        the engine answers keys on the engine's event loop: status polls starting in the
-        next `seconds` wait until then, so the key's frame does not share the loop with
-        them (with 1 000 jobs running, 60 polls a second). Polls only: a paid submit, a
-        download or a delete never waits, and no poll waits more than once."""
-        self._input_until = max(self._input_until, self.clock.now() + seconds)
-
     async def spend(self, provider: str, rate_class: str, priority: Priority) -> None:
         """Wait for a slot in the provider's request budget (higher priority first)."""
-        if rate_class == "retrieve":
-            wait = self._input_until - self.clock.now()
-            if wait > 0:  # a key is being answered (give_way): at most one short wait
-                await self.clock.sleep(min(wait, GIVE_WAY_S))
         budget = self.budgets.get((provider, rate_class))
         if budget is not None:
             await budget.acquire(priority)
@@ -323,6 +306,17 @@ class Engine:
     @property
     def active_count(self) -> int:
         return len(self._tasks)
+
+    def parked_ids(self) -> set[int]:
+        """Jobs whose task here ended (settled, or parked: a full disk, a halted
+        provider); intersect with the active jobs to find the parked ones."""
+        return set(self._parked) - set(self._tasks)
+
+    async def resume_parked(self) -> None:
+        """Start again every active job this engine parked (`wan-tui watch` asks: the
+        user may have fixed the folder)."""
+        self._parked.clear()
+        await self.rescan()
 
     def _launch(self, job_id: int) -> None:
         if not self._running or job_id in self._tasks:

@@ -34,11 +34,11 @@ from tui.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from tui.engine.engine import Engine
+    from tui.engine.parts import EngineParts
 
 
 class Follower:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         self.polls: Counter[int] = Counter()  # status requests per job, this process
         self.runtimes = RunTimeMemory()  # per model: estimate, past run times, who probes

@@ -1,7 +1,8 @@
-"""Who follows the jobs of one history: this process (the engine) or another (a client).
+"""Who follows the jobs of one history: the engine process, and its clients.
 
 Exactly one process per history polls and sends paid requests: the one holding the
-history's lock (tui/engine/lock.py). Every other wan-tui window is a client of it:
+history's lock (tui/engine/lock.py), which is `wan-tui engine run` (tui/engine/daemon.py).
+Every window and command is a client of it:
 
 - it records new jobs as `pending` rows itself (a commit; the engine notices within a
   fraction of a second and submits them), and re-queues the same way;
@@ -9,11 +10,15 @@ history's lock (tui/engine/lock.py). Every other wan-tui window is a client of i
   stop) through the `requests` table, and waits for the answer;
 - it reads the history for display, noticing other processes' commits with SQLite's
   `PRAGMA data_version`;
-- it takes the lock, and so the jobs, when the engine ends or dies.
+- it starts an engine (tui/engine/background.py) when there is work and none runs: at
+  once after recording jobs, and within a second when the engine dies (`keep_engine`).
 
 The engine side (`serve`) watches the same table. Requests are durable rows, so one posted
 while the engine changes hands is carried out by the next engine; a claim is a committed
 UPDATE, so each is carried out once (see Store.take_requests for the crash case).
+
+A test or the dashboard benchmark may still run an engine inside a window's process (a
+session opened with the lock: `claim` serves in-process); the product never does.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tui.engine.background import EngineStarter
 from tui.engine.engine import Engine, EngineError
 from tui.engine.lock import EngineLock
 from tui.errors import WanError
@@ -39,7 +46,7 @@ STATUS_KEY = "engine"
 INBOX_EVERY_S = 0.2  # how often the engine looks for other windows' commits
 FULL_LOOK_EVERY_S = 2.0  # ...and looks anyway, in case a version change was missed
 STATUS_EVERY_S = 2.0
-TAKEOVER_EVERY_S = 0.5  # how often a client tries the lock
+WATCH_EVERY_S = 0.25  # how often a client checks that an engine runs (takeover < 1 s)
 ASK_TIMEOUT_S = 20.0
 
 
@@ -76,12 +83,14 @@ class EngineHost:
         self.serves = serves
         self.since: float | None = None
         self.stop_requested = asyncio.Event()  # `wan-tui engine stop` asked this engine
-        self.listeners: list[Callable[[bool], None]] = []  # told when this becomes engine
         self._seen_version: int | None = None
         self._seen_at = time.time()
         self._seen_ids: set[int] = set()
         self._status_text = ""
         self._serving = False
+        # A client starts the engine process when there is work and none runs.
+        self.starter = EngineStarter(lock, log_path or os.devnull)
+        self.worked_at = time.monotonic()  # the engine's last request carried out
 
     # ------------------------------------------------------------ the role
 
@@ -93,12 +102,10 @@ class EngineHost:
         """Become the engine if nobody is. With `start` (default: `serves`), resume every
         active job and serve other windows' requests; without, only hold the lock and act
         on the engine directly (a one-shot CLI command while it runs)."""
-        newly = False
         if not self.lock.held:
             if not self.lock.try_acquire():
                 return False
             self.since = time.time()
-            newly = True
         if (self.serves if start is None else start) and not self._serving:
             self._serving = True
             log.info("pid %s (%s) follows the jobs of %s", os.getpid(), self.role,
@@ -106,15 +113,7 @@ class EngineHost:
             await self.engine.start()
             self.engine.spawn(self._serve(), "service-inbox")
             await self._write_status(force=True)
-        if newly:
-            for listener in list(self.listeners):
-                listener(True)
         return True
-
-    async def follow_when_free(self) -> None:
-        """A client's wait: returns once this process has become the engine."""
-        while not await self.claim():
-            await asyncio.sleep(TAKEOVER_EVERY_S)
 
     async def release(self, *, grace_s: float = 30.0, force: asyncio.Event | None = None
                       ) -> list[Job]:
@@ -150,6 +149,40 @@ class EngineHost:
         except (ValueError, TypeError):
             return {}
 
+    # ------------------------------------------------------------ a client's engine
+
+    async def has_work(self) -> bool:
+        """Anything for an engine to do: an active job in the history."""
+        return bool(await self.reader.active_heads())
+
+    def wake(self) -> int | None:
+        """Work was just recorded: make sure an engine runs (this process is a client,
+        or is the engine itself). The engine's pid."""
+        if self.lock.held:
+            return os.getpid()
+        return self.starter.ensure()
+
+    async def keep_engine(self) -> None:
+        """A client's watch, for as long as it runs: when no engine holds the lock and
+        there is work (SIGKILL, a crash, an idle exit racing a new job), start one.
+        Two clients may both start one; the lock decides, the loser exits quietly."""
+        announced: int | None = None
+        while True:
+            try:
+                if self.lock.holder() is None and await self.has_work():
+                    pid = self.starter.ensure()
+                    if pid != announced:
+                        announced = pid
+                        log.info("no engine followed the jobs: pid %s (started by pid %s) "
+                                 "takes them", pid, os.getpid())
+                else:
+                    self.starter.reap()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bad moment of the database: look again next time
+                log.exception("checking for the engine")
+            await asyncio.sleep(WATCH_EVERY_S)
+
     # ------------------------------------------------------------ actions from any window
 
     async def add(self, requests: Sequence[JobRequest],
@@ -158,10 +191,12 @@ class EngineHost:
         if self.is_engine:
             return await self.engine.add(requests, quotes, sources=sources)
         quotes = list(quotes) if quotes is not None else [None] * len(requests)
-        return await self.store.add_jobs(
+        jobs = await self.store.add_jobs(
             requests, [q.usd if isinstance(q, Quote) else q for q in quotes],
             cost_is_estimate=[isinstance(q, Quote) and q.estimate for q in quotes],
             sources=sources)
+        self.wake()  # committed first: an engine that starts now finds them
+        return jobs
 
     async def requeue(self, job_id: int, quote: Quote | float | None = None) -> Job:
         if self.is_engine:
@@ -199,23 +234,31 @@ class EngineHost:
         raise EngineError("the engine did not answer within "
                           f"{timeout_s:.0f} s; `wan-tui engine status` shows its pid")
 
+    async def resume(self) -> None:
+        """Ask the engine (started if none runs) to start again the jobs it parked (a
+        full disk the user may have fixed), and wait until it has."""
+        if self.lock.held:
+            await self.engine.resume_parked()
+            return
+        await self._wait_answer("resume", await self.store.post_request("resume"), "resume")
+
     async def _ask(self, kind: str, job_id: int) -> Job:
-        """Post a request and wait for the engine's answer. If the engine goes away
-        meanwhile, this process takes the lock and carries the request out itself."""
+        """Post a request and wait for the engine's answer, starting an engine if none
+        runs (or the one that did goes away meanwhile)."""
         await self.engine.get(job_id)  # a typo in the id is refused here, not by the engine
         request = await self.store.post_request(kind, job_id)
+        await self._wait_answer(kind, request, f"{kind} job {job_id}")
+        return await self.engine.get(job_id)
+
+    async def _wait_answer(self, kind: str, request: int, what: str) -> None:
         deadline = time.monotonic() + ASK_TIMEOUT_S
         while time.monotonic() < deadline:
             state, result, _ = await self.store.request_outcome(request)
             if state == "done":
-                return await self.engine.get(job_id)
+                return
             if state == "failed":
-                raise EngineError(result or f"the engine could not {kind} job {job_id}")
-            if self.lock.holder() is None and await self.claim():
-                if not self.serves:  # no inbox runs here: carry it out ourselves
-                    for open_request in await self.store.take_requests(os.getpid()):
-                        await self._carry_out(open_request)
-                continue
+                raise EngineError(result or f"the engine could not {what}")
+            self.wake()  # cheap while one runs (a flock probe); starts one if none does
             await asyncio.sleep(0.02)
         raise EngineError(f"the engine did not answer within {ASK_TIMEOUT_S:.0f} s; "
                           "the request stays queued and is carried out when it can be")
@@ -253,6 +296,7 @@ class EngineHost:
                 if current != version or now - looked >= FULL_LOOK_EVERY_S:
                     version, looked = current, now
                     for request in await self.store.take_requests(os.getpid()):
+                        self.worked_at = time.monotonic()
                         await self._carry_out(request)
                     await self.engine.rescan()
                 if now - status_at >= STATUS_EVERY_S:
@@ -274,6 +318,12 @@ class EngineHost:
                 result = str((await self._cancel_idempotent(request.job_id)).state)
             elif request.kind == "delete" and request.job_id is not None:
                 result = str((await self.engine.delete_remote(request.job_id)).state)
+            elif request.kind == "resume":
+                await self.engine.resume_parked()
+                # Published before the answer: a client reading the status after it sees
+                # no parking from before its request.
+                await self._write_status(force=True)
+                result = "resumed"
             else:
                 raise EngineError(f"unknown request {request.kind!r}")
         except WanError as err:  # refused (EngineError) or the history failed: say so
@@ -292,10 +342,15 @@ class EngineHost:
             {"provider": p, "rate_class": c, "used": b.used, "limit": b.limit}
             for (p, c), b in sorted(self.engine.budgets.items())
         ]
+        parked = self.engine.parked_ids()
+        if parked:  # only the active ones: the rest have settled
+            parked &= {job_id for job_id, _, _ in await self.store.active_heads()}
         status = {
-            "pid": os.getpid(), "since": self.since, "role": self.role, "log": self.log_path,
+            "pid": os.getpid(), "host": socket.gethostname(), "since": self.since,
+            "role": self.role, "log": self.log_path,
             "active": self.engine.active_count, "budgets": budgets,
-            "halted": self.engine.halted,
+            "halted": self.engine.halted, "parked": sorted(parked),
+            "disk_problem": self.engine.downloader.disk_problem,
             "balances": {p: {"label": b.label(), "currency": b.currency,
                              "can_consume": b.can_consume}
                          for p, b in self.engine.balances.balances.items()},

@@ -34,7 +34,7 @@ from tui.providers.billing import Charge, Ledger
 from tui.query import JobQuery
 
 if TYPE_CHECKING:
-    from tui.engine.engine import Engine
+    from tui.engine.parts import EngineParts
 
 log = logging.getLogger("wan_tui.engine")
 
@@ -75,7 +75,7 @@ def clock(at: float) -> str:
 
 
 class Settler:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         self._said: dict[int, str] = {}  # job id → the last finding written to its timeline
 

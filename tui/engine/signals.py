@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 log = logging.getLogger("wan_tui")
 
@@ -47,6 +48,8 @@ class StopSignals:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def install(self) -> StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread gets signals (an engine run in a test thread)
         self._loop = asyncio.get_running_loop()
         self._loop.add_signal_handler(signal.SIGINT, self._interrupt, "SIGINT")
         self._loop.add_signal_handler(signal.SIGTERM, self._interrupt, "SIGTERM")

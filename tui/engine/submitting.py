@@ -25,13 +25,13 @@ from tui.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from tui.engine.engine import Engine
+    from tui.engine.parts import EngineParts
 
 log = logging.getLogger("wan_tui.engine")
 
 
 class Submitter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         # One submit on the wire per provider: a crash can then leave at most one job
         # `unknown`, and the queue rate (40/min on Venice) is far below one at a time anyway.

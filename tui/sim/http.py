@@ -47,6 +47,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
     body: bytes = b""
+    peer_port: int | None = None  # the client's TCP port (tui/sim/senders.py)
 
     def json(self) -> Any:
         try:
@@ -159,6 +160,9 @@ class HttpServer:
             return False
         if request is None:
             return False
+        peer = writer.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            request.peer_port = int(peer[1])
         response = await self._call_handler(request)
         delay_s = response.delay_s + self.rtt_s  # the request's way here and the answer's back
         if delay_s > 0:

@@ -32,6 +32,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -125,6 +126,10 @@ class SimServer:
             if req.path == "/_sim/stats":
                 return json_response(200, self.stats())
             return json_response(404, {"error": f"no such simulator route: {req.path}"})
+        if self.state.config.record_senders and req.peer_port is not None:
+            from tui.sim.senders import sender_pid  # slow: only when asked
+
+            self.state.record_sender(sender_pid(req.peer_port, self.port), time.time())
         if first == "files":
             resp = await self._file(req, tail)
             counted = ("files", "/files")

@@ -135,6 +135,8 @@ class SimConfig:
     ledger_lag_s: float = 0.0  # a charge shows in the usage history this long after it
     tls: bool = False  # serve HTTPS with a certificate of a CA made for this run (tls.py)
     rtt_s: float = 0.0  # round-trip time the server adds (per connection and per request)
+    # Record which local process sent each provider request (tests: tui/sim/senders.py).
+    record_senders: bool = False
 
 
 @dataclass
@@ -265,6 +267,7 @@ class SimState:
         self.by_token: dict[str, SimJob] = {}
         self.on_delete: Callable[[SimJob], None] | None = None
         self._queue_calls: list[tuple[str | None, bool, int]] = []
+        self._senders: list[tuple[int | None, float]] = []
         self._complete_calls: list[tuple[str, float]] = []
         self._counters: dict[tuple[str, str, int], int] = {}
         self._windows: dict[tuple[str, str, str], SlidingWindow] = {}
@@ -310,6 +313,17 @@ class SimState:
     def record_complete_call(self, remote_id: str) -> None:
         with self.lock:
             self._complete_calls.append((remote_id, self.clock()))
+
+    def record_sender(self, pid: int | None, at: float) -> None:
+        with self.lock:
+            self._senders.append((pid, at))
+
+    @property
+    def senders(self) -> list[tuple[int | None, float]]:
+        """(pid or None if not found, wall time) of every provider request, when
+        `SimConfig.record_senders` is on."""
+        with self.lock:
+            return list(self._senders)
 
     def count(self, provider: str, endpoint: str, status: int) -> None:
         with self.lock:

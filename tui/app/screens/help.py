@@ -14,6 +14,9 @@ KeyRow = tuple[str, str, str]  # keys as shown, what they do, binding id (for [k
 
 # Every figure the status line can show, in its order there.
 STATUS_FIGURES: tuple[tuple[str, str], ...] = (
+    ("⚑ pid 4242", "the engine: the process that follows the jobs and sends every request, "
+                   "since when (`wan-tui engine status`). \"nobody follows the jobs\": jobs are "
+                   "active and no engine runs; this window starts one within a second"),
     ("batch #31", "the batch shown: jobs recorded together (a batch file, or one submit of "
                   "many), named by its first job's #. The newest batch with jobs running, or "
                   "the one the table is filtered to (B lists them)"),

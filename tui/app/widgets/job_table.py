@@ -37,6 +37,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui import format as fmt
 from tui.app.facade import Facade, JobQuery
 from tui.app.widgets.rows import (
     CLOCK_COLUMNS,
@@ -293,6 +294,24 @@ class JobTable(ScrollView, can_focus=True):
     def current(self) -> Job | None:
         job_id = self.current_id
         return self.jobs.get(job_id) if job_id is not None else None
+
+    def show_titles(self, filter_text: str | None, find_term: str | None) -> None:
+        """The border: count, sort, filter and find above; `row N of M` and marks below.
+        Set only when the words change: a border change repaints the whole table."""
+        arrow = "↓" if (self.sort_by != "state") != self.reverse else "↑"
+        title = f"jobs · {fmt.count(self.total)} · sort {self.sort_by} {arrow}"
+        if not self.flt.empty:
+            title += f" · filter {filter_text or '…'}"
+        if find_term:
+            title += f" · find {find_term!r} (n/N)"
+        row = self.base + self.cursor_row + 1 if self.order else 0
+        subtitle = f"{fmt.count(row)} of {fmt.count(self.total)}"
+        if self.marked:
+            subtitle = f"{len(self.marked)} marked · " + subtitle
+        if self.border_title != title:
+            self.border_title = title
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
 
     def targets(self) -> list[int]:
         """What a bulk-capable action works on: the marked rows, else the cursor's."""

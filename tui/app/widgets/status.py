@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from tui import format as fmt
 from tui.app.batch_status import BatchSummary
-from tui.app.facade import BudgetStatus, Follower
+from tui.app.facade import BudgetStatus, Facade, Follower
 from tui.jobs import ACTIVE_STATES, JobState
 
 
@@ -24,6 +24,17 @@ class StatusData:
     follower: Follower | None = None  # who follows the jobs
     batch: BatchSummary | None = None
     balances: dict[str, str] = field(default_factory=dict)  # the provider's own report
+
+
+async def read_status(facade: Facade, batch: int | None, now: float) -> StatusData:
+    """Every figure the status line shows, read now (`batch`: the one the table is
+    filtered to, else the newest running)."""
+    counts = await facade.counts()
+    spend = await facade.spend_today()
+    summary = await facade.batch_summary(batch, now)
+    unconfigured = [p.name for p in facade.providers() if not p.configured]
+    return StatusData(counts, spend, facade.budgets(), unconfigured, facade.halted(),
+                      await facade.follower(), summary, balances=facade.balances())
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,12 @@ def batch_segments(batch: BatchSummary) -> list[Segment]:
     return out
 
 
-def _follower_segment(who: Follower) -> Segment:
-    """Who follows the jobs: this window, another process since when, or nobody."""
+def _follower_segment(who: Follower, active: int) -> Segment:
+    """Who follows the jobs: the engine process since when, or nobody (the window starts
+    one within a second when there is work)."""
     if who.pid is None:
+        if not active:  # the engine left when idle: nothing is missing
+            return Segment(Text("⚑ no engine (nothing active)", style="grey62"), WHO, "who")
         return Segment(Text("⚑ nobody follows the jobs", style="bold yellow"), MUST, "who")
     when = time.strftime("%H:%M", time.localtime(who.since)) if who.since else "?"
     if who.here:
@@ -126,7 +140,7 @@ def status_segments(data: StatusData) -> list[Segment]:
     failed = sum(counts.get(s, 0) for s in (JobState.FAILED, JobState.UNKNOWN))
     out: list[Segment] = []
     if data.follower is not None:
-        out.append(_follower_segment(data.follower))
+        out.append(_follower_segment(data.follower, active))
     lead = None
     if data.batch is not None:
         out += batch_segments(data.batch)
