@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from pg import PgServer
 
 from tui.engine import Engine
+from tui.engine.lock import EngineLock
 from tui.engine.schedule import PollPolicy
 from tui.logs import stop_logging
 from tui.providers.venice import VeniceProvider
@@ -259,3 +262,21 @@ def stored_jobs(db: Path) -> list:
         finally:
             await st.close()
     return asyncio.run(read())
+
+
+def kill_engine_when(home: Path, condition: Callable[[], bool], timeout: float = 60) -> bool:
+    """SIGKILL the engine (the lock's holder) the moment `condition` holds, and wait for
+    its lock to be free. False if no engine ran by then (the jobs had ended)."""
+    lock = EngineLock(home / "engine.lock")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            pid = lock.holder()
+            if pid is None:
+                return False
+            os.kill(pid, signal.SIGKILL)
+            while lock.holder() == pid:
+                time.sleep(0.001)
+            return True
+        time.sleep(0.002)
+    raise AssertionError("condition never held")

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from conftest import T2V, as_downloaded, sim_env, stored_jobs, whole_copy_of
+from conftest import T2V, as_downloaded, kill_engine_when, sim_env, stored_jobs, whole_copy_of
 
-from tui.engine.lock import EngineLock
 from tui.jobs import JobState
 from tui.sim.state import Faults
 
@@ -41,24 +36,6 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tui.cli", *args], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-
-
-def kill_engine_when(home: Path, condition: Callable[[], bool], timeout: float = 60) -> bool:
-    """SIGKILL the engine (the lock's holder) the moment `condition` holds, and wait for
-    its lock to be free. False if no engine ran by then (the jobs had ended)."""
-    lock = EngineLock(home / "engine.lock")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            pid = lock.holder()
-            if pid is None:
-                return False
-            os.kill(pid, signal.SIGKILL)
-            while lock.holder() == pid:
-                time.sleep(0.001)
-            return True
-        time.sleep(0.002)
-    raise AssertionError("condition never held")
 
 
 def test_kills_during_batch_and_watch_lose_nothing_and_pay_once(make_sim, tmp_path):
