@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 from tui.app.app import WanApp  # noqa: E402
 from tui.app.facade import Facade  # noqa: E402
-from tui.app.launch import demo_env, demo_policy, patched_env  # noqa: E402
+from tui.app.launch import demo_env, patched_env  # noqa: E402
 from tui.config import load_config  # noqa: E402
 from tui.jobs import JobRequest  # noqa: E402
 from tui.session import open_session  # noqa: E402
@@ -184,11 +184,15 @@ async def main() -> None:
         config = SimConfig(mean_s=30.0, spread=0.05, model_means=model_means(), seed=4,
                            video_seconds=2.0, data_dir=tmp / "sim")
         with SimServer.running(config) as sim:
-            env = demo_env(sim, tmp / "home")
+            keys = sim.state.config.api_keys
+            apis = {name: (sim.url(name), keys.get(name, "")) for name in keys}
+            env = demo_env(apis, tmp / "home", 30.0)
             with patched_env(env):
                 cfg = load_config(env)
-            async with open_session(cfg, policy=demo_policy(30.0)) as session:
-                await capture(Facade(session))
+                # The session holds the lock: its engine runs here, in this process, so the
+                # pictures need no engine process (the product's windows are its clients).
+                async with open_session(cfg) as session:
+                    await capture(Facade(session))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -47,8 +47,8 @@ def main() -> None:
                "VENICE_BASE_URL": sim.url("venice"), "WAN_TUI_TIME_SCALE": "0.02"}
         lines = "\n".join(json.dumps({"model": MODEL, "prompt": p, "duration": "5s",
                                       "resolution": "720p", "seed": s}) for p, s in TAKES)
-        subprocess.run([sys.executable, "-m", "tui.cli", "batch", "-", "--yes", "--quiet"],
-                       input=lines, env=env, text=True, check=True)
+        subprocess.run([sys.executable, "-m", "tui.cli", "batch", "-", "--yes", "--quiet",
+                        "--follow"], input=lines, env=env, text=True, check=True)
     serve = subprocess.Popen([sys.executable, "-m", "tui.cli", "serve", "--port", "0"],
                              env=env, stdout=subprocess.PIPE, text=True)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from pg import PgServer
 
 from tui.engine import Engine
+from tui.engine.lock import EngineLock
 from tui.engine.schedule import PollPolicy
 from tui.logs import stop_logging
 from tui.providers.venice import VeniceProvider
@@ -264,11 +267,6 @@ def stored_jobs(db: Path) -> list:
 def kill_engine_when(home: Path, condition: Callable[[], bool], timeout: float = 60) -> bool:
     """SIGKILL the engine (the lock's holder) the moment `condition` holds, and wait for
     its lock to be free. False if no engine ran by then (the jobs had ended)."""
-    import signal
-    import time
-
-    from tui.engine.lock import EngineLock
-
     lock = EngineLock(home / "engine.lock")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -96,6 +96,17 @@ class PgServer:
         self.stop("fast")
         self.start()
 
+    def _watchdog(self, as_user: dict) -> None:
+        """If this test process dies without tearing down (killed by a timeout, SIGKILL),
+        a small shell it leaves behind stops the server and removes its folder."""
+        # /proc, not `kill -0`: the watchdog runs as PG_USER, who may not signal root.
+        script = (f"while [ -d /proc/{os.getpid()} ]; do sleep 1; done; "
+                  f"'{pg_bin() / 'pg_ctl'}' -D '{self.data}' -m immediate stop >/dev/null 2>&1;"
+                  f" rm -rf '{self.root}'")
+        subprocess.Popen(["sh", "-c", script], start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, **as_user)
+
     def terminate(self, application_name: str, dbname: str) -> int:
         """pg_terminate_backend every connection of that application to that database."""
         with self.admin() as conn:
@@ -131,6 +142,7 @@ class PgServer:
                            "synchronous_commit = off\nfull_page_writes = off\n"
                            "max_connections = 200\nshared_buffers = 32MB\n")
             server.start()
+            server._watchdog(as_user)
             yield server
         finally:
             with contextlib.suppress(Exception):

@@ -298,12 +298,19 @@ class Terminal:
         except (FileNotFoundError, ValueError):
             pid = 0
         if pid:
-            for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
+            # SIGTERM ends the app, a second stops its engine; each is given time to end
+            # cleanly (the demo deletes its folder on the way out), SIGKILL only after.
+            for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGTERM, 5.0),
+                               (signal.SIGKILL, 2.0)):
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     break
-                time.sleep(1.0)
+                deadline = time.monotonic() + grace
+                while time.monotonic() < deadline and _alive(pid):
+                    time.sleep(0.1)
+                if not _alive(pid):
+                    break
         if (self.tmp / "tmux.sock").exists():
             subprocess.run(["tmux", "-S", str(self.tmp / "tmux.sock"), "kill-server"],
                            capture_output=True, timeout=15)
@@ -318,6 +325,18 @@ class Terminal:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (the terminal, its parent, has not reaped it yet) has ended
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def text_of(row: str) -> str:

@@ -72,3 +72,42 @@ async def test_a_row_whose_polls_fail_shows_the_reason(make_sim):
         sim.state.faults.rate_500 = 0.0
         await until(pilot, lambda: 1 not in app.table.trouble, 30, "⚠ gone once polls work")
         assert not app.table.get_cell("1", "progress").plain.startswith("⚠")
+
+
+async def test_a_window_announces_what_the_engine_process_settled(make_sim, tmp_path, monkeypatch):
+    """The engine is another process: its jobs' ends reach the window as commits, not as
+    events, and are announced the same way (done counted, failures kept, the end rung)."""
+    import asyncio
+    import json
+
+    from conftest import T2V, sim_env
+
+    from tests.test_windows import _until, run_cli
+    from tui.app.app import WanApp
+    from tui.app.facade import Facade
+    from tui.config import load_config
+    from tui.session import open_session
+
+    sim = make_sim(mean_s=3.0, seed=5)
+    home = tmp_path / "home"
+    env = sim_env(sim, home)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"model": T2V, "prompt": prompt, "duration": "5s"})
+                             + "\n" for prompt in ("a flag [sim:fail]", "a fox", "a boat")))
+    async with open_session(load_config(env), lock=False) as session:
+        facade = Facade(session)
+        app = WanApp(facade)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await _until(pilot, lambda: app.table.loaded.is_set(), 10, "first window")
+            code, _, err = await asyncio.to_thread(run_cli, env, "batch", str(batch), "--yes")
+            assert code == 0, err
+            await _until(pilot, lambda: any(m == "all jobs settled: 2 done, 1 not done"
+                                            for _, m in app.notices), 60, "the end announced")
+            assert not facade.is_engine  # all of it came from the engine process's commits
+            done = [m for _, m in app.notices if " done" in m and "settled" not in m]
+            assert done and len(done) <= 2  # counted together, never once per poll
+            # The failure waits on the alert line (job 1: the cursor rests on the newest).
+            assert list(app.alerts.unseen) == [1]
+            assert "1 not done" in str(app.query_one(AlertLine).render())

@@ -214,3 +214,14 @@ def test_sixel_rows_fit_their_cells_and_kitty_data_is_chunked():
     big = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))
     sent = graphics.kitty_transmit(5, big)
     assert sent.count("\x1b_G") > 1 and "m=0" in sent.rsplit("\x1b_G", 1)[1]
+
+
+def test_a_sixel_picture_stays_within_the_geometry_the_terminal_reports():
+    from tui.app.picture_layer import prepare
+
+    small = termcaps.choose("auto", "x", termcaps.parse_answers(
+        "\x1b[?2;0;120;60S\x1b[?63;4c\x1b[6;20;10t"), {}, True)
+    prepared = prepare(Image.new("RGB", (1280, 720), (9, 9, 9)), 40, 11, 0, small)
+    sizes = [row.split('"1;1;', 1)[1].split("#", 1)[0] for row in prepared.row_out if row]
+    assert all(int(s.split(";")[0]) <= 120 for s in sizes)
+    assert sum(int(s.split(";")[1]) for s in sizes) <= 60

@@ -163,6 +163,8 @@ def test_keyboard_picks_persist_and_show_in_list_json(env, page):
     assert all(jobs[n]["pick"] is None for n in jobs if n not in (first, second))
     assert abs(jobs[first]["picked_at"] - time.time()) < 120
     assert [j["id"] for j in listed(env, "-q", "pick:star")] == [first]
+    lines = wan(env, "list", "-q", "pick:star").stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"#{first}  ✔ done ★  ")
     shown = wan(env, "show", str(first)).stdout
     assert "picked: star" in shown  # the timeline keeps when it was kept
 

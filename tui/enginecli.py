@@ -31,10 +31,11 @@ async def engine_run(config: Any, *, spawned: bool = False) -> int:
 async def read_status(config: Any) -> dict[str, Any]:
     """What `engine status` shows, as one dict (the `--json` form)."""
     from tui.engine.host import STATUS_KEY
-    from tui.engine.lock import EngineLock
+    from tui.engine.teamlock import engine_lock_for
     from tui.store import Store
 
-    pid = EngineLock(config.db_path.with_name("engine.lock")).holder()
+    # On a team's database: the team's engine, on whichever machine it runs.
+    pid = engine_lock_for(config.db_path.with_name("engine.lock"), config.database).holder()
     store = await Store.open(config.history)
     try:
         text = await store.get_meta(STATUS_KEY)

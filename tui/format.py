@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import humanize
 
-from tui.jobs import Job, JobState, VideoFacts, progress_of
+from tui.jobs import PICK_GLYPHS, Job, JobState, VideoFacts, progress_of
 
 GLYPHS = {
     JobState.PENDING: "·",
@@ -86,7 +86,8 @@ def trouble_text(errors: int, last: str) -> str:
 def job_line(job: Job, now: float, detail: str = "") -> str:
     parts = [
         f"#{job.id}",
-        f"{GLYPHS[job.state]} {job.state.value}",
+        f"{GLYPHS[job.state]} {job.state.value}"
+        + (f" {PICK_GLYPHS[job.pick]}" if job.pick in PICK_GLYPHS else ""),
         f"{job.provider}/{job.model}",
         f'"{excerpt(job.prompt, 40)}"',
     ]

@@ -148,6 +148,13 @@ class WanApp(App[int]):
         self.settled = Settled()
         self.alerts = Alerts()
         self._ended: AllSettled | None = None
+        # Jobs settled since this window opened, announced once (engine events, or other
+        # processes' commits when the engine is another process), and the active count the
+        # status line last saw: its drop to nothing is the end of the batch.
+        self._opened_at = clock()
+        self._announced: set[int] = set()
+        self._seen_settle = [0, 0]  # done, not done: since the last time all were settled
+        self._active_was = 0
         self._job_notices: dict[int, str] = {}
         self._repeats = Repeats()
         self._status_dirty = True
@@ -280,7 +287,7 @@ class WanApp(App[int]):
             self._mark_dirty(job, event.transition, new)
             structural = event.transition or new
             if event.transition and job.state in SETTLED:
-                self.settled.fresh.append(job)
+                self._settle(job)
             self._status_dirty = self._status_dirty or structural
         elif isinstance(event, Notice):
             if event.job_id is not None:
@@ -371,6 +378,13 @@ class WanApp(App[int]):
             log.warning("status: %s", err)
             return
         self.query_one(StatusLine).show(data)
+        active = sum(data.counts.get(state, 0) for state in JobState if state.active)
+        if self._active_was and not active and not self.facade.is_engine and any(
+                self._seen_settle):  # the engine process's AllSettled does not reach here
+            self._ended = AllSettled(*self._seen_settle)
+        if not active:
+            self._seen_settle = [0, 0]
+        self._active_was = active
         # The batch's ETA moves with the clock: read it again in a few seconds while jobs
         # run (reading a big batch's running jobs every second would cost key latency).
         if data.batch is not None and data.batch.active:
@@ -465,7 +479,16 @@ class WanApp(App[int]):
         """Rows written by someone else: a job this window has not seen may be new."""
         for job in jobs:
             shown = self.table.jobs.get(job.id)
-            self._mark_dirty(job, shown is None or shown.state != job.state, shown is None)
+            moved = shown is None or shown.state != job.state
+            if moved and job.state in SETTLED and job.updated_at >= self._opened_at:
+                self._settle(job)  # settled by the engine process: announced here too
+            self._mark_dirty(job, moved, shown is None)
+
+    def _settle(self, job: Job) -> None:
+        if job.id not in self._announced:
+            self._announced.add(job.id)
+            self.settled.fresh.append(job)
+            self._seen_settle[job.state != JobState.DONE] += 1
 
     def _mark_dirty(self, job: Job, transition: bool, new: bool) -> None:
         earlier = self._dirty.get(job.id)

@@ -64,7 +64,11 @@ def prepare(image: Image.Image, cols: int, rows: int, version: int,
             choice: Choice) -> Prepared:
     """Encode `image` to fit `cols` x `rows` cells (run it in a worker thread)."""
     cw, ch = choice.cell
-    fitted = graphics.fit(image, cols * cw, rows * ch)
+    width, height = cols * cw, rows * ch
+    if choice.mode == "sixel" and choice.answers.sixel_max:  # what XTSMGRAPHICS allows
+        width = min(width, choice.answers.sixel_max[0])
+        height = min(height, choice.answers.sixel_max[1])
+    fitted = graphics.fit(image, width, height)
     width, height = fitted.size
     if choice.mode == "kitty":
         kid = next(_KITTY_IDS)

@@ -21,8 +21,6 @@ from tui.config import machine_name
 from tui.engine.lock import EngineLock
 from tui.errors import Failure
 
-# pg_try_advisory_lock's key: "wan" + 3 (the store uses + 1 and + 2).
-TEAM_ENGINE_KEY = 0x7761_6E03
 _NAME = re.compile(r"wan-tui engine (?P<host>\S+) pid (?P<pid>\d+)")
 
 
@@ -55,6 +53,8 @@ class TeamEngineLock(EngineLock):
             return False
         try:
             conn = self._connect(f"wan-tui engine {machine_name()} pid {os.getpid()}")
+            from tui.store.postgres import TEAM_ENGINE_KEY  # psycopg only on a team's history
+
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (TEAM_ENGINE_KEY,)).fetchone()
         except BaseException:
             super().release()
@@ -85,15 +85,13 @@ class TeamEngineLock(EngineLock):
     def _remote(self) -> dict[str, str] | None:
         import psycopg
 
+        from tui.store.postgres import ENGINE_HOLDER_SQL, TEAM_ENGINE_KEY
+
         for _ in range(2):  # a probe connection the server dropped is made again once
             try:
                 if self._probe is None or self._probe.closed:
                     self._probe = self._connect("wan-tui probe")
-                row = self._probe.execute(
-                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a"
-                    " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
-                    " AND l.objid = %s AND l.database = (SELECT oid FROM pg_database"
-                    " WHERE datname = current_database())", (TEAM_ENGINE_KEY,)).fetchone()
+                row = self._probe.execute(ENGINE_HOLDER_SQL, (TEAM_ENGINE_KEY,)).fetchone()
             except psycopg.OperationalError:
                 self._probe = None
                 continue

@@ -126,7 +126,7 @@ def check_server(dsn: str) -> list[Finding]:
     schema version, the jobs, and the engine the history records. Read-only."""
     import psycopg
 
-    from tui.store.postgres import dsn_password, mask_dsn
+    from tui.store.postgres import ENGINE_HOLDER_SQL, TEAM_ENGINE_KEY, dsn_password, mask_dsn
 
     where = mask_dsn(dsn)
     secret = dsn_password(dsn)
@@ -170,8 +170,15 @@ def check_server(dsn: str) -> list[Finding]:
                            "(maybe charged)",
                            "" if not unknown else "check each on the provider, then "
                            "`wan-tui resolve ID --charged` or `--not-charged`"))
-        status = conn.execute("SELECT value FROM meta WHERE key = 'engine'").fetchone()
-        out.append(Finding(True, f"engine: {_engine_line(status[0] if status else None)}"))
+        holder = conn.execute(ENGINE_HOLDER_SQL, (TEAM_ENGINE_KEY,)).fetchone()
+        if holder:
+            out.append(Finding(True, f"team engine: {holder[0].removeprefix('wan-tui ')} "
+                               "(holds the team's engine lock)"))
+        else:
+            status = conn.execute("SELECT value FROM meta WHERE key = 'engine'").fetchone()
+            out.append(Finding(True, "team engine: none running (the next command that needs "
+                               f"one starts it; last recorded: "
+                               f"{_engine_line(status[0] if status else None)})"))
     except psycopg.Error as exc:
         out.append(Finding(False, f"history database {where} cannot be read: "
                            f"{' '.join(str(exc).split())}", "check the role's privileges"))

@@ -39,8 +39,18 @@ log = logging.getLogger("wan_tui.store")
 CHANNEL = "wan_tui"
 # How long a statement waits for a dropped server to come back (a restart takes seconds).
 RECONNECT_PATIENCE_S = 30.0
+# A statement is tried at most this often (a server that keeps dropping us, a deadlock that
+# keeps recurring) before its failure is the caller's, in one line.
+_ATTEMPTS = 5
 _ADVISORY_IDS = 0x7761_6E01  # pg_advisory_xact_lock keys: "wan" + 1 (ids), + 2 (migrations)
 _ADVISORY_MIGRATE = 0x7761_6E02
+# The team's engine (tui/engine/teamlock.py) holds this one on a connection of its own, whose
+# application_name says "wan-tui engine HOST pid PID".
+TEAM_ENGINE_KEY = 0x7761_6E03
+ENGINE_HOLDER_SQL = (
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s AND l.database ="
+    " (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 def mask_dsn(dsn: str) -> str:
@@ -233,7 +243,7 @@ class PostgresStore(Store):
     async def _transact(self, body: Callable[[Tx], Awaitable[T]]) -> T:
         async with self._lock:
             conn = self._live()
-            while True:
+            for attempt in range(1, _ATTEMPTS + 1):
                 committing = False
                 try:
                     await conn.execute("BEGIN")
@@ -259,24 +269,27 @@ class PostgresStore(Store):
                                 f"the connection to {self.location} was lost while a change "
                                 "was being committed; it may or may not have been saved "
                                 "(`wan-tui show` tells)") from None
-                        conn = await self._reconnect()  # nothing was committed: run it again
-                        continue
-                    if isinstance(exc, pg_errors.DeadlockDetected
-                                  | pg_errors.SerializationFailure):
+                        if attempt < _ATTEMPTS:
+                            conn = await self._reconnect()  # nothing committed: run it again
+                            continue
+                    elif isinstance(exc, pg_errors.DeadlockDetected
+                                    | pg_errors.SerializationFailure) and attempt < _ATTEMPTS:
                         continue  # rolled back whole: run it again
                     raise self._problem("write", exc) from None
+            raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:
             conn = self._live()
-            while True:
+            for attempt in range(1, _ATTEMPTS + 1):
                 try:
                     return await _PgTx(conn).fetch(sql, params)
                 except psycopg.Error as exc:
-                    if _is_connection_loss(exc, conn):
+                    if _is_connection_loss(exc, conn) and attempt < _ATTEMPTS:
                         conn = await self._reconnect()
                         continue
                     raise self._problem("read", exc) from None
+            raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _next_ids(self, tx: Tx, count: int) -> int:
         # Consecutive ids for a batch (its id is its first job's): the sequence is moved

@@ -120,7 +120,11 @@ class Picture(Widget):
         self.app.call_from_thread(self._prepared, prepared)
 
     def _prepared(self, prepared: picture_layer.Prepared) -> None:
-        if self._slot is not None and prepared.version == self._version:
+        # An encoding for an image or a size the widget has since left is dropped: the one
+        # for what it shows now is on its way (image setter, on_resize).
+        size = self.content_size
+        if self._slot is not None and prepared.version == self._version \
+                and (prepared.cols, prepared.rows) == (size.width, size.height):
             picture_layer.registry.sources[self._slot].prepared = prepared
             self.refresh()  # a frame, so the driver draws it
 
