@@ -445,14 +445,21 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     assert f"pid {pid} on " in out and " since " in out and "venice retrieve" in out
     assert "balance    venice $" in out and "(USD, can spend)" in out  # Venice's own word
     assert "log " in out and "active     3 jobs" in out
+    def venice_retrieve(status: dict) -> dict:
+        return next(b for b in status["budgets"]
+                    if (b["provider"], b["rate_class"]) == ("venice", "retrieve"))
+
+    # The first status poll waits for the server's estimate, and the status is published
+    # every 2 s: wait until one shows a poll, rather than race the engine's first one.
+    wait_for(lambda: venice_retrieve(json.loads(run_cli(env, "engine", "status", "--json")[1]))
+             ["used"] >= 1, 20, "a status poll counted in the published budget")
     code, out, _ = run_cli(env, "engine", "status", "--json")
     status = json.loads(out)
     assert status["pid"] == pid and status["active_jobs"] == 3 and status["halts"] == {}
     assert status["host"] and status["started"] <= time.time()
     assert status["log_file"].endswith("wan-tui.log")
     assert status["balances"]["venice"]["can_consume"] is True
-    venice = next(b for b in status["budgets"]
-                  if (b["provider"], b["rate_class"]) == ("venice", "retrieve"))
+    venice = venice_retrieve(status)
     assert venice["used"] >= 1 and venice["limit"] > 0
     code, out, err = run_cli(env, "engine", "stop")
     assert code == 0 and f"pid {pid} stopped" in out, err
