@@ -20,7 +20,7 @@ from tui.logs import stop_logging
 from tui.providers.venice import VeniceProvider
 from tui.sim.server import SimServer
 from tui.sim.state import Faults, SimConfig
-from tui.store import Store
+from tui.store import Store, open_store
 
 VENICE_KEY = "sim-venice-key"
 # Test jobs take a fraction of a second; every poll interval shrinks to match.
@@ -195,7 +195,7 @@ def sim_env(sim: SimServer, home: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    st = await Store.open(tmp_path / "history.db")
+    st = await open_store(tmp_path / "history.db")
     yield st
     await st.close()
 
@@ -256,7 +256,7 @@ def stored_jobs(db: Path) -> list:
     import asyncio
 
     async def read():
-        st = await Store.open(db)
+        st = await open_store(db)
         try:
             return await st.list_jobs(order="created", descending=False)
         finally:

@@ -13,7 +13,7 @@ from conftest import T2V, sim_env, stored_jobs
 
 from tui.jobs import JobState
 from tui.sim.state import Faults
-from tui.store import Store
+from tui.store import open_store
 
 
 def wan(env: dict[str, str], *args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -142,7 +142,7 @@ def test_resolving_with_the_provider_id_follows_and_downloads(make_sim, tmp_path
 
 
 async def _spend(db: Path):
-    store = await Store.open(db)
+    store = await open_store(db)
     try:
         return await store.spend_detail(0)
     finally:

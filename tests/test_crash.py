@@ -24,10 +24,10 @@ def sha(path: Path) -> str:
 def events_of(db: Path, job_id: int) -> list:
     import asyncio
 
-    from tui.store import Store
+    from tui.store import open_store
 
     async def read() -> list:
-        async with await Store.open(db) as store:
+        async with await open_store(db) as store:
             return await store.events(job_id)
     return asyncio.run(read())
 

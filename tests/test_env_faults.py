@@ -31,7 +31,7 @@ from tui.engine import Notice
 from tui.engine import files as files_module
 from tui.jobs import JobRequest, JobState
 from tui.providers.venice import VeniceProvider
-from tui.store import MIGRATIONS, Store, StoreError, backup_path, check_history
+from tui.store import MIGRATIONS, StoreError, backup_path, check_history, open_store
 
 
 def _can_mount() -> bool:
@@ -358,7 +358,7 @@ def test_damaged_pages_are_found_by_doctor_with_the_backup_to_restore(tmp_path):
     db = tmp_path / "history.db"
 
     async def seed():
-        store = await Store.open(db)
+        store = await open_store(db)
         await store.add_jobs([JobRequest(model="m", prompt=f"prompt {i} " * 20)
                               for i in range(400)])
         await store.close()
@@ -414,13 +414,13 @@ async def test_a_backup_is_kept_before_each_migration(tmp_path, monkeypatch):
     import tui.store.schema as store_schema
 
     db = tmp_path / "history.db"
-    store = await Store.open(db)
+    store = await open_store(db)
     (job,) = await store.add_jobs([JobRequest(model="m", prompt="kept")])
     await store.close()
     version = len(MIGRATIONS)
     monkeypatch.setattr(store_schema, "MIGRATIONS",
                         [*MIGRATIONS, ("ALTER TABLE jobs ADD COLUMN note TEXT",)])
-    store = await Store.open(db)
+    store = await open_store(db)
     await store.close()
     backup = backup_path(db, version)
     assert backup.exists() and oct(backup.stat().st_mode & 0o777) == "0o600"
@@ -430,7 +430,7 @@ async def test_a_backup_is_kept_before_each_migration(tmp_path, monkeypatch):
         assert "note" not in {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
     # a new history (version 0) has nothing to keep
     assert not list(tmp_path.glob("fresh.db.v*.bak"))
-    await (await Store.open(tmp_path / "fresh.db")).close()
+    await (await open_store(tmp_path / "fresh.db")).close()
     assert not list(tmp_path.glob("fresh.db.v*.bak"))
 
 
@@ -438,11 +438,11 @@ async def test_no_room_for_the_backup_means_no_migration(tmp_path, monkeypatch):
     import tui.store.schema as store_schema
 
     db = tmp_path / "history.db"
-    await (await Store.open(db)).close()
+    await (await open_store(db)).close()
     (tmp_path / f"history.db.v{len(MIGRATIONS)}.bak.tmp").mkdir()  # the copy cannot be made
     monkeypatch.setattr(store_schema, "MIGRATIONS",
                         [*MIGRATIONS, ("ALTER TABLE jobs ADD COLUMN note TEXT",)])
     with pytest.raises(StoreError, match="cannot back up .* nothing was changed"):
-        await Store.open(db)
+        await open_store(db)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

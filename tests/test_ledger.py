@@ -17,7 +17,7 @@ from tui.engine.events import BalanceChanged
 from tui.jobs import JobRequest, JobState
 from tui.providers.http import HttpPolicy
 from tui.providers.venice import VeniceProvider
-from tui.store import Store
+from tui.store import Store, open_store
 
 SHORT = HttpPolicy(deadline_s=5.0)
 
@@ -213,6 +213,6 @@ def _events(db: Path, job_id: int):
     import asyncio
 
     async def read():
-        async with await Store.open(db) as st:
+        async with await open_store(db) as st:
             return await st.events(job_id)
     return asyncio.run(read())

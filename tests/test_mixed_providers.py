@@ -15,7 +15,7 @@ from tui.jobs import JobRequest, JobState
 from tui.media.recipe import read_tags
 from tui.providers.acedata import AceDataProvider
 from tui.sim.state import Faults
-from tui.store import Store
+from tui.store import open_store
 
 FAULTS = dict(rate_500=0.1, rate_503=0.1, cut_rate=0.25, failure_block_threshold=0)
 
@@ -93,7 +93,7 @@ def test_bad_input_for_each_provider_is_refused_before_any_call(make_sim, monkey
 
 async def test_thirty_acedata_jobs_cost_one_task_request_per_round(make_sim, tmp_path):
     sim = make_sim(seed=3, mean_s=1.0)
-    store = await Store.open(tmp_path / "h.db")
+    store = await open_store(tmp_path / "h.db")
     provider = AceDataProvider(sim.url("acedata"), "sim-acedata-token")
     engine = Engine(store, {"acedata": provider}, output_dir=tmp_path / "v",
                     policy=FAST_POLICY, rescan_s=0)

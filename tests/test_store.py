@@ -14,7 +14,7 @@ import pytest
 
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, TransitionError
 from tui.query import JobQuery as Q  # noqa: N814 (short: it is in every filter line)
-from tui.store import Event, Store, StoreError, fts_query
+from tui.store import Event, Store, StoreError, fts_query, open_store
 from tui.store import rows as store_rows
 from tui.store import schema as store_schema
 
@@ -46,7 +46,7 @@ async def store(request: pytest.FixtureRequest, db_path: Path, clock: FakeClock)
     """The contract: every test that takes `store` runs against both backends, SQLite in a
     file and a real PostgreSQL server (tests/pg.py), and must pass the same on each."""
     target = db_path if request.param == "sqlite" else request.getfixturevalue("pg_dsn")
-    s = await Store.open(target, clock=clock)
+    s = await open_store(target, clock=clock)
     yield s
     await s.close()
 
@@ -60,7 +60,7 @@ def target(request: pytest.FixtureRequest, db_path: Path) -> Path | str:
 @pytest.fixture
 async def sqlite_store(db_path: Path, clock: FakeClock):
     """For what only an SQLite file has (the file itself, its trace of statements)."""
-    s = await Store.open(db_path, clock=clock)
+    s = await open_store(db_path, clock=clock)
     yield s
     await s.close()
 
@@ -84,7 +84,7 @@ async def add_one(store: Store, prompt: str = "a cat", **kw) -> Job:
 
 async def test_open_creates_parent_dirs_schema_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "history.db"
-    s = await Store.open(path)
+    s = await open_store(path)
     await s.close()
     with raw(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_schema.MIGRATIONS)
@@ -95,7 +95,7 @@ async def test_open_creates_parent_dirs_schema_and_wal(tmp_path: Path) -> None:
 
 
 async def test_reopening_keeps_everything(db_path: Path, clock: FakeClock) -> None:
-    s = await Store.open(db_path, clock=clock)
+    s = await open_store(db_path, clock=clock)
     job = await add_one(s, "a red fox", provider="apixo")
     await s.transition(job.id, S.SUBMITTING, "sending", submitted_at=1_000.0, cost_usd=0.5)
     await s.set_meta("last_batch", "b1")
@@ -104,7 +104,7 @@ async def test_reopening_keeps_everything(db_path: Path, clock: FakeClock) -> No
     await s.close()
     await s.close()  # closing twice is harmless
 
-    s = await Store.open(db_path, clock=clock)
+    s = await open_store(db_path, clock=clock)
     try:
         assert await s.get(job.id) == before
         assert [e.state for e in await s.events(job.id)] == [S.PENDING, S.SUBMITTING]
@@ -119,7 +119,7 @@ async def test_a_newer_database_is_refused_in_one_line(db_path: Path) -> None:
     with raw(db_path) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError) as info:
-        await Store.open(db_path)
+        await open_store(db_path)
     message = str(info.value)
     assert "\n" not in message and "99" in message and "upgrade" in message
 
@@ -127,20 +127,20 @@ async def test_a_newer_database_is_refused_in_one_line(db_path: Path) -> None:
 async def test_a_file_that_is_not_a_database_is_refused(db_path: Path) -> None:
     db_path.write_bytes(b"this is not sqlite, it is a shopping list\n" * 100)
     with pytest.raises(StoreError, match="not a usable"):
-        await Store.open(db_path)
+        await open_store(db_path)
 
 
 async def test_opening_an_older_database_runs_the_missing_migrations(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = await Store.open(db_path)
+    s = await open_store(db_path)
     job = await add_one(s)
     await s.close()
 
     current = len(store_schema.MIGRATIONS)
     nxt = ("ALTER TABLE jobs ADD COLUMN note TEXT", "UPDATE jobs SET note = 'migrated'")
     monkeypatch.setattr(store_schema, "MIGRATIONS", [*store_schema.MIGRATIONS, nxt])
-    s = await Store.open(db_path)
+    s = await open_store(db_path)
     try:
         assert await s.get(job.id) == job
     finally:
@@ -153,12 +153,12 @@ async def test_opening_an_older_database_runs_the_missing_migrations(
 async def test_a_failing_migration_changes_nothing(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await (await Store.open(db_path)).close()
+    await (await open_store(db_path)).close()
     current = len(store_schema.MIGRATIONS)
     broken = ("CREATE TABLE half_done (x)", "THIS IS NOT SQL")
     monkeypatch.setattr(store_schema, "MIGRATIONS", [*store_schema.MIGRATIONS, broken])
     with pytest.raises(StoreError):
-        await Store.open(db_path)
+        await open_store(db_path)
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == current
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -173,7 +173,7 @@ def test_state_rank_lists_every_state_in_lifecycle_order() -> None:
 
 
 async def test_a_closed_store_says_so(db_path: Path) -> None:
-    s = await Store.open(db_path)
+    s = await open_store(db_path)
     await s.close()
     with pytest.raises(StoreError, match="closed"):
         await s.get(1)
@@ -300,8 +300,8 @@ async def test_a_claim_on_a_job_in_another_state_writes_nothing(store: Store) ->
 
 
 async def test_two_processes_never_both_claim_a_job(target: Path | str) -> None:
-    a = await Store.open(target)
-    b = await Store.open(target)
+    a = await open_store(target)
+    b = await open_store(target)
     try:
         jobs = await a.add_jobs([req(f"p{i}") for i in range(20)])
 
@@ -322,11 +322,11 @@ CLAIMER = textwrap.dedent(
     """
     import asyncio, json, os, sys
     from tui.jobs import JobState
-    from tui.store import Store
+    from tui.store import open_store
 
     async def main():
         # From the environment, not argv: a DSN may hold a password.
-        store = await Store.open(os.environ["TEST_HISTORY"])
+        store = await open_store(os.environ["TEST_HISTORY"])
         print("ready", flush=True)
         won = []
         for job_id in json.loads(sys.argv[1]):
@@ -342,7 +342,7 @@ CLAIMER = textwrap.dedent(
 
 
 async def test_a_real_second_process_never_claims_the_same_job(target: Path | str) -> None:
-    store = await Store.open(target)
+    store = await open_store(target)
     try:
         ids = [j.id for j in await store.add_jobs([req(f"p{i}") for i in range(100)])]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
@@ -367,7 +367,7 @@ async def test_a_real_second_process_never_claims_the_same_job(target: Path | st
 
 
 async def test_two_processes_opening_a_new_history_at_once(target: Path | str) -> None:
-    a, b = await asyncio.gather(Store.open(target), Store.open(target))
+    a, b = await asyncio.gather(open_store(target), open_store(target))
     await a.add_jobs([req()])
     assert await b.count_jobs() == 1
     await a.close()
@@ -704,7 +704,7 @@ async def test_a_version_one_database_gains_delete_pending(
             (JobRequest(model="m", prompt="old job").to_json(),))
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
-    s = await Store.open(db_path)
+    s = await open_store(db_path)
     try:
         (job,) = await s.list_jobs()
         assert job.prompt == "old job" and job.delete_pending is False

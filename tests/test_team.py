@@ -21,7 +21,7 @@ from pg import PASSWORD, PgServer
 from tui.cli import main
 from tui.config import ConfigError, load_config
 from tui.jobs import JobRequest, JobState
-from tui.store import MIGRATIONS, Store, StoreError
+from tui.store import MIGRATIONS, StoreError, open_store
 from tui.store.postgres import PostgresStore, mask_dsn
 from tui.store.schema import PG_MIGRATIONS
 
@@ -80,7 +80,7 @@ def test_the_database_comes_from_the_environment_or_the_config(tmp_path, monkeyp
 
 
 async def test_the_event_log_is_append_only_on_the_server(pg_dsn: str) -> None:
-    store = await Store.open(pg_dsn)
+    store = await open_store(pg_dsn)
     try:
         (job,) = await store.add_jobs([req()])
     finally:
@@ -94,18 +94,18 @@ async def test_the_event_log_is_append_only_on_the_server(pg_dsn: str) -> None:
 
 
 async def test_a_newer_schema_on_the_server_is_refused_in_one_line(pg_dsn: str) -> None:
-    await (await Store.open(pg_dsn)).close()
+    await (await open_store(pg_dsn)).close()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("UPDATE wan_tui_schema SET version = version + 1")
     with pytest.raises(StoreError, match="knows only up to") as err:
-        await Store.open(pg_dsn)
+        await open_store(pg_dsn)
     assert PASSWORD not in str(err.value) and "\n" not in str(err.value)
 
 
 async def test_a_wrong_password_is_one_line_without_it(pg: PgServer, pg_dsn: str) -> None:
     wrong = pg_dsn.replace(PASSWORD, "not-the-password-77")
     with pytest.raises(StoreError, match="cannot connect to the history database") as err:
-        await Store.open(wrong)
+        await open_store(wrong)
     assert "not-the-password-77" not in str(err.value) and "***" in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -113,7 +113,7 @@ async def test_a_wrong_password_is_one_line_without_it(pg: PgServer, pg_dsn: str
 async def test_a_batch_gets_consecutive_ids_while_others_write(pg_dsn: str) -> None:
     """A batch is named by its first job's id; batches recorded at once from several
     connections (machines) never interleave their ids."""
-    stores = [await Store.open(pg_dsn) for _ in range(3)]
+    stores = [await open_store(pg_dsn) for _ in range(3)]
     try:
         batches = await asyncio.gather(*(
             s.add_jobs([req(f"m{n} p{i}") for i in range(40)])
@@ -132,8 +132,8 @@ async def test_a_batch_gets_consecutive_ids_while_others_write(pg_dsn: str) -> N
 
 
 async def test_another_connection_sees_a_change_within_a_second(pg_dsn: str) -> None:
-    writer = await Store.open(pg_dsn)
-    window = await Store.open(pg_dsn)
+    writer = await open_store(pg_dsn)
+    window = await open_store(pg_dsn)
     try:
         first = await window.data_version()
         (job,) = await writer.add_jobs([req()])
@@ -158,8 +158,8 @@ async def test_another_connection_sees_a_change_within_a_second(pg_dsn: str) -> 
 
 async def test_a_terminated_connection_is_made_again_and_nothing_is_lost(
         pg: PgServer, pg_dsn: str) -> None:
-    store = await Store.open(pg_dsn)
-    window = await Store.open(pg_dsn)
+    store = await open_store(pg_dsn)
+    window = await open_store(pg_dsn)
     try:
         assert isinstance(store, PostgresStore)
         jobs = await store.add_jobs([req(f"p{i}") for i in range(5)])
@@ -186,8 +186,8 @@ async def test_a_terminated_connection_is_made_again_and_nothing_is_lost(
 
 
 async def test_a_server_restart_is_ridden_out(pg: PgServer, pg_dsn: str) -> None:
-    store = await Store.open(pg_dsn)
-    window = await Store.open(pg_dsn)
+    store = await open_store(pg_dsn)
+    window = await open_store(pg_dsn)
     try:
         jobs = await store.add_jobs([req(f"p{i}") for i in range(3)])
         await asyncio.to_thread(pg.restart)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from test_app import dashboard, req, settle, until
 
-from tui.store import Store
+from tui.store import open_store
 
 
 def mark_cell(app, job_id: int) -> str:
@@ -55,7 +55,7 @@ async def test_a_pick_from_the_gallery_reaches_the_table(sim):
     async with dashboard(sim, [req("a lighthouse"), req("a kettle")]) as (app, pilot, facade):
         await settle(app, pilot, facade, [1, 2])
         # `wan-tui serve` writes picks through its own connection, as another process does
-        other = await Store.open(facade.config.history)
+        other = await open_store(facade.config.history)
         try:
             await other.set_pick(1, "reject")
         finally:

@@ -35,7 +35,7 @@ from tui.engine.lock import EngineLock
 from tui.jobs import JobRequest, JobState
 from tui.providers.base import Quote
 from tui.sim.state import Faults
-from tui.store import Store
+from tui.store import open_store
 
 
 def sha(path: Path) -> str:
@@ -63,7 +63,7 @@ jobs_in = stored_jobs
 
 def record(db: Path, prompts: list[str]) -> None:
     async def add():
-        store = await Store.open(db)
+        store = await open_store(db)
         try:
             await store.add_jobs([req(p) for p in prompts], [0.25] * len(prompts))
         finally:

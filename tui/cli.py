@@ -233,10 +233,10 @@ async def _unknown_jobs_line(config) -> str | None:
     from tui.format import money
     from tui.jobs import JobState
     from tui.query import JobQuery
-    from tui.store import Store
+    from tui.store import open_store
 
     unknown = JobQuery(states=(JobState.UNKNOWN,))
-    store = await Store.open(config.history)
+    store = await open_store(config.history)
     try:
         ids = [j.id for j in await store.list_jobs(unknown, order="created", descending=False,
                                                    limit=6)]
@@ -289,7 +289,7 @@ async def cmd_list(args) -> int:
     from tui.format import job_line
     from tui.jobs import JobState
     from tui.query import JobQuery
-    from tui.store import Store
+    from tui.store import open_store
 
     config = user_config()
     try:
@@ -297,7 +297,7 @@ async def cmd_list(args) -> int:
     except ValueError:
         raise UsageError("unknown --state; use one of "
                          + ", ".join(s.value for s in JobState)) from None
-    store = await Store.open(config.history)
+    store = await open_store(config.history)
     try:
         query = JobQuery.parse(args.query or "")  # the dashboard's filter: pick:star, ...
         if states is not None:
@@ -321,9 +321,9 @@ async def cmd_show(args) -> int:
     import time
 
     from tui.format import job_line, stamp
-    from tui.store import Store
+    from tui.store import open_store
 
-    store = await Store.open(user_config().history)
+    store = await open_store(user_config().history)
     try:
         job = await store.get(args.id)
         if job is None:
@@ -393,11 +393,11 @@ async def cmd_resolve(args) -> int:
 
     from tui.format import job_line, money
     from tui.jobs import JobState, ValidationError, settle_unknown
-    from tui.store import Store
+    from tui.store import open_store
 
     if args.remote_id is not None and not args.charged:
         raise UsageError("--remote-id goes with --charged (a job with an id was sent)")
-    store = await Store.open(user_config().history)
+    store = await open_store(user_config().history)
     try:
         job = await store.get(args.id)
         if job is None:

@@ -159,7 +159,7 @@ class Config:
 
     @property
     def history(self) -> Path | str:
-        """What tui.store.Store.open takes: the server's DSN, else the SQLite file."""
+        """What tui.store.open_store takes: the server's DSN, else the SQLite file."""
         return self.database or self.db_path
 
     def provider(self, name: str) -> ProviderConfig:

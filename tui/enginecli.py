@@ -32,11 +32,11 @@ async def read_status(config: Any) -> dict[str, Any]:
     """What `engine status` shows, as one dict (the `--json` form)."""
     from tui.engine.host import STATUS_KEY
     from tui.engine.teamlock import engine_lock_for
-    from tui.store import Store
+    from tui.store import open_store
 
     # On a team's database: the team's engine, on whichever machine it runs.
     pid = engine_lock_for(config.db_path.with_name("engine.lock"), config.database).holder()
-    store = await Store.open(config.history)
+    store = await open_store(config.history)
     try:
         text = await store.get_meta(STATUS_KEY)
         counts = await store.counts_by_state()

@@ -18,10 +18,10 @@ async def cmd_import(args: Any) -> int:
     from tui.errors import EXIT_OK
     from tui.format import money
     from tui.importing import import_folder
-    from tui.store import Store
+    from tui.store import open_store
 
     folder = Path(args.folder).expanduser()
-    store = await Store.open(user_config().history)
+    store = await open_store(user_config().history)
     try:
         outcome = await import_folder(store, folder)
     finally:

@@ -16,7 +16,7 @@ from tui.engine.schedule import PollPolicy
 from tui.engine.teamlock import engine_lock_for
 from tui.providers import build_providers
 from tui.providers.base import Provider
-from tui.store import Store
+from tui.store import Store, open_store
 
 
 @dataclass
@@ -66,9 +66,9 @@ async def open_session(
     """Yields a ready session. With `lock`, this process must be the engine (raises
     EngineBusy if another one is); without, it starts as a client and may claim the
     engine later through `session.host`. Nothing is started: callers do that."""
-    store = await Store.open(config.history)
+    store = await open_store(config.history)
     try:
-        reader = await Store.open(config.history)
+        reader = await open_store(config.history)
     except BaseException:
         await store.close()
         raise

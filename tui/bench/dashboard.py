@@ -212,12 +212,12 @@ async def seed(config: Any, history: int, active: int) -> dict[str, float]:
     """History rows straight into the store; active jobs recorded pending (the engine
     submits them when it starts, exactly as it resumes a real session). The config file
     lets the engine -- in this process or its own -- follow all of them at once."""
-    from tui.store import Store
+    from tui.store import open_store
 
     config.config_file.parent.mkdir(parents=True, exist_ok=True)
     config.config_file.write_text(f"max_concurrent_jobs = {max(200, active + 50)}\n")
     out: dict[str, float] = {}
-    store = await Store.open(config.history)
+    store = await open_store(config.history)
     try:
         if history:
             started = time.perf_counter()

@@ -61,7 +61,7 @@ from tui.providers.base import Processing, ProviderError, RateLimited, Ready
 from tui.providers.venice import VeniceProvider
 from tui.sim.server import SimServer
 from tui.sim.state import Faults, SimConfig, SimJob, SimState
-from tui.store import Store
+from tui.store import open_store
 
 KEY = "sim-venice-key"
 VENICE_MODELS = {  # model id → simulated mean run time (s)
@@ -290,7 +290,7 @@ async def engine_run(scenario: Scenario, scale: float, out: Path,
     clock = ScaledClock(scale)
     ends: dict[str, float] = {}
     with start_sim(scenario, clock, seed, rtt_s) as sim:
-        store = await Store.open(out / "history.db", clock=clock.now)
+        store = await open_store(out / "history.db", clock=clock.now)
         policy = replace(VeniceProvider.default_policy, keepalive=keepalive)
         provider = VeniceProvider(sim.url("venice"), KEY, policy=policy)
         engine = Engine(store, {"venice": provider}, output_dir=out, clock=clock, rescan_s=0)

@@ -70,7 +70,7 @@ def _clips(folder: Path) -> list[Path]:
 async def _seed(db: Path, count: int, clips: list[Path], big: Path) -> None:
     from tui.jobs import Job, JobRequest, JobState
     from tui.media.probe import probe
-    from tui.store import Store
+    from tui.store import open_store
 
     facts = {path: probe(path) for path in [*clips, big]}
     now = time.time() - 60
@@ -85,7 +85,7 @@ async def _seed(db: Path, count: int, clips: list[Path], big: Path) -> None:
             remote_id=f"b-{n}", file=str(path), bytes=path.stat().st_size,
             video=facts[path], cost_usd=0.31, finished_at=now - (count - n) * 60 + 300,
             batch_id=1))
-    store = await Store.open(db)
+    store = await open_store(db)
     try:
         await store.bulk_insert_for_benchmark(jobs)
     finally:

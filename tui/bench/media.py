@@ -189,7 +189,7 @@ def _clips(folder: Path, count: int) -> list[Path]:
 
 async def _seed(config: Any, count: int, clips: list[Path]) -> None:
     from tui.jobs import Job, JobRequest, JobState, VideoFacts
-    from tui.store import Store
+    from tui.store import open_store
 
     facts = VideoFacts(width=1280, height=720, duration_s=2.0, fps=12.0, video_codec="h264")
     now = time.time() - 60
@@ -199,7 +199,7 @@ async def _seed(config: Any, count: int, clips: list[Path]) -> None:
                 remote_id=f"b-{n}", file=str(clips[n % len(clips)]), bytes=300_000,
                 video=facts, finished_at=now)
             for n in range(count)]
-    store = await Store.open(config.history)
+    store = await open_store(config.history)
     try:
         await store.bulk_insert_for_benchmark(jobs)
     finally:

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from tui.jobs import JobRequest, JobState
-from tui.store import Store
+from tui.store import open_store
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -40,8 +40,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _latency(target: Path | str, changes: int) -> dict[str, float]:
-    writer = await Store.open(target)
-    window = await Store.open(target)
+    writer = await open_store(target)
+    window = await open_store(target)
     try:
         (job,) = await writer.add_jobs([JobRequest(model="m", prompt="bench")])
         await window.wait_for_change(0, 0.5)
@@ -70,7 +70,7 @@ def _patch(cls: type, methods: tuple) -> None:
 
 async def _round_trips(target: Path | str, jobs: int = 50) -> float:
     """Statements per job over its whole life, counted where they are sent."""
-    store = await Store.open(target)
+    store = await open_store(target)
     count = 0
     if hasattr(store, "_db"):  # SQLite: aiosqlite's trace of every statement
         def traced(_: str) -> None:

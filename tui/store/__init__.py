@@ -4,6 +4,7 @@
 there; `jobs_fts` indexes prompts so a search stays instant at 100 000 jobs.
 
     history   the Store: every query, written once for both backends
+    opening   open_store: the backend a path or a postgresql:// DSN names
     sqlite    SqliteStore: one person's history in a file (WAL, BEGIN IMMEDIATE)
     postgres  PostgresStore: a team's history on a server (psycopg 3, LISTEN/NOTIFY)
     schema    every migration, in order (append only), for SQLite and its PostgreSQL twin
@@ -23,6 +24,7 @@ from tui.store.files import (
     read_only_reason,
 )
 from tui.store.history import Store, is_server_dsn
+from tui.store.opening import open_store
 from tui.store.records import BatchStats, EngineRequest, Event, Spend, StoreError
 from tui.store.rows import fts_query
 from tui.store.schema import MIGRATIONS
@@ -38,6 +40,7 @@ __all__ = [
     "Spend",
     "Store",
     "StoreError",
+    "open_store",
     "backup_database",
     "backup_path",
     "check_history",

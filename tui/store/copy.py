@@ -14,7 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui.store.history import Row, Store, Tx
+from tui.store.history import Row, Tx
+from tui.store.opening import open_store
 from tui.store.postgres import PostgresStore
 from tui.store.records import StoreError
 from tui.store.rows import _COLUMNS
@@ -46,7 +47,7 @@ async def copy_history(source: Path, target_dsn: str, *, force: bool = False) ->
     if not source.exists():
         raise StoreError(f"there is no history at {source} to copy")
     # Opening it brings an older file to the current schema first (a copy is kept).
-    await (await Store.open(source)).close()
+    await (await open_store(source)).close()
     try:
         jobs, events = await asyncio.to_thread(_read_source, source)
     except sqlite3.Error as exc:

@@ -60,7 +60,7 @@ def is_server_dsn(target: object) -> bool:
 class Store:
     """Async access to one history database. Use it from one event loop per process.
 
-    `Store.open(path)` opens (or creates) an SQLite file; `Store.open("postgresql://...")`
+    `open_store(path)` opens (or creates) an SQLite file; `open_store("postgresql://...")`
     connects to a PostgreSQL database. Both run the same migrations' numbers and answer
     every method below the same way (tests/test_store.py runs against both)."""
 
@@ -79,18 +79,6 @@ class Store:
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------ opening and closing
-
-    @classmethod
-    async def open(cls, target: Path | str, *, clock: Callable[[], float] = time.time
-                   ) -> Store:
-        """The history at `target`: an SQLite file's path, or a postgresql:// DSN."""
-        if is_server_dsn(target):
-            from tui.store.postgres import PostgresStore  # psycopg only when a team uses it
-
-            return await PostgresStore.connect(str(target), clock=clock)
-        from tui.store.sqlite import SqliteStore
-
-        return await SqliteStore.open_file(Path(target), clock=clock)
 
     def now(self) -> float:
         """The clock the store stamps rows with (updated_at, events)."""

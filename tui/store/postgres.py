@@ -116,7 +116,7 @@ def _is_connection_loss(exc: BaseException, conn: psycopg.AsyncConnection[Any] |
 
 
 class PostgresStore(Store):
-    """The history in a PostgreSQL database (Store.open("postgresql://...")). The DSN is
+    """The history in a PostgreSQL database (open_store("postgresql://...")). The DSN is
     held in memory only; everything shown says `location` (password masked)."""
 
     dialect = POSTGRES

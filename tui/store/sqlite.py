@@ -45,7 +45,7 @@ class _SqliteTx:
 
 
 class SqliteStore(Store):
-    """The history in one SQLite file (Store.open(path))."""
+    """The history in one SQLite file (open_store(path))."""
 
     dialect = SQLITE
     path: Path

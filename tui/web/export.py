@@ -47,11 +47,11 @@ class Exported:
 
 
 async def _read(history: Path | str, query_text: str) -> tuple[list[Job], dict[int, list[dict]]]:
-    from tui.store import Store
+    from tui.store import open_store
     from tui.web.cards import finished_query
 
     query = finished_query(query_text)
-    store = await Store.open(history)
+    store = await open_store(history)
     try:
         jobs = await store.list_jobs(query, order="created", descending=False)
         events = {job.id: [{"at": e.at, "state": e.state.value, "detail": e.detail}

@@ -90,11 +90,11 @@ def cmd_serve(args: argparse.Namespace, config) -> int:
     url_host = f"[{shown}]" if ":" in shown else shown
 
     async def serve() -> None:
-        from tui.store import Store
+        from tui.store import open_store
 
         # Opened here, before anything listens: a history that cannot be opened (or needs
         # a newer wan-tui) is one line, not a server that fails to start.
-        store = await Store.open(config.history)
+        store = await open_store(config.history)
         try:
             await run(store)
         finally:
