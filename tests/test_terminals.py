@@ -143,8 +143,8 @@ def walk(term: Terminal, graphic: bool, label: str) -> None:
     assert yellow_rows(shot(term, f"no-picture-{label}")) == 0, \
         "a picture stayed on the display after it left the screen"
 
+    n = draws(term)  # before the key: a picture drawn before a later read would be missed
     term.key("G")
-    n = draws(term)
     wait_picture(term, graphic, "the picture again", after=n)
     term.key("y")  # copy the path: a toast over the picture
     term.wait_belief(lambda b: any("copied:" in r for r in b[2]), what="the toast")
