@@ -54,6 +54,9 @@ def test_import_into_an_empty_home_rebuilds_every_job_and_again_adds_nothing(
         run, made, tmp_path, monkeypatch):
     videos = Path(made[1]["file"]).parent
     assert len(made) == 4 and all(row["state"] == "done" for row in made.values())
+    # The first home's engine reads balances and the ledger on its own: stop it, so every
+    # request counted after this line could only come from the import.
+    assert run("engine", "stop")[0] == 0
     requests_before = run.sim.state.stats()["requests"]
     # A new, empty home with no provider keys at all: nothing could be called if it tried.
     monkeypatch.setenv("WAN_TUI_HOME", str(tmp_path / "new-home"))
