@@ -532,6 +532,13 @@ class Job:
     # On a team's shared history: the machine whose disk holds `file` (its engine name);
     # None on one person's history, where every file is on this machine.
     file_host: str | None = None
+    # On a team's history, who follows the job (tui/engine/leases.py): the engine it was
+    # recorded on (`origin`, whose machine gets the video), the engine holding its lease
+    # (`owner`, until `lease_until`), and the lease's epoch, which fences every write.
+    origin: str | None = None
+    owner: str | None = None
+    lease_epoch: int = 0
+    lease_until: float | None = None
 
     @property
     def provider(self) -> str:

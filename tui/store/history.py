@@ -196,6 +196,7 @@ class Store:
                     cost_is_estimate=estimate,
                     batch_id=first,
                     source_id=source,
+                    origin=self.machine,  # a team's: this machine's engine follows it
                 )
                 for i, (req, quote, estimate, source) in enumerate(
                     zip(requests, quotes, estimates, origins, strict=True))

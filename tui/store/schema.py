@@ -146,6 +146,48 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # here, where every file is on this machine). Kept in step with PG_MIGRATIONS.
         "ALTER TABLE jobs ADD COLUMN file_host TEXT",
     ),
+    (
+        # A team's engines follow jobs under leases (tui/engine/leases.py): `origin` is the
+        # engine (machine) a job was recorded on, whose engine follows it so the video lands
+        # there; `owner` holds the lease until `lease_until`, and `lease_epoch` grows with
+        # every claim, so a write fenced by an older epoch is refused. On one person's file
+        # the same columns are kept (one schema, one number) and the flock is the lease.
+        "ALTER TABLE jobs ADD COLUMN origin TEXT",
+        "ALTER TABLE jobs ADD COLUMN owner TEXT",
+        "ALTER TABLE jobs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN lease_until REAL",
+        "CREATE INDEX jobs_owner ON jobs(owner, lease_until)",
+        # stop and resume are asked of one machine's engine; NULL: whichever engine may.
+        "ALTER TABLE requests ADD COLUMN target TEXT",
+        # Each engine's heartbeat (doctor shows name, pid, lease age; a name held by a live
+        # engine elsewhere is refused).
+        """CREATE TABLE engines (
+            name TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            home TEXT NOT NULL,
+            output_dir TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL,
+            stopped_at REAL
+        )""",
+        # One request budget per provider key, shared by every engine on it: the calls
+        # sent in the sliding window, and a 429's Retry-After. key_id is a hash of the key,
+        # never the key.
+        """CREATE TABLE rate_spend (
+            key_id TEXT NOT NULL,
+            rate_class TEXT NOT NULL,
+            at REAL NOT NULL,
+            engine TEXT
+        )""",
+        "CREATE INDEX rate_spend_window ON rate_spend(key_id, rate_class, at)",
+        """CREATE TABLE rate_blocks (
+            key_id TEXT NOT NULL,
+            rate_class TEXT NOT NULL,
+            blocked_until REAL NOT NULL,
+            PRIMARY KEY (key_id, rate_class)
+        )""",
+    ),
 ]
 
 
@@ -273,5 +315,36 @@ PG_MIGRATIONS: list[tuple[str, ...]] = [
         # The machine whose disk holds `file` (a team's history: WAN_TUI_ENGINE_NAME or its
         # host name); NULL on one person's history, where it is this machine.
         "ALTER TABLE jobs ADD COLUMN file_host TEXT",
+    ),
+    (
+        "ALTER TABLE jobs ADD COLUMN origin TEXT",
+        "ALTER TABLE jobs ADD COLUMN owner TEXT",
+        "ALTER TABLE jobs ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN lease_until DOUBLE PRECISION",
+        "CREATE INDEX jobs_owner ON jobs(owner, lease_until)",
+        "ALTER TABLE requests ADD COLUMN target TEXT",
+        """CREATE TABLE engines (
+            name TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            home TEXT NOT NULL,
+            output_dir TEXT NOT NULL,
+            started_at DOUBLE PRECISION NOT NULL,
+            heartbeat_at DOUBLE PRECISION NOT NULL,
+            stopped_at DOUBLE PRECISION
+        )""",
+        """CREATE TABLE rate_spend (
+            key_id TEXT NOT NULL,
+            rate_class TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            engine TEXT
+        )""",
+        "CREATE INDEX rate_spend_window ON rate_spend(key_id, rate_class, at)",
+        """CREATE TABLE rate_blocks (
+            key_id TEXT NOT NULL,
+            rate_class TEXT NOT NULL,
+            blocked_until DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (key_id, rate_class)
+        )""",
     ),
 ]
