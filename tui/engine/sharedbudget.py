@@ -75,6 +75,7 @@ class SharedRequestBudget(RequestBudget):
         self._db_trouble: str | None = None  # the outage being waited out, said once
         self._chores: set[asyncio.Task[None]] = set()  # block writes, use refreshes
         self._heard_limit: int | None = None  # the last limit the provider's headers said
+        self._closed = False
         self.fallbacks = 0  # calls granted by the local window while the database could not
 
     # ------------------------------------------------------------ what the server said
@@ -197,6 +198,7 @@ class SharedRequestBudget(RequestBudget):
             await asyncio.sleep(0)
 
     async def aclose(self) -> None:
+        self._closed = True  # a look at `used` after the stop asks nothing of the database
         await super().aclose()
         for task in list(self._chores):
             task.cancel()
@@ -208,6 +210,9 @@ class SharedRequestBudget(RequestBudget):
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a synchronous caller): nothing to run it on
+            work.close()
+            return
+        if self._closed:
             work.close()
             return
         task = loop.create_task(work, name=name)
