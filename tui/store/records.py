@@ -95,3 +95,13 @@ class Event:
     detail: str
 
 
+
+
+@dataclass(frozen=True)
+class RateSlot:
+    """The shared rate budget's answer to "may this engine send one more request?"."""
+
+    wait_s: float  # 0.0: granted (and recorded); else seconds until one may fit
+    used: int  # the key's requests in the window, this one included when granted
+    blocked_until: float  # a 429's Retry-After (or the server's reset) on the key; 0 if none
+    limit: int  # the limit counted against: the provider's last word on it, else the asker's
