@@ -25,7 +25,14 @@ from tui.store.files import (
 )
 from tui.store.history import Store, is_server_dsn
 from tui.store.opening import open_store
-from tui.store.records import BatchStats, EngineRequest, Event, Spend, StoreError
+from tui.store.records import (
+    BatchStats,
+    EngineRequest,
+    Event,
+    Spend,
+    StoreError,
+    TeamEngine,
+)
 from tui.store.rows import fts_query
 from tui.store.schema import MIGRATIONS
 from tui.store.sqlite import SqliteStore
@@ -40,6 +47,7 @@ __all__ = [
     "Spend",
     "Store",
     "StoreError",
+    "TeamEngine",
     "open_store",
     "backup_database",
     "backup_path",

@@ -20,7 +20,15 @@ from typing import Any, Protocol, TypeVar
 
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_pick, check_transition
 from tui.query import JobQuery
-from tui.store.records import BatchStats, EngineRequest, Event, RateSlot, Spend, StoreError
+from tui.store.records import (
+    BatchStats,
+    EngineRequest,
+    Event,
+    RateSlot,
+    Spend,
+    StoreError,
+    TeamEngine,
+)
 from tui.store.rows import (
     _ACTIVE_SQL,
     _INSERT_EVENT,
@@ -37,6 +45,13 @@ from tui.store.rows import (
 )
 
 T = TypeVar("T")
+
+# The engines table with each engine's active jobs counted; no parameters, so the doctor's
+# own read-only connection runs it as it is (TeamEngine takes the row in this order).
+TEAM_ENGINES_SQL = (
+    "SELECT name, host, pid, home, output_dir, started_at, heartbeat_at, stopped_at,"
+    f" (SELECT count(*) FROM jobs WHERE owner = engines.name AND state IN ({_ACTIVE_SQL}))"
+    " FROM engines ORDER BY name")
 Row = Sequence[Any]
 
 
@@ -548,6 +563,13 @@ class Store:
             "INSERT INTO meta (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value)))
+
+    # ------------------------------------------------------------ a team's engines
+
+    async def team_engines(self) -> list[TeamEngine]:
+        """Every engine that ever followed this history's jobs, by name, each with the
+        number of active jobs whose lease it holds (`wan-tui doctor` lists them)."""
+        return [TeamEngine(*row) for row in await self._read(TEAM_ENGINES_SQL)]
 
     # ------------------------------------------------------------ requests to the engine
 
