@@ -13,14 +13,21 @@ import psycopg
 import pytest
 from conftest import T2V, VENICE_KEY
 
-from tui.bench.shared_budget import run_team
+from tui.bench.shared_budget import (
+    engine_result,
+    record_calls,
+    run_team,
+    start_engine,
+    team_clock,
+)
 from tui.engine.budget import RequestBudget
 from tui.engine.clock import ManualClock
 from tui.engine.sharedbudget import REFRESH_S, SharedRequestBudget, budget_for, key_id
-from tui.providers.base import RateInfo
+from tui.jobs import JobRequest
+from tui.providers.base import RateInfo, RateLimited
 from tui.providers.venice import VeniceProvider
 from tui.sim.server import SimServer
-from tui.sim.state import Faults
+from tui.sim.state import Faults, SimConfig
 from tui.store import Store, open_store
 
 KEY = "venice:abc123"
@@ -161,14 +168,12 @@ async def test_a_429_seen_by_one_engine_makes_the_others_wait(pg_dsn, make_sim) 
     clock = ManualClock(time.time())
     stores = [await open_store(pg_dsn, clock=clock.now) for _ in range(2)]
     providers = [VeniceProvider(sim.url("venice"), VENICE_KEY) for _ in range(2)]
-    from tui.jobs import JobRequest
     budgets = [SharedRequestBudget(40, clock, store=s, key=key_id("venice", p),
                                    rate_class="queue") for s, p in zip(stores, providers,
                                                                         strict=True)]
     for budget, provider in zip(budgets, providers, strict=True):
         provider.rate_observer = lambda cls, info, b=budget: b.observe(info)
     try:
-        from tui.providers.base import RateLimited
         answers = []
         for _ in range(3):  # the third is over the simulator's 2 a minute
             await budgets[0].acquire()
@@ -265,6 +270,58 @@ def test_without_the_shared_budget_the_same_engines_overrun_the_key(tmp_path) ->
     assert [r["budget"] for r in results] == ["RequestBudget"] * ENGINES
     assert run["most"]["queue"] > QUEUE_LIMIT, run["most"]
     assert run["stats"]["rate_limited"] > 0 and sum(r["throttled"] for r in results) > 0
+
+
+def test_a_429_one_engine_process_gets_makes_another_wait(pg_dsn, tmp_path) -> None:
+    """Engine A (a process) is answered 429 with a Retry-After (its key's submits were spent
+    by someone it does not know of); engine B, a process started once A's block is in the
+    database, sends nothing before the block ends, and is not answered 429 itself."""
+    origin = time.time()
+    clock = team_clock(origin, SCALE)
+    config = SimConfig(mean_s=20.0, seed=3, video_seconds=0.5,
+                       faults=Faults(queue_limit_per_min=2, failure_block_threshold=0))
+    with SimServer.running(config, clock=clock.now, rate_clock=clock.now) as sim:
+        calls = record_calls(sim, clock)
+
+        async def spend_the_key() -> None:  # another client of the key, outside the team
+            provider = VeniceProvider(sim.url("venice"), VENICE_KEY)
+            try:
+                for _ in range(2):
+                    await provider.quote(JobRequest(model=T2V, prompt="elsewhere"))
+            finally:
+                await provider.aclose()
+
+        asyncio.run(spend_the_key())
+        a = start_engine(tmp_path, pg_dsn, "alpha", sim.url("venice"), origin, SCALE, 1, [T2V])
+        b = None
+        try:
+            with psycopg.connect(pg_dsn, autocommit=True) as conn:
+                for _ in range(1200):
+                    if conn.execute("SELECT to_regclass('rate_blocks') IS NOT NULL"
+                                    ).fetchone()[0]:
+                        row = conn.execute("SELECT blocked_until FROM rate_blocks WHERE"
+                                           " rate_class = 'queue'").fetchone()
+                        if row:
+                            break
+                    time.sleep(0.01)
+            assert row, "engine alpha published no block"
+            (blocked_until,) = row
+            assert blocked_until > clock.now()  # still closed when beta starts
+            b = start_engine(tmp_path, pg_dsn, "beta", sim.url("venice"), origin, SCALE, 1,
+                             [T2V])
+            results = [engine_result(child, 120) for child in (a, b)]
+        finally:
+            for child in (a, b):
+                if child is not None and child.poll() is None:
+                    child.kill()
+                    child.wait()
+    assert [r["states"] for r in results] == [["done"], ["done"]]
+    queue = [(at, ok) for cls, at, ok in calls if cls == "queue"]
+    refused = [at for at, ok in queue if not ok]
+    assert len(refused) == 1 and results[0]["throttled"] >= 1  # alpha's first submit only
+    assert results[1]["throttled"] == 0
+    after = [at for at, ok in queue[2:] if ok]  # the team's submits, alpha's retry and beta's
+    assert len(after) == 2 and min(after) >= blocked_until
 
 
 async def test_status_shows_the_keys_shared_use(pg_dsn) -> None:

@@ -167,6 +167,42 @@ def most_in_a_window(times: list[float], window: float = 60.0) -> int:
     return most
 
 
+def start_engine(folder: Path, dsn: str | None, name: str, venice_url: str, origin: float,
+                 scale: float, jobs: int, models: list[str]) -> subprocess.Popen[str]:
+    """One engine process (engine_main) on the team clock, with `jobs` jobs of its own."""
+    env = {**os.environ, "ORIGIN": repr(origin), "SCALE": str(scale),
+           "TARGET": dsn or str(folder / name / "history.db"),
+           "VENICE_BASE_URL": venice_url, "VENICE_API_KEY": VENICE_KEY,
+           "OUT": str(folder / name / "videos"), "MODELS": ",".join(models),
+           "JOBS": str(jobs), "WAN_TUI_ENGINE_NAME": name, "WAN_TUI_HOME": str(folder / name),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen([sys.executable, "-m", "tui.bench.shared_budget", "engine"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def engine_result(child: subprocess.Popen[str], timeout_s: float) -> dict[str, Any]:
+    """What an engine process printed once its jobs settled."""
+    out, err = child.communicate(timeout=timeout_s)
+    if child.returncode != 0:
+        raise RuntimeError(f"an engine failed: {err[-3000:]}")
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def record_calls(sim: Any, clock: Any) -> list[tuple[str, float, bool]]:
+    """From now on, (class, team clock time, accepted) of every rate-limited call the
+    simulator answers (its admission is counted, not changed)."""
+    calls: list[tuple[str, float, bool]] = []
+    admit = sim.state.admit
+
+    def recorded(provider: str, key: str, cls: str, limit: int) -> Any:
+        gate = admit(provider, key, cls, limit)
+        calls.append((cls, clock.now(), gate.allowed))
+        return gate
+
+    sim.state.admit = recorded
+    return calls
+
+
 def run_team(folder: Path, dsn: str | None, *, engines: int, jobs_each: int, scale: float,
              models: dict[str, float], queue_limit: int, retrieve_limit: int,
              spread: float = 0.25, timeout_s: float = 3600) -> dict[str, Any]:
@@ -183,36 +219,12 @@ def run_team(folder: Path, dsn: str | None, *, engines: int, jobs_each: int, sca
                        faults=Faults(queue_limit_per_min=queue_limit,
                                      retrieve_limit_per_min=retrieve_limit,
                                      failure_block_threshold=0))
-    calls: list[tuple[str, float, bool]] = []
     with SimServer.running(config, clock=clock.now, rate_clock=clock.now) as sim:
-        admit = sim.state.admit
-
-        def recorded(provider: str, key: str, cls: str, limit: int) -> Any:
-            gate = admit(provider, key, cls, limit)  # counted, not changed
-            calls.append((cls, clock.now(), gate.allowed))
-            return gate
-
-        sim.state.admit = recorded  # type: ignore[method-assign]
-        children = []
-        for n in range(engines):
-            name = f"machine-{n}"
-            env = {**os.environ, "ORIGIN": repr(origin), "SCALE": str(scale),
-                   "TARGET": dsn or str(folder / name / "history.db"),
-                   "VENICE_BASE_URL": sim.url("venice"), "VENICE_API_KEY": VENICE_KEY,
-                   "OUT": str(folder / name / "videos"), "MODELS": ",".join(models),
-                   "JOBS": str(jobs_each), "WAN_TUI_ENGINE_NAME": name,
-                   "WAN_TUI_HOME": str(folder / name),
-                   "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "tui.bench.shared_budget", "engine"], env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        results = []
+        calls = record_calls(sim, clock)
+        children = [start_engine(folder, dsn, f"machine-{n}", sim.url("venice"), origin,
+                                 scale, jobs_each, list(models)) for n in range(engines)]
         try:
-            for child in children:
-                out, err = child.communicate(timeout=timeout_s)
-                if child.returncode != 0:
-                    raise RuntimeError(f"an engine failed: {err[-3000:]}")
-                results.append(json.loads(out.strip().splitlines()[-1]))
+            results = [engine_result(child, timeout_s) for child in children]
         finally:
             for child in children:
                 if child.poll() is None:
