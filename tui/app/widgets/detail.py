@@ -89,7 +89,7 @@ def team_rows(job: Job, now: float) -> list[tuple[str, RenderableType]]:
     if holder is not None:
         late = holder.lease_left_s is not None and holder.lease_left_s < 0
         rows.append(("engine", Text(fmt.follower_text(holder), style="yellow" if late else "")))
-    elif job.state.active and job.origin:
+    elif job.state == JobState.PENDING and job.origin:
         rows.append(("engine", Text("none yet: waiting for an engine to take its lease",
                                     style="grey62")))
     if job.origin:
