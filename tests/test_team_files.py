@@ -231,6 +231,24 @@ def test_show_and_list_json_say_which_engine_follows_a_job(team_cli, monkeypatch
     assert "gamma, lease ran out 4" in out and "another engine adopts the job" in out
 
 
+def test_the_detail_pane_names_the_engine_and_the_recording_machine() -> None:
+    from tui.app.widgets.detail import team_rows
+
+    job = Job(id=4, request=JobRequest(model=T2V, prompt="fox"), state=JobState.PROCESSING,
+              created_at=1.0, updated_at=2.0, origin="alpha", owner="gamma",
+              lease_until=1020.0)
+
+    def rows(j: Job, now: float = 1000.0) -> list[str]:
+        return [f"{label}: {value.plain}" for label, value in team_rows(j, now)]
+
+    assert rows(job) == ["engine: gamma, lease 20s left", "recorded: on alpha"]
+    assert rows(job, 1045.0)[0] == ("engine: gamma, lease ran out 25s ago: another engine "
+                                    "adopts the job")
+    assert rows(job.with_(state=JobState.PENDING, owner=None))[0].startswith("engine: none yet")
+    assert rows(job.with_(state=JobState.DONE)) == ["recorded: on alpha"]  # nobody follows it
+    assert rows(job.with_(origin=None, owner=None)) == []  # one person's history
+
+
 # ------------------------------------------------------------------ the team's engines
 
 
