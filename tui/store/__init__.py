@@ -25,7 +25,15 @@ from tui.store.files import (
 )
 from tui.store.history import Store, is_server_dsn
 from tui.store.opening import open_store
-from tui.store.records import BatchStats, EngineRequest, Event, Spend, StoreError
+from tui.store.records import (
+    BatchStats,
+    Claim,
+    EngineRequest,
+    Event,
+    LeaseLost,
+    Spend,
+    StoreError,
+)
 from tui.store.rows import fts_query
 from tui.store.schema import MIGRATIONS
 from tui.store.sqlite import SqliteStore
@@ -33,9 +41,11 @@ from tui.store.sqlite import SqliteStore
 __all__ = [
     "MIGRATIONS",
     "BatchStats",
+    "Claim",
     "EngineRequest",
     "Event",
     "Finding",
+    "LeaseLost",
     "SqliteStore",
     "Spend",
     "Store",

@@ -20,10 +20,19 @@ from typing import Any, Protocol, TypeVar
 
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_pick, check_transition
 from tui.query import JobQuery
-from tui.store.records import BatchStats, EngineRequest, Event, Spend, StoreError
+from tui.store.records import (
+    BatchStats,
+    Claim,
+    EngineRequest,
+    Event,
+    LeaseLost,
+    Spend,
+    StoreError,
+)
 from tui.store.rows import (
     _ACTIVE_SQL,
     _INSERT_EVENT,
+    _INSERT_EVENT_BY,
     _INSERT_JOB,
     _ORDER,
     _ORDER_KEY,
@@ -74,6 +83,11 @@ class Store:
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock
+        # Set on an engine's own store (tui/engine/leases.py): the engine's name, and the
+        # epoch of each job lease it holds; every job write it makes is fenced by them
+        # (_check_fence). None on a window's store: a window follows nothing.
+        self.fence_name: str | None = None
+        self.fenced: dict[int, int] = {}
         # One connection, many coroutines: a transaction spans several awaits, so without
         # this lock a second coroutine's statements would land inside the first's BEGIN.
         self._lock = asyncio.Lock()
@@ -147,6 +161,24 @@ class Store:
         if self.machine and values.get("file") is not None and "file_host" not in values:
             return {**values, "file_host": self.machine}
         return values
+
+    def _check_fence(self, current: Job) -> None:
+        """Refuse (LeaseLost) a write by an engine that no longer holds the job's lease.
+
+        Checked on the row just read under the write lock, in the same transaction as the
+        write, so it is a fencing token in Kleppmann's sense: an engine that stalled past
+        its lease, or was cut off, and comes back can never change a job another engine
+        adopted meanwhile (its epoch is older). A job this engine holds no lease on may be
+        changed only when no other engine follows it (a final job, an unclaimed pending
+        one)."""
+        if self.fence_name is None:
+            return
+        held = self.fenced.get(current.id)
+        if held is not None:
+            if current.owner != self.fence_name or current.lease_epoch != held:
+                raise LeaseLost(current.id, current.owner, current.lease_epoch)
+        elif current.state.active and current.owner not in (None, self.fence_name):
+            raise LeaseLost(current.id, current.owner, current.lease_epoch)
 
     async def _job_in(self, tx: Tx, job_id: int, *, lock: bool = False) -> Job | None:
         # `lock`: the row stays ours until commit (FOR UPDATE where the backend has row
@@ -288,6 +320,7 @@ class Store:
                 raise StoreError(f"there is no job {job_id}")
             if current is None or (expected is not None and current.state not in expected):
                 return None
+            self._check_fence(current)
             check_transition(current.state, new)
             now = self._clock()
             values = {**settable, "state": new.value, "updated_at": now}
@@ -296,7 +329,7 @@ class Store:
             changed = await self._set(tx, job_id, values, only_if_state=current.state)
             if not changed:
                 return None
-            await tx.run(_INSERT_EVENT, (job_id, now, new.value, detail))
+            await tx.run(_INSERT_EVENT_BY, (job_id, now, new.value, detail, self.fence_name))
             return await self._job_in(tx, job_id)
 
         return await self._transact(body)
@@ -309,10 +342,12 @@ class Store:
             current = await self._job_in(tx, job_id, lock=True)
             if current is None:
                 raise StoreError(f"there is no job {job_id}")
+            self._check_fence(current)
             now = self._clock()
             await self._set(tx, job_id, {**settable, "updated_at": now})
             if event is not None:
-                await tx.run(_INSERT_EVENT, (job_id, now, current.state.value, event))
+                await tx.run(_INSERT_EVENT_BY, (job_id, now, current.state.value, event,
+                                                self.fence_name))
             job = await self._job_in(tx, job_id)
             assert job is not None  # we hold the lock and just read it
             return job
@@ -549,31 +584,179 @@ class Store:
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value)))
 
+    # ------------------------------------------------------------ leases: who follows a job
+
+    async def register_engine(self, name: str, host: str, pid: int, home: str,
+                              output_dir: str, lease_s: float) -> None:
+        """Say that engine `name` runs here (pid, home), refusing a name another live engine
+        holds: two engines of one name would each think the other's jobs their own. A row
+        with this home and host is this machine's previous engine, which is dead (the
+        caller holds the home's flock), so it is taken over at once."""
+        now = self._clock()
+
+        async def body(tx: Tx) -> None:
+            rows = await tx.fetch("SELECT host, pid, home, heartbeat_at, stopped_at FROM engines"
+                                  f" WHERE name = ?{self.dialect.for_update}", (name,))
+            if rows:
+                other_host, other_pid, other_home, beat, stopped = rows[0]
+                if (stopped is None and beat >= now - lease_s
+                        and (other_host, other_home) != (host, home)):
+                    raise StoreError(
+                        f"engine name {name!r} is in use by pid {other_pid} on {other_host} "
+                        f"(home {other_home}, heard from {now - beat:.0f} s ago): give each "
+                        "machine its own name with WAN_TUI_ENGINE_NAME")
+            await tx.run(
+                "INSERT INTO engines (name, host, pid, home, output_dir, started_at,"
+                " heartbeat_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"
+                " ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+                " home = excluded.home, output_dir = excluded.output_dir,"
+                " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
+                " stopped_at = NULL", (name, host, pid, home, output_dir, now, now))
+
+        await self._transact(body)
+
+    async def engine_stopped(self, name: str, pid: int) -> None:
+        """A clean stop: others need not wait a lease to know it is gone (its jobs' leases
+        still run out by themselves, leaving a restart time to take them back)."""
+        await self._transact(lambda tx: tx.run(
+            "UPDATE engines SET stopped_at = ? WHERE name = ? AND pid = ?",
+            (self._clock(), name, pid)))
+
+    async def claim_jobs(self, name: str, lease_s: float, *, own: bool = False,
+                         ids: Sequence[int] | None = None) -> list[Claim]:
+        """Take the lease of the active jobs engine `name` should follow, in one commit:
+        with `own`, every job leased to this name (its previous process died: called once
+        at start); otherwise jobs recorded on this machine that nobody follows yet, and
+        adoptions: a job whose lease ran out, or that nobody claimed within a lease (its
+        machine's engine is not running). Each claim raises the job's epoch, which fences
+        the writes of whoever held it before. Rows another engine is claiming right now
+        are skipped, not waited for."""
+        now = self._clock()
+        params: tuple[Any, ...]
+        if own:
+            who, params = "owner = ?", (name,)
+        else:
+            who = ("owner IS NULL AND (origin = ? OR origin IS NULL OR created_at < ?)"
+                   " OR owner != ? AND (lease_until IS NULL OR lease_until < ?)")
+            params = (name, now - lease_s, name, now)
+        if ids is not None:  # only these (a batch this engine just recorded itself)
+            if not ids:
+                return []
+            who = f"({who}) AND id IN ({', '.join('?' * len(ids))})"
+            params = (*params, *ids)
+
+        async def body(tx: Tx) -> list[Claim]:
+            rows = await tx.fetch(
+                f"SELECT id, state, owner, lease_epoch FROM jobs WHERE state IN ({_ACTIVE_SQL})"
+                f" AND ({who}) ORDER BY created_at, id{self.dialect.skip_locked}", params)
+            if not rows:
+                return []
+            claims = [Claim(int(r[0]), int(r[3]) + 1, JobState(r[1]),
+                            r[2] if r[2] != name else None) for r in rows]
+            await tx.run_many(
+                "UPDATE jobs SET owner = ?, lease_epoch = ?, lease_until = ? WHERE id = ?",
+                [(name, c.epoch, now + lease_s, c.job_id) for c in claims])
+            adopted = [c for c in claims if c.previous is not None]
+            if adopted:  # shown in the timeline and to every window (updated_at)
+                await tx.run_many("UPDATE jobs SET updated_at = ? WHERE id = ?",
+                                  [(now, c.job_id) for c in adopted])
+                await tx.run_many(_INSERT_EVENT_BY, [
+                    (c.job_id, now, c.state.value,
+                     f"adopted by engine {name}: engine {c.previous}'s lease ran out", name)
+                    for c in adopted])
+            return claims
+
+        return await self._transact(body)
+
+    async def renew_leases(self, name: str, lease_s: float) -> dict[int, int]:
+        """Extend every lease engine `name` holds on an active job, and beat its heart; the
+        jobs it still holds, with their epochs (a job missing, or with another epoch, was
+        adopted by another engine meanwhile)."""
+        now = self._clock()
+
+        async def body(tx: Tx) -> list[Row]:
+            await tx.run("UPDATE engines SET heartbeat_at = ? WHERE name = ?", (now, name))
+            return await tx.fetch(
+                f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND state IN ({_ACTIVE_SQL})"
+                " RETURNING id, lease_epoch", (now + lease_s, name))
+
+        return {int(r[0]): int(r[1]) for r in await self._transact(body)}
+
+    async def leases_of(self, job_ids: Iterable[int]
+                        ) -> dict[int, tuple[str | None, int, JobState]]:
+        """(owner, epoch, state) of each job: what became of leases an engine thought held."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        rows = await self._read(
+            "SELECT id, owner, lease_epoch, state FROM jobs"
+            f" WHERE id IN ({', '.join('?' * len(ids))})", ids)
+        return {int(r[0]): (r[1], int(r[2]), JobState(r[3])) for r in rows}
+
+    async def work_for(self, name: str, lease_s: float) -> list[int]:
+        """The active jobs engine `name` follows or would claim: whether a machine's windows
+        need to start its engine (another machine's running jobs are not its work)."""
+        now = self._clock()
+        rows = await self._read(
+            f"SELECT id FROM jobs WHERE state IN ({_ACTIVE_SQL}) AND (owner = ?"
+            " OR owner IS NULL AND (origin = ? OR origin IS NULL OR created_at < ?)"
+            " OR owner != ? AND (lease_until IS NULL OR lease_until < ?)) ORDER BY id",
+            (name, name, now - lease_s, name, now))
+        return [int(row[0]) for row in rows]
+
+    async def note(self, job_id: int, detail: str) -> None:
+        """Append a line to a job's timeline without touching the job (not fenced: an
+        engine that lost a job's lease still says what it learned, such as the remote id
+        of a submit that answered late)."""
+        async def body(tx: Tx) -> None:
+            rows = await tx.fetch("SELECT state FROM jobs WHERE id = ?", (job_id,))
+            if rows:
+                await tx.run(_INSERT_EVENT_BY, (job_id, self._clock(), rows[0][0], detail,
+                                                self.fence_name))
+
+        await self._transact(body)
+
     # ------------------------------------------------------------ requests to the engine
 
-    async def post_request(self, kind: str, job_id: int | None = None) -> int:
-        """A window asks the engine for an action; returns the request's id."""
+    async def post_request(self, kind: str, job_id: int | None = None, *,
+                           target: str | None = None) -> int:
+        """A window asks an engine for an action; returns the request's id. `target`: the
+        engine that must carry it out (stop, resume: this machine's); None: the one that
+        follows the job, or any engine for a job nobody follows."""
         async def body(tx: Tx) -> int:
             rows = await tx.fetch(
-                "INSERT INTO requests (kind, job_id, created_at) VALUES (?, ?, ?) RETURNING id",
-                (kind, job_id, self._clock()))
+                "INSERT INTO requests (kind, job_id, created_at, target) VALUES (?, ?, ?, ?)"
+                " RETURNING id", (kind, job_id, self._clock(), target))
             return int(rows[0][0])
 
         return await self._transact(body)
 
-    async def take_requests(self, pid: int) -> list[EngineRequest]:
-        """Claim every open request for this engine, in order, in one commit.
+    async def take_requests(self, pid: int, name: str, lease_s: float) -> list[EngineRequest]:
+        """Claim every open request for this engine, in order, in one commit: those aimed
+        at it, and those about a job it follows or nobody follows.
 
-        Requests a dead engine had taken but not finished are claimed again: every kind is
-        idempotent (cancelling a cancelled job, deleting deleted media), so carrying one
-        out a second time after a crash changes nothing."""
+        A request taken by an engine that died before finishing it is taken again (by its
+        own next process at once, by another once the taker's heartbeat is older than a
+        lease): every kind is idempotent (cancelling a cancelled job, deleting deleted
+        media), so carrying one out a second time after a crash changes nothing."""
+        now = self._clock()
+
         async def body(tx: Tx) -> list[Row]:
             rows = await tx.fetch(
-                "SELECT id, kind, job_id, created_at FROM requests"
-                " WHERE state = 'new' OR (state = 'taken' AND taken_by != ?) ORDER BY id"
-                f"{self.dialect.for_update}", (pid,))
-            await tx.run_many("UPDATE requests SET state = 'taken', taken_by = ? WHERE id = ?",
-                              [(pid, row[0]) for row in rows])
+                "SELECT id, kind, job_id, created_at FROM requests AS r"
+                " WHERE (state = 'new' AND (target IS NULL OR target = ?)"
+                "        OR state = 'taken' AND (target = ? AND taken_by != ?"
+                "            OR coalesce(target, '') != ? AND NOT EXISTS (SELECT 1"
+                "                FROM engines AS e WHERE e.name = r.target"
+                "                AND e.stopped_at IS NULL AND e.heartbeat_at >= ?)))"
+                f" AND (job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS j"
+                f"      WHERE j.id = r.job_id AND j.state IN ({_ACTIVE_SQL})"
+                "       AND j.owner IS NOT NULL AND j.owner != ?))"
+                f" ORDER BY id{self.dialect.skip_locked}",
+                (name, name, pid, name, now - lease_s, name))
+            await tx.run_many(
+                "UPDATE requests SET state = 'taken', taken_by = ?, target = ? WHERE id = ?",
+                [(pid, name, row[0]) for row in rows])
             return rows
 
         rows = await self._transact(body)
