@@ -280,3 +280,21 @@ def kill_engine_when(home: Path, condition: Callable[[], bool], timeout: float =
             return True
         time.sleep(0.002)
     raise AssertionError("condition never held")
+
+
+@pytest.fixture
+def team_cli(sim, monkeypatch, tmp_path, capsys, pg_dsn):
+    """`wan-tui ARGS` in-process against the simulator, the history in PostgreSQL (a team's;
+    `home=` and WAN_TUI_ENGINE_NAME play its machines)."""
+    from tui.cli import main
+
+    def run(*args: str, home: str = "home", **env: str) -> tuple[int, str, str]:
+        for key, value in sim_env(sim, tmp_path / home, **env).items():
+            monkeypatch.setenv(key, value)
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.sim = sim
+    run.dsn = pg_dsn
+    return run

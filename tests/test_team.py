@@ -18,7 +18,6 @@ import pytest
 from conftest import T2V, sim_env
 from pg import PASSWORD, PgServer
 
-from tui.cli import main
 from tui.config import ConfigError, load_config
 from tui.engine.lock import EngineLock
 from tui.jobs import JobRequest, JobState
@@ -207,21 +206,6 @@ async def test_a_server_restart_is_ridden_out(pg: PgServer, pg_dsn: str) -> None
 
 
 # ------------------------------------------------------------------ the CLI on a team database
-
-
-@pytest.fixture
-def team_cli(sim, monkeypatch, tmp_path, capsys, pg_dsn):
-    """`wan-tui ARGS` in-process against the simulator, the history in PostgreSQL."""
-    def run(*args: str, home: str = "home", **env: str) -> tuple[int, str, str]:
-        for key, value in sim_env(sim, tmp_path / home, **env).items():
-            monkeypatch.setenv(key, value)
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run.sim = sim
-    run.dsn = pg_dsn
-    return run
 
 
 def test_two_machines_submit_to_one_history(team_cli, tmp_path) -> None:

@@ -252,8 +252,14 @@ async def _unknown_jobs_line(config) -> str | None:
             "or `--not-charged`")
 
 
-def _job_dict(job) -> dict[str, Any]:
+def _job_dict(job, now: float | None = None) -> dict[str, Any]:
+    import time
+
     from tui.media.facts import video_json
+    from tui.whereabouts import file_elsewhere, follower
+
+    holder = follower(job, time.time() if now is None else now)
+    here = file_elsewhere(job) is None  # another machine's path is not resolved here
 
     return {
         "id": job.id,
@@ -262,7 +268,7 @@ def _job_dict(job) -> dict[str, Any]:
         "remote_id": job.remote_id,
         "state": job.state.value,
         "prompt": job.prompt,
-        "file": str(Path(job.file).resolve()) if job.file else None,
+        "file": (str(Path(job.file).resolve()) if here else job.file) if job.file else None,
         # A team's history: the machine whose disk holds the file (None: this one's history)
         "file_host": job.file_host,
         "bytes": job.bytes,
@@ -280,6 +286,10 @@ def _job_dict(job) -> dict[str, Any]:
         "video": video_json(job),
         "pick": job.pick,  # "star", "reject" or None (not picked)
         "picked_at": job.picked_at,
+        # A team's history: the engine following an active job ({"name", "lease_left_s"},
+        # else None) and the machine that recorded the job (None on one person's history).
+        "engine": holder.to_json() if holder else None,
+        "origin": job.origin,
     }
 
 
@@ -307,13 +317,14 @@ async def cmd_list(args) -> int:
         jobs = await store.list_jobs(query, limit=args.limit)
     finally:
         await store.close()
-    if args.json:
-        print(json.dumps([_job_dict(j) for j in jobs], indent=2))
-    else:
-        import time
+    import time
 
+    now = time.time()
+    if args.json:
+        print(json.dumps([_job_dict(j, now) for j in jobs], indent=2))
+    else:
         for job in jobs:
-            print(job_line(job, time.time()))
+            print(job_line(job, now))
     return EXIT_OK
 
 
@@ -331,8 +342,11 @@ async def cmd_show(args) -> int:
         events = await store.events(job.id)
     finally:
         await store.close()
-    print(job_line(job, time.time()))
-    shown = _job_dict(job)
+    now = time.time()
+    print(job_line(job, now))
+    for line in _team_lines(job, now):
+        print(line)
+    shown = _job_dict(job, now)
     for key, value in shown.items():  # times as people read them, not epoch seconds
         if key.endswith("_at") and isinstance(value, int | float):
             shown[key] = stamp(value)
@@ -341,6 +355,24 @@ async def cmd_show(args) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.at))
         print(f"  {when}  {ev.state.value:11} {ev.detail}")
     return EXIT_OK
+
+
+def _team_lines(job, now: float) -> list[str]:
+    """What `show` adds on a team's history: how to fetch a file from another machine's
+    disk, and which engine follows the job."""
+    from tui.format import follower_text
+    from tui.whereabouts import file_elsewhere, follower
+
+    lines = []
+    where = file_elsewhere(job)
+    if where is not None:
+        lines.append(f"file on {where.host}, not on this machine; fetch it with: {where.scp}")
+    holder = follower(job, now)
+    if holder is not None:
+        lines.append(f"engine: {follower_text(holder)}")
+    if job.origin:
+        lines.append(f"recorded on {job.origin}")
+    return lines
 
 
 async def _one_job_action(args, action: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import humanize
 
 from tui.jobs import PICK_GLYPHS, Job, JobState, VideoFacts, progress_of
+from tui.whereabouts import Follower, file_elsewhere
 
 GLYPHS = {
     JobState.PENDING: "·",
@@ -78,6 +79,16 @@ def progress_text(job: Job, now: float) -> str:
     return f"{int(frac * 100)}% ETA {duration((job.estimate_s or 0) - elapsed)}"
 
 
+def follower_text(holder: Follower) -> str:
+    """`alpha, lease 24s left`: which engine follows a job on a team's history."""
+    left = holder.lease_left_s
+    if left is None:
+        return holder.name
+    if left >= 0:
+        return f"{holder.name}, lease {duration(left)} left"
+    return f"{holder.name}, lease ran out {duration(-left)} ago: another engine adopts the job"
+
+
 def trouble_text(errors: int, last: str) -> str:
     """Why a job's polls fail, in short: `3× HTTP 500: internal error`."""
     return f"{errors}× {excerpt(last, 60)}"
@@ -92,7 +103,9 @@ def job_line(job: Job, now: float, detail: str = "") -> str:
         f'"{excerpt(job.prompt, 40)}"',
     ]
     if job.state == JobState.DONE and job.file:
-        parts.append(f"{size(job.bytes)} → {job.file}")
+        where = file_elsewhere(job)  # another machine's disk: say whose, not a path here
+        parts.append(f"{size(job.bytes)} → "
+                     f"{job.file if where is None else f'{where.host}:{where.path}'}")
     elif job.state.active:
         parts.append(progress_text(job, now))
     if detail:

@@ -20,6 +20,7 @@ from tui.app.notify import has_display, open_in_viewer
 from tui.app.screens.confirm import ConfirmScreen
 from tui.errors import WanError
 from tui.jobs import Job, JobState
+from tui.whereabouts import file_elsewhere
 
 if TYPE_CHECKING:
     from tui.app.dashboard import Dashboard
@@ -60,7 +61,20 @@ def _file_of(app: Dashboard, job: Job) -> Path | None:
     return path
 
 
+def _copy_scp(app: Dashboard, job: Job) -> bool:
+    """Another machine's file (a team's history): its path means nothing here, so `o` and
+    `y` put the `scp` line that fetches it on the user's clipboard instead. True if so."""
+    where = file_elsewhere(job)
+    if where is None:
+        return False
+    app.terminal.copy(where.scp)
+    app.toast(f"on {where.host}: `{where.scp}` copied", timeout=12)
+    return True
+
+
 def copy_path(app: Dashboard, job: Job, why: str = "") -> None:
+    if _copy_scp(app, job):
+        return
     path = _file_of(app, job)
     if path is not None:
         app.terminal.copy(str(path))
@@ -81,6 +95,8 @@ def copy_prompt(app: Dashboard, job: Job) -> None:
 
 
 async def open_file(app: Dashboard, job: Job) -> None:
+    if _copy_scp(app, job):
+        return
     path = _file_of(app, job)
     if path is None:
         return

@@ -24,8 +24,10 @@ HELP: dict[str, str] = {
     "filter": "filter: state:failed, model:wan (an id's start), provider:NAME, batch:N, "
               "from:N (made from #N), pick:star|reject|none, words in the prompt",
     "sort": "cycle the sort (created, state, model, provider, cost, updated)",
-    "open": "open the finished file (no desktop: show and copy its path)",
-    "copy_path": "copy the file's path (OSC 52, works over SSH)",
+    "open": "open the finished file (no desktop: show and copy its path; on another "
+            "machine of the team: copy `scp HOST:PATH .`)",
+    "copy_path": "copy the file's path (OSC 52, works over SSH; on another machine of the "
+                 "team: `scp HOST:PATH .`)",
     "play": "watch: play the finished clip in the terminal (esc stops)",
     "gallery": "gallery of finished jobs under the filter (enter opens)",
     "new_job": "new job (submission form with its price)", "batch": "submit a batch from a file",

@@ -9,6 +9,10 @@ import time
 class Clock:
     """Wall-clock time and real sleeps."""
 
+    # Wall seconds per second of this clock: 1 here; a benchmark's scaled clock runs faster
+    # (tui.bench.engine.ScaledClock), so a latency of the wall's is more of its seconds.
+    scale: float = 1.0
+
     def now(self) -> float:
         return time.time()
 

@@ -37,6 +37,7 @@ from tui.engine.following import Follower
 from tui.engine.leases import LEASE_S, Leases
 from tui.engine.schedule import PollPolicy
 from tui.engine.settle import Settler
+from tui.engine.sharedbudget import budget_for
 from tui.engine.steps import FOLLOWED, STOP, Step
 from tui.engine.submitting import Submitter
 from tui.errors import EXIT_USAGE, WanError
@@ -116,9 +117,10 @@ class Engine:
         for name, provider in self.providers.items():
             provider.rate_observer = self._rate_observer(name)
             for rate_class, limit in provider.default_limits_per_minute.items():
-                self.budgets[(name, rate_class)] = RequestBudget(
-                    limit, self.clock, on_change=self._budget_listener(name, rate_class)
-                )
+                # Shared with the key's other engines on a team's database (sharedbudget).
+                self.budgets[(name, rate_class)] = budget_for(
+                    store, name, provider, rate_class, limit, self.clock,
+                    on_change=self._budget_listener(name, rate_class))
             if provider.batch_poll:
                 self.batch_pollers[name] = BatchPoller(self, provider)
 

@@ -293,6 +293,12 @@ class Provider(abc.ABC):
     def configured(self) -> bool:
         return True
 
+    @property
+    def key_fingerprint(self) -> str:
+        """A short hash of the API key: names the key (a team's engines share its rate
+        budget through the database) without holding it. "" when there is no key."""
+        return ""
+
     def info(self) -> ProviderInfo:
         return ProviderInfo(
             name=self.name,

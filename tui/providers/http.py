@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
@@ -383,6 +384,12 @@ class HttpProvider(Provider):
     @property
     def configured(self) -> bool:
         return bool(self._key)
+
+    @property
+    def key_fingerprint(self) -> str:
+        # 12 hex digits: two keys of one team never collide in practice, and the hash of a
+        # provider's long random key tells nothing about it.
+        return hashlib.sha256(self._key.encode()).hexdigest()[:12] if self._key else ""
 
     def require_key(self) -> None:
         if not self._key:

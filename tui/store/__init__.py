@@ -33,6 +33,7 @@ from tui.store.records import (
     LeaseLost,
     Spend,
     StoreError,
+    TeamEngine,
 )
 from tui.store.rows import fts_query
 from tui.store.schema import MIGRATIONS
@@ -50,6 +51,7 @@ __all__ = [
     "Spend",
     "Store",
     "StoreError",
+    "TeamEngine",
     "open_store",
     "backup_database",
     "backup_path",

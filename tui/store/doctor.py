@@ -1,14 +1,18 @@
-"""`wan-tui doctor`'s look at the SQLite history, read-only."""
+"""`wan-tui doctor`'s look at the history, read-only: the SQLite file, or a team's server
+and its engines."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui.jobs import JobState
 from tui.store import schema
 from tui.store.files import backup_path, read_only_reason
+from tui.store.history import TEAM_ENGINES_SQL
+from tui.store.records import TeamEngine
 
 # ------------------------------------------------------------------------------ doctor
 
@@ -179,11 +183,42 @@ def check_server(dsn: str) -> list[Finding]:
             out.append(Finding(True, "team engine: none running (the next command that needs "
                                f"one starts it; last recorded: "
                                f"{_engine_line(status[0] if status else None)})"))
+        has_engines = conn.execute("SELECT to_regclass('engines') IS NOT NULL").fetchone()
+        if has_engines and has_engines[0]:
+            out += engine_findings([TeamEngine(*row) for row in
+                                    conn.execute(TEAM_ENGINES_SQL).fetchall()], time.time())
     except psycopg.Error as exc:
         out.append(Finding(False, f"history database {where} cannot be read: "
                            f"{' '.join(str(exc).split())}", "check the role's privileges"))
     finally:
         conn.close()
+    return out
+
+
+def engine_findings(engines: list[TeamEngine], now: float) -> list[Finding]:
+    """One line per engine of the team: who, where, how long since its heartbeat (the age
+    of its leases), the active jobs it holds; an engine silent for longer than a lease is
+    flagged, and a problem while it still holds jobs nobody has adopted."""
+    if not engines:
+        return [Finding(True, "engines: none has run on this history yet")]
+    running = sum(e.stopped_at is None and not e.stale(now) for e in engines)
+    out = [Finding(True, f"engines: {len(engines)} on this history, {running} running")]
+    for e in engines:
+        who = f"engine {e.name} on {e.host} pid {e.pid}"
+        jobs = f"{e.active_jobs} active job{'s' if e.active_jobs != 1 else ''}"
+        silent = int(e.silent_for(now))
+        if e.stopped_at is not None:
+            out.append(Finding(True, f"{who}: stopped {int(max(0.0, now - e.stopped_at))} s "
+                               f"ago, {jobs}"))
+        elif e.stale(now):
+            out.append(Finding(
+                e.active_jobs == 0, f"{who}: not heard from for {silent} s: its jobs are "
+                f"adopted by the others ({jobs} still held)",
+                "" if e.active_jobs == 0 else f"no engine has adopted them yet: run "
+                "`wan-tui watch --detach` on another machine, or bring "
+                f"{e.host} back (`wan-tui engine status` there)"))
+        else:
+            out.append(Finding(True, f"{who}: running, lease age {silent} s, {jobs}"))
     return out
 
 

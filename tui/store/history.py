@@ -26,8 +26,10 @@ from tui.store.records import (
     EngineRequest,
     Event,
     LeaseLost,
+    RateSlot,
     Spend,
     StoreError,
+    TeamEngine,
 )
 from tui.store.rows import (
     _ACTIVE_SQL,
@@ -46,6 +48,13 @@ from tui.store.rows import (
 )
 
 T = TypeVar("T")
+
+# The engines table with each engine's active jobs counted; no parameters, so the doctor's
+# own read-only connection runs it as it is (TeamEngine takes the row in this order).
+TEAM_ENGINES_SQL = (
+    "SELECT name, host, pid, home, output_dir, started_at, heartbeat_at, stopped_at,"
+    f" (SELECT count(*) FROM jobs WHERE owner = engines.name AND state IN ({_ACTIVE_SQL}))"
+    " FROM engines ORDER BY name")
 Row = Sequence[Any]
 
 
@@ -716,6 +725,13 @@ class Store:
 
         await self._transact(body)
 
+    # ------------------------------------------------------------ a team's engines
+
+    async def team_engines(self) -> list[TeamEngine]:
+        """Every engine that ever followed this history's jobs, by name, each with the
+        number of active jobs whose lease it holds (`wan-tui doctor` lists them)."""
+        return [TeamEngine(*row) for row in await self._read(TEAM_ENGINES_SQL)]
+
     # ------------------------------------------------------------ requests to the engine
 
     async def post_request(self, kind: str, job_id: int | None = None, *,
@@ -774,3 +790,89 @@ class Store:
         if not rows:
             raise StoreError(f"no request {request_id} in the history")
         return str(rows[0][0]), rows[0][1], rows[0][2]
+
+    # ------------------------------------------------------------ the shared rate budget
+    # A team's engines (one per machine) share a provider key, and the provider counts its
+    # limit per key: each engine's call is a row of rate_spend, and an engine may send only
+    # while the key's rows in the last window are under the limit (tui/engine/sharedbudget.py).
+    # Times are the engines' clock, passed in (`now`), not the store's. `key_id` names a key
+    # without holding it (a provider's name and a short hash of its key).
+
+    _PRUNE_EVERY = 32  # granted slots between two deletes of rows that left the window
+    _rate_grants = 0  # slots this store granted (for the pruning's turn)
+
+    async def _serialise_rate_key(self, tx: Tx, key_id: str, rate_class: str) -> None:
+        """Hold the key's budget until commit, so two engines never both take its last slot.
+        SQLite: BEGIN IMMEDIATE already holds the whole file (a backend with finer locks
+        overrides this)."""
+
+    @staticmethod
+    def _rate_limit_key(key_id: str, rate_class: str) -> str:
+        return f"rate limit {key_id} {rate_class}"
+
+    async def take_rate_slot(self, key_id: str, rate_class: str, limit: int, now: float,
+                             engine: str | None, *, window_s: float = 60.0) -> RateSlot:
+        """One request of the key's budget: granted and recorded in this one transaction
+        (wait_s 0.0), or refused with the seconds until one may fit (a block on the key, or
+        the window full until its oldest row leaves). The limit is the provider's own, as
+        the last engine to hear it wrote it (set_rate_limit), else `limit`: an engine that
+        has not yet had an answer must not count against its default."""
+        since = now - window_s
+
+        async def body(tx: Tx) -> RateSlot:
+            await self._serialise_rate_key(tx, key_id, rate_class)
+            rows = await tx.fetch(
+                "SELECT (SELECT blocked_until FROM rate_blocks WHERE key_id = ? AND"
+                " rate_class = ?), (SELECT count(*) FROM rate_spend WHERE key_id = ? AND"
+                " rate_class = ? AND at > ?), (SELECT value FROM meta WHERE key = ?)",
+                (key_id, rate_class, key_id, rate_class, since,
+                 self._rate_limit_key(key_id, rate_class)))
+            blocked, used = float(rows[0][0] or 0.0), int(rows[0][1])
+            known = max(1, int(rows[0][2]) if rows[0][2] else limit)
+            if blocked > now:
+                return RateSlot(blocked - now, used, blocked, known)
+            if used >= known:
+                # The row whose leaving makes room for one more (the limit may have shrunk).
+                rows = await tx.fetch(
+                    "SELECT at FROM rate_spend WHERE key_id = ? AND rate_class = ? AND at > ?"
+                    " ORDER BY at LIMIT 1 OFFSET ?", (key_id, rate_class, since, used - known))
+                return RateSlot(max(0.001, float(rows[0][0]) + window_s - now), used,
+                                blocked, known)
+            await tx.run("INSERT INTO rate_spend (key_id, rate_class, at, engine)"
+                         " VALUES (?, ?, ?, ?)", (key_id, rate_class, now, engine))
+            self._rate_grants += 1
+            if self._rate_grants % self._PRUNE_EVERY == 0:
+                await tx.run("DELETE FROM rate_spend WHERE key_id = ? AND rate_class = ?"
+                             " AND at <= ?", (key_id, rate_class, since))
+            return RateSlot(0.0, used + 1, blocked, known)
+
+        return await self._transact(body)
+
+    async def set_rate_limit(self, key_id: str, rate_class: str, limit: int) -> None:
+        """The provider's limit for the key, as an answer's headers said: what every engine
+        counts against from now on (take_rate_slot)."""
+        await self.set_meta(self._rate_limit_key(key_id, rate_class), str(int(limit)))
+
+    async def block_rate(self, key_id: str, rate_class: str, until: float) -> None:
+        """Close the key's budget until `until` for every engine (a 429's Retry-After, or
+        the server's remaining 0 until its reset); an earlier block never shortens it."""
+        await self._transact(lambda tx: tx.run(
+            "INSERT INTO rate_blocks (key_id, rate_class, blocked_until) VALUES (?, ?, ?)"
+            " ON CONFLICT (key_id, rate_class) DO UPDATE SET blocked_until = CASE"
+            " WHEN excluded.blocked_until > rate_blocks.blocked_until"
+            " THEN excluded.blocked_until ELSE rate_blocks.blocked_until END",
+            (key_id, rate_class, until)))
+
+    async def rate_state(self, key_id: str, rate_class: str, now: float, *,
+                         window_s: float = 60.0) -> RateSlot:
+        """The key's use in the window, its block and limit, taking nothing (wait_s: until
+        the block ends, 0 if none): what the status shows as `used`."""
+        rows = await self._read(
+            "SELECT (SELECT blocked_until FROM rate_blocks WHERE key_id = ? AND rate_class = ?),"
+            " (SELECT count(*) FROM rate_spend WHERE key_id = ? AND rate_class = ? AND at > ?),"
+            " (SELECT value FROM meta WHERE key = ?)",
+            (key_id, rate_class, key_id, rate_class, now - window_s,
+             self._rate_limit_key(key_id, rate_class)))
+        blocked = float(rows[0][0] or 0.0)
+        return RateSlot(max(0.0, blocked - now), int(rows[0][1]), blocked,
+                        int(rows[0][2]) if rows[0][2] else 0)

@@ -44,6 +44,9 @@ RECONNECT_PATIENCE_S = 30.0
 _ATTEMPTS = 5
 _ADVISORY_IDS = 0x7761_6E01  # pg_advisory_xact_lock keys: "wan" + 1 (ids), + 2 (migrations)
 _ADVISORY_MIGRATE = 0x7761_6E02
+# The shared rate budget's locks: pg_advisory_xact_lock(this, hashtext(key and class)). The
+# two-key form's space does not overlap the one-key form's above.
+_ADVISORY_RATE = 0x7761_6E04
 # The team's engine (tui/engine/teamlock.py) holds this one on a connection of its own, whose
 # application_name says "wan-tui engine HOST pid PID".
 TEAM_ENGINE_KEY = 0x7761_6E03
@@ -301,6 +304,11 @@ class PostgresStore(Store):
         if count > 1:
             await tx.fetch("SELECT setval('jobs_id_seq', ?)", (first + count - 1,))
         return first
+
+    async def _serialise_rate_key(self, tx: Tx, key_id: str, rate_class: str) -> None:
+        # Takers of one key wait here for each other until commit; other keys do not.
+        await tx.fetch("SELECT pg_advisory_xact_lock(?, hashtext(?))",
+                       (_ADVISORY_RATE, f"{key_id}/{rate_class}"))
 
     # ------------------------------------------------------------ other connections' commits
 

@@ -80,6 +80,35 @@ class EngineRequest:
     created_at: float
 
 
+# An engine not heard from for this long has lost its leases (the default lease, issue 18):
+# the other engines adopt its active jobs.
+STALE_ENGINE_S = 30.0
+
+
+@dataclass(frozen=True)
+class TeamEngine:
+    """One engine of a team, as its row in `engines` says (each engine writes its own and
+    beats its heart there), with how many active jobs it holds the lease of."""
+
+    name: str  # WAN_TUI_ENGINE_NAME, else the host name: what `owner` and `origin` say
+    host: str
+    pid: int
+    home: str
+    output_dir: str
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None  # set when it ended in order; None while it runs (or died)
+    active_jobs: int
+
+    def silent_for(self, now: float) -> float:
+        """Seconds since its last heartbeat (the age of its leases' last renewal)."""
+        return max(0.0, now - self.heartbeat_at)
+
+    def stale(self, now: float) -> bool:
+        """Not stopped, yet not heard from for longer than a lease: dead, cut off or stalled."""
+        return self.stopped_at is None and self.silent_for(now) > STALE_ENGINE_S
+
+
 @dataclass(frozen=True)
 class Event:
     job_id: int
@@ -88,3 +117,13 @@ class Event:
     detail: str
 
 
+
+
+@dataclass(frozen=True)
+class RateSlot:
+    """The shared rate budget's answer to "may this engine send one more request?"."""
+
+    wait_s: float  # 0.0: granted (and recorded); else seconds until one may fit
+    used: int  # the key's requests in the window, this one included when granted
+    blocked_until: float  # a 429's Retry-After (or the server's reset) on the key; 0 if none
+    limit: int  # the limit counted against: the provider's last word on it, else the asker's

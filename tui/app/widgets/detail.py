@@ -26,8 +26,8 @@ from tui import format as fmt
 from tui.app.facade import Event, Facade
 from tui.app.widgets.picture import load_image, make_picture
 from tui.app.widgets.rows import PICK_STYLE, STATE_STYLE, progress_cell, state_text
-from tui.config import machine_name
 from tui.jobs import PICK_GLYPHS, Job, JobState, VideoFacts
+from tui.whereabouts import file_elsewhere, follower
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +62,39 @@ def file_text(job: Job) -> Text:
             return Text(f"none: the job {'was ' if job.state == JobState.CANCELLED else ''}"
                         f"{job.state}", style="grey62")
         return Text("no local copy yet", style="grey62")
-    if job.file_host and job.file_host != machine_name():
+    where = file_elsewhere(job)
+    if where is not None:
         # A team's history: the video is on the machine whose engine downloaded it.
-        text = Text(f"{job.file_host}:{job.file}")
-        text.append(f"  {fmt.size(job.bytes)}", style="bold")
-        text.append(f"  (on {job.file_host}: scp {job.file_host}:{job.file} .)", style="grey62")
+        # Folded, not cut with an ellipsis: the path is one long word, and every character
+        # of it counts (it is what the user copies by hand when OSC 52 is off).
+        text = Text(overflow="fold")
+        text.append(fmt.size(job.bytes), style="bold")
+        text.append(f" on {where.host}, not on this machine; o / y copy:\n",
+                    style="grey62")
+        text.append(where.scp)
         return text
     exists = Path(job.file).exists()
-    text = Text(job.file)
+    text = Text(job.file, overflow="fold")  # folded, as above
     text.append(f"  {fmt.size(job.bytes)}", style="bold")
     if not exists:
         text.append("  (missing on disk)", style="bold red")
     return text
+
+
+def team_rows(job: Job, now: float) -> list[tuple[str, RenderableType]]:
+    """On a team's history: which engine follows the job (its lease's time left moves with
+    the clock) and which machine recorded it. Nothing on one person's history."""
+    rows: list[tuple[str, RenderableType]] = []
+    holder = follower(job, now)
+    if holder is not None:
+        late = holder.lease_left_s is not None and holder.lease_left_s < 0
+        rows.append(("engine", Text(fmt.follower_text(holder), style="yellow" if late else "")))
+    elif job.state.active and job.origin:
+        rows.append(("engine", Text("none yet: waiting for an engine to take its lease",
+                                    style="grey62")))
+    if job.origin:
+        rows.append(("recorded", Text(f"on {job.origin}")))
+    return rows
 
 
 def video_text(video: VideoFacts) -> Text:
@@ -134,6 +155,7 @@ def job_parts(job: Job, events: list[Event], now: float,
         ("cost", Text(f"{fmt.cost_of(job)}   "
                       f"quoted {fmt.money(job.quote_usd, job.cost_is_estimate)}")),
         ("file", file_text(job)),
+        *team_rows(job, now),
         *([("sha256", Text(job.sha256, style="grey62"))] if job.sha256 else []),
         *([("video", video_text(job.video).append("   w plays it · v gallery", "grey50"))]
           if job.video else []),
@@ -253,7 +275,9 @@ class DetailPane(VerticalScroll, can_focus=True):
             parts = job_parts(job, self.events, now, self.notice)
             # The clock part is compared by its words: a finished job's "3 minutes ago"
             # changes once a minute, a running job's elapsed time once a second.
-            clock = (progress_cell(job, now).plain, times(job, now).plain)
+            holder = follower(job, now)
+            clock = (progress_cell(job, now).plain, times(job, now).plain,
+                     fmt.follower_text(holder) if holder else "")
             keys = (job, (job, clock), (job, len(self.events), self.notice))
         self.body = Group(*parts)
         for n, (static, part, key) in enumerate(zip(
