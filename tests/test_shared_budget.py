@@ -257,7 +257,7 @@ async def main():
     provider = VeniceProvider(os.environ["VENICE_BASE_URL"], os.environ["VENICE_API_KEY"])
     engine = Engine(store, {"venice": provider}, output_dir=Path(os.environ["OUT"]),
                     clock=clock, policy=PollPolicy(), rescan_s=0, write_sidecars=False)
-    await engine.start(only=[])  # its own jobs only: the others are the other engines'
+    await engine.start(resume=False)  # its own jobs only: the others are the other engines'
     name = os.environ["WAN_TUI_ENGINE_NAME"]
     jobs = await engine.add([JobRequest(model=os.environ["MODEL"], prompt=f"{name} {i}")
                              for i in range(int(os.environ["JOBS"]))])

@@ -11,8 +11,8 @@ from pathlib import Path
 from tui.jobs import JobState
 from tui.store import schema
 from tui.store.files import backup_path, read_only_reason
-from tui.store.history import TEAM_ENGINES_SQL
 from tui.store.records import TeamEngine
+from tui.store.team import TEAM_ENGINES_SQL
 
 # ------------------------------------------------------------------------------ doctor
 
