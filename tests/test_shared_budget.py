@@ -5,11 +5,7 @@ processes against the simulator, each on its own store connection."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,10 +13,18 @@ import psycopg
 import pytest
 from conftest import T2V, VENICE_KEY
 
+from tui.bench.shared_budget import (
+    engine_result,
+    record_calls,
+    run_team,
+    start_engine,
+    team_clock,
+)
 from tui.engine.budget import RequestBudget
 from tui.engine.clock import ManualClock
 from tui.engine.sharedbudget import REFRESH_S, SharedRequestBudget, budget_for, key_id
-from tui.providers.base import RateInfo
+from tui.jobs import JobRequest
+from tui.providers.base import RateInfo, RateLimited
 from tui.providers.venice import VeniceProvider
 from tui.sim.server import SimServer
 from tui.sim.state import Faults, SimConfig
@@ -164,14 +168,12 @@ async def test_a_429_seen_by_one_engine_makes_the_others_wait(pg_dsn, make_sim) 
     clock = ManualClock(time.time())
     stores = [await open_store(pg_dsn, clock=clock.now) for _ in range(2)]
     providers = [VeniceProvider(sim.url("venice"), VENICE_KEY) for _ in range(2)]
-    from tui.jobs import JobRequest
     budgets = [SharedRequestBudget(40, clock, store=s, key=key_id("venice", p),
                                    rate_class="queue") for s, p in zip(stores, providers,
                                                                         strict=True)]
     for budget, provider in zip(budgets, providers, strict=True):
         provider.rate_observer = lambda cls, info, b=budget: b.observe(info)
     try:
-        from tui.providers.base import RateLimited
         answers = []
         for _ in range(3):  # the third is over the simulator's 2 a minute
             await budgets[0].acquire()
@@ -230,133 +232,28 @@ RETRIEVE_LIMIT = 15
 ENGINES = 3
 JOBS_EACH = 5
 
-ENGINE_CHILD = """
-import asyncio, json, os, sys, time
-from pathlib import Path
-from tui.engine import Engine
-from tui.engine.clock import Clock
-from tui.engine.schedule import PollPolicy
-from tui.jobs import JobRequest
-from tui.providers.venice import VeniceProvider
-from tui.store import open_store
 
-class TeamClock(Clock):
-    # Every engine and the simulator on one scaled clock (a shared origin, the wall's pace).
-    def __init__(self, origin, scale):
-        self.origin, self.scale = origin, scale  # scale: wall seconds per clock second
-    def now(self):
-        return self.origin + (time.time() - self.origin) / self.scale
-    async def sleep(self, seconds):
-        await asyncio.sleep(max(0.0, seconds) * self.scale)
-    async def wait(self, event, seconds):
-        return await super().wait(event, max(0.0, seconds) * self.scale)
-
-async def main():
-    clock = TeamClock(float(os.environ["ORIGIN"]), float(os.environ["SCALE"]))
-    store = await open_store(os.environ["TARGET"], clock=clock.now)
-    provider = VeniceProvider(os.environ["VENICE_BASE_URL"], os.environ["VENICE_API_KEY"])
-    engine = Engine(store, {"venice": provider}, output_dir=Path(os.environ["OUT"]),
-                    clock=clock, policy=PollPolicy(), rescan_s=0, write_sidecars=False)
-    await engine.start(resume=False)  # its own jobs only: the others are the other engines'
-    name = os.environ["WAN_TUI_ENGINE_NAME"]
-    jobs = await engine.add([JobRequest(model=os.environ["MODEL"], prompt=f"{name} {i}")
-                             for i in range(int(os.environ["JOBS"]))])
-    await engine.wait_idle()
-    states = [(await store.get(j.id)).state.value for j in jobs]
-    shared = type(engine.budget("venice", "queue")).__name__
-    throttled = sum(b.total_throttled for b in engine.budgets.values())
-    fallbacks = sum(getattr(b, "fallbacks", 0) for b in engine.budgets.values())
-    await engine.stop()
-    await provider.aclose()
-    await store.close()
-    print(json.dumps({"states": states, "budget": shared, "throttled": throttled,
-                      "fallbacks": fallbacks}), flush=True)
-
-asyncio.run(main())
-"""
-
-
-def _team_clock(origin: float):
-    return lambda: origin + (time.time() - origin) / SCALE
-
-
-def _most_in_a_window(times: list[float], window: float = 60.0) -> int:
-    times = sorted(times)
-    most, first = 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= window:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
-def _run_engines(tmp_path: Path, pg_dsn: str | None) -> tuple[dict, list[dict]]:
-    """Three engine processes on one Venice key, on the team's database (pg_dsn) or each on
-    its own SQLite history (None: per-engine local budgets). Every call the simulator sees
-    is recorded with the team clock's time."""
-    origin = time.time()
-    clock = _team_clock(origin)
-    config = SimConfig(mean_s=40.0, spread=0.25, seed=11, video_seconds=0.5,
-                       faults=Faults(queue_limit_per_min=QUEUE_LIMIT,
-                                     retrieve_limit_per_min=RETRIEVE_LIMIT,
-                                     failure_block_threshold=0))
-    calls: list[tuple[str, float, bool]] = []
-    with SimServer.running(config, clock=clock, rate_clock=clock) as sim:
-        admit = sim.state.admit
-
-        def recorded(provider, key, cls, limit):  # counts, changes nothing
-            gate = admit(provider, key, cls, limit)
-            calls.append((cls, clock(), gate.allowed))
-            return gate
-
-        sim.state.admit = recorded  # type: ignore[method-assign]
-        children = []
-        for n in range(ENGINES):
-            name = f"machine-{n}"
-            env = {**os.environ, "ORIGIN": repr(origin), "SCALE": str(SCALE),
-                   "TARGET": pg_dsn or str(tmp_path / name / "history.db"),
-                   "VENICE_BASE_URL": sim.url("venice"), "VENICE_API_KEY": VENICE_KEY,
-                   "OUT": str(tmp_path / name / "videos"), "MODEL": T2V,
-                   "JOBS": str(JOBS_EACH), "WAN_TUI_ENGINE_NAME": name,
-                   "WAN_TUI_HOME": str(tmp_path / name),
-                   "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-            children.append(subprocess.Popen(
-                [sys.executable, "-c", ENGINE_CHILD], env=env, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True))
-        results = []
-        try:
-            for child in children:
-                out, err = child.communicate(timeout=240)
-                assert child.returncode == 0, err[-3000:]
-                results.append(json.loads(out.strip().splitlines()[-1]))
-                results[-1]["stderr"] = err
-        finally:
-            for child in children:
-                if child.poll() is None:
-                    child.kill()
-                    child.wait()
-        stats = sim.state.stats()
-    stats["calls"] = calls
-    return stats, results
-
-
-def _windows(calls: list[tuple[str, float, bool]]) -> dict[str, int]:
-    """The most calls of each class the simulator saw in any 60 s of the team clock."""
-    return {cls: _most_in_a_window([at for c, at, _ in calls if c == cls])
-            for cls in ("queue", "retrieve")}
+def _run_engines(folder: Path, dsn: str | None) -> dict:
+    """Three engine processes (tui.bench.shared_budget's) on one Venice key, on the team's
+    database (dsn) or each on its own SQLite history (None: per-engine local budgets)."""
+    return run_team(folder, dsn, engines=ENGINES, jobs_each=JOBS_EACH, scale=SCALE,
+                    models={T2V: 40.0}, queue_limit=QUEUE_LIMIT,
+                    retrieve_limit=RETRIEVE_LIMIT, timeout_s=240)
 
 
 def test_engines_on_one_key_stay_under_its_limit_together(pg_dsn, tmp_path) -> None:
     """Three engine processes on one key through PostgreSQL: no 60 s window of the
     simulator's holds more calls than the key's limit, every job is done, and the simulator
     answers no 429."""
-    stats, results = _run_engines(tmp_path / "shared", pg_dsn)
+    run = _run_engines(tmp_path / "shared", pg_dsn)
+    results, stats = run["results"], run["stats"]
     assert [r["budget"] for r in results] == ["SharedRequestBudget"] * ENGINES
     assert all(r["states"] == ["done"] * JOBS_EACH for r in results), results
     assert stats["queue_calls"] == ENGINES * JOBS_EACH  # one paid submit per job
-    most = _windows(stats["calls"])
-    assert most["queue"] <= QUEUE_LIMIT and most["retrieve"] <= RETRIEVE_LIMIT, most
+    assert run["most"]["queue"] <= QUEUE_LIMIT, run["most"]
+    assert run["most"]["retrieve"] <= RETRIEVE_LIMIT, run["most"]
     assert stats["rate_limited"] == 0, stats["by_status"]
+    assert sum(r["slots"] for r in results) >= len(run["calls"])  # every call took a slot
     with psycopg.connect(pg_dsn) as conn:
         engines = conn.execute("SELECT DISTINCT engine FROM rate_spend ORDER BY 1").fetchall()
         keys = conn.execute("SELECT DISTINCT key_id FROM rate_spend").fetchall()
@@ -368,11 +265,63 @@ def test_without_the_shared_budget_the_same_engines_overrun_the_key(tmp_path) ->
     """The control: the same three engines, each with its own history (so its own budget,
     as before this change), send more than the key's limit in a minute and get 429s. The
     test above would fail without the shared budget."""
-    stats, results = _run_engines(tmp_path / "local", None)
+    run = _run_engines(tmp_path / "local", None)
+    results = run["results"]
     assert [r["budget"] for r in results] == ["RequestBudget"] * ENGINES
-    most = _windows(stats["calls"])
-    assert most["queue"] > QUEUE_LIMIT, most
-    assert stats["rate_limited"] > 0 and sum(r["throttled"] for r in results) > 0
+    assert run["most"]["queue"] > QUEUE_LIMIT, run["most"]
+    assert run["stats"]["rate_limited"] > 0 and sum(r["throttled"] for r in results) > 0
+
+
+def test_a_429_one_engine_process_gets_makes_another_wait(pg_dsn, tmp_path) -> None:
+    """Engine A (a process) is answered 429 with a Retry-After (its key's submits were spent
+    by someone it does not know of); engine B, a process started once A's block is in the
+    database, sends nothing before the block ends, and is not answered 429 itself."""
+    origin = time.time()
+    clock = team_clock(origin, SCALE)
+    config = SimConfig(mean_s=20.0, seed=3, video_seconds=0.5,
+                       faults=Faults(queue_limit_per_min=2, failure_block_threshold=0))
+    with SimServer.running(config, clock=clock.now, rate_clock=clock.now) as sim:
+        calls = record_calls(sim, clock)
+
+        async def spend_the_key() -> None:  # another client of the key, outside the team
+            provider = VeniceProvider(sim.url("venice"), VENICE_KEY)
+            try:
+                for _ in range(2):
+                    await provider.quote(JobRequest(model=T2V, prompt="elsewhere"))
+            finally:
+                await provider.aclose()
+
+        asyncio.run(spend_the_key())
+        a = start_engine(tmp_path, pg_dsn, "alpha", sim.url("venice"), origin, SCALE, 1, [T2V])
+        b = None
+        try:
+            with psycopg.connect(pg_dsn, autocommit=True) as conn:
+                for _ in range(1200):
+                    if conn.execute("SELECT to_regclass('rate_blocks') IS NOT NULL"
+                                    ).fetchone()[0]:
+                        row = conn.execute("SELECT blocked_until FROM rate_blocks WHERE"
+                                           " rate_class = 'queue'").fetchone()
+                        if row:
+                            break
+                    time.sleep(0.01)
+            assert row, "engine alpha published no block"
+            (blocked_until,) = row
+            assert blocked_until > clock.now()  # still closed when beta starts
+            b = start_engine(tmp_path, pg_dsn, "beta", sim.url("venice"), origin, SCALE, 1,
+                             [T2V])
+            results = [engine_result(child, 120) for child in (a, b)]
+        finally:
+            for child in (a, b):
+                if child is not None and child.poll() is None:
+                    child.kill()
+                    child.wait()
+    assert [r["states"] for r in results] == [["done"], ["done"]]
+    queue = [(at, ok) for cls, at, ok in calls if cls == "queue"]
+    refused = [at for at, ok in queue if not ok]
+    assert len(refused) == 1 and results[0]["throttled"] >= 1  # alpha's first submit only
+    assert results[1]["throttled"] == 0
+    after = [at for at, ok in queue[2:] if ok]  # the team's submits, alpha's retry and beta's
+    assert len(after) == 2 and min(after) >= blocked_until
 
 
 async def test_status_shows_the_keys_shared_use(pg_dsn) -> None:

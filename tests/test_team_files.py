@@ -15,10 +15,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 from conftest import T2V, sim_env, stop_engines
 from test_app import dashboard, notices, until
+from web_support import serving
 
+from tui.app.screens.confirm import ConfirmScreen
 from tui.config import load_config
 from tui.jobs import Job, JobRequest, JobState
 from tui.store import open_store
@@ -111,7 +114,7 @@ def test_o_and_y_copy_the_scp_line_for_another_machines_file(
 
 async def beta_presses_o_and_y(sim, config, path: str, scp: str, tmp_path: Path,
                                opened: Path) -> None:
-    async with dashboard(sim, config=config) as (app, pilot, _):
+    async with dashboard(sim, config=config) as (app, pilot, facade):
         await until(pilot, lambda: app.detail.job is not None, 5, "detail")
         pane = app.detail.plain(width=400)  # the path on one line
         assert scp in pane and "on alpha, not on this machine; o / y copy:" in pane
@@ -125,7 +128,20 @@ async def beta_presses_o_and_y(sim, config, path: str, scp: str, tmp_path: Path,
         await pilot.press("y")
         await until(pilot, lambda: app.clipboard == scp, 5, "scp line copied by y")
         assert list(app.terminal.sent) == [f"osc52:{scp}"]
+        await pilot.press("w")  # nothing to play here either
+        await until(pilot, lambda: "on alpha, not on this machine" in notices(app)[-1], 5, "w")
+        # No picture either: none was made from whatever this machine has at that path.
+        assert app.detail.picture_of is None
+        assert not facade.thumb_path(app.detail.job.id).exists()
         assert not opened.exists()  # nothing opened a wrong local path
+        await pilot.press("d")  # its copy on alpha's disk is a whole copy: not "lost"
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
+        question = str(app.screen.message)
+        assert "kept on another machine only (alpha)" in question
+        assert "no local copy" not in question
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), 5, "no")
+        assert sim.state.complete_calls == []
 
         # A shared folder: the same path reaches the same file from beta.
         (tmp_path / "on alpha only").rename(tmp_path / "alpha disk")
@@ -143,6 +159,29 @@ async def beta_presses_o_and_y(sim, config, path: str, scp: str, tmp_path: Path,
         app.copy_to_clipboard("")
         await pilot.press("y")
         await until(pilot, lambda: app.clipboard == scp, 5, "scp again")
+
+
+def test_the_gallery_names_the_machine_instead_of_a_broken_player(team_cli, sim,
+                                                                  tmp_path) -> None:
+    """`wan-tui serve` on beta: alpha's video is not served from a path that names nothing
+    here; its card says where it is and how to fetch it, and /video/ID says so too."""
+    videos = tmp_path / "alpha disk" / "videos"
+    (row,) = alpha_runs_a_batch(team_cli, tmp_path, videos, ["a fox for the gallery"])
+    (tmp_path / "alpha disk").rename(tmp_path / "on alpha only")
+    scp = f"scp alpha:{shlex.quote(row['file'])} ."
+    env = sim_env(sim, tmp_path / "beta", WAN_TUI_DATABASE=team_cli.dsn,
+                  WAN_TUI_ENGINE_NAME="beta")
+    with serving(env) as served, httpx.Client(
+            base_url=served.base, cookies={served.cookie: served.token}, timeout=10) as web:
+        (card,) = web.get("/api/jobs").json()["jobs"]
+        assert card["video"] is None and card["poster"] is None
+        assert card["elsewhere"] == f"on alpha, not on this machine: {scp}"
+        answer = web.get(f"/video/{row['id']}")
+        assert answer.status_code == 404 and scp in answer.json()["error"]
+        (tmp_path / "on alpha only").rename(tmp_path / "alpha disk")  # a shared folder
+        (card,) = web.get("/api/jobs").json()["jobs"]
+        assert card["elsewhere"] is None and card["video"] == f"/video/{row['id']}"
+        assert web.get(card["video"]).content == Path(row["file"]).read_bytes()
 
 
 # ------------------------------------------------------------------ who follows a job

@@ -221,11 +221,17 @@ async def delete(app: Dashboard, ids: list[int]) -> None:
             ready.append(job)
     if not ready:
         return
-    lost = [j for j in ready if not (j.file and Path(j.file).exists())]
+    # A copy on another machine's disk (a team's history) is a whole copy all the same.
+    hosts = {j.id: where.host for j in ready if (where := file_elsewhere(j)) is not None}
+    lost = [j for j in ready
+            if j.id not in hosts and not (j.file and Path(j.file).exists())]
     text = Text(_listing([_label(j) for j in ready]) + "\n\n")
     if lost:
         text.append(f"{len(lost)} of them have no local copy: those videos will be lost.\n",
                     style="bold red")
+    if hosts:
+        text.append(f"{len(hosts)} of them are kept on another machine only "
+                    f"({', '.join(sorted(set(hosts.values())))}).\n")
     if any(j.state.active for j in ready):
         text.append("Jobs still running stop being tracked.\n")
     noun = f"job #{ready[0].id}" if len(ready) == 1 else f"{len(ready)} jobs"

@@ -15,6 +15,7 @@ from tui import format as fmt
 from tui.jobs import Job, JobState, ValidationError
 from tui.media.facts import warnings
 from tui.query import JobQuery
+from tui.whereabouts import file_elsewhere
 
 MAX_QUERY_CHARS = 500  # a filter is a few words; anything longer is a mistake or an attack
 
@@ -34,7 +35,10 @@ def finished_query(text: str) -> JobQuery:
 def card(job: Job, *, video_url: Callable[[Job], str], poster_url: Callable[[Job], str]
          ) -> dict[str, Any]:
     """Everything a card and its detail view show, JSON-ready."""
-    playable = job.state == JobState.DONE and bool(job.file)
+    # On a team's history the file may be on another machine's disk: no player for a path
+    # that names nothing here (or another file), but the line that fetches it.
+    where = file_elsewhere(job)
+    playable = job.state == JobState.DONE and bool(job.file) and where is None
     return {
         "id": job.id,
         "state": job.state.value,
@@ -55,4 +59,5 @@ def card(job: Job, *, video_url: Callable[[Job], str], poster_url: Callable[[Job
         "finished_at": job.finished_at,
         "video": video_url(job) if playable else None,
         "poster": poster_url(job) if playable else None,
+        "elsewhere": f"on {where.host}, not on this machine: {where.scp}" if where else None,
     }

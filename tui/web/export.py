@@ -134,6 +134,7 @@ def write_export(jobs: list[Job], events: dict[int, list[dict]], folder: Path, *
     from tui.web import page
     from tui.web.cards import card
     from tui.web.contact_sheet import draw_sheets
+    from tui.whereabouts import file_elsewhere
 
     _empty_folder(folder)
     (folder / "videos").mkdir()
@@ -145,7 +146,7 @@ def write_export(jobs: list[Job], events: dict[int, list[dict]], folder: Path, *
     names: dict[int, tuple[str, str | None]] = {}
     for job in jobs:
         source = Path(job.file or "")
-        if not source.is_file():
+        if not source.is_file() or file_elsewhere(job) is not None:  # another machine's
             done.missing.append(job.id)
             continue
         name = f"videos/{source.name}"
@@ -200,6 +201,6 @@ def cmd_export(args: argparse.Namespace, config) -> int:
     print(f"exported {done.jobs} job{'s' if done.jobs != 1 else ''} to {done.folder} "
           f"({', '.join(how) or 'no video'}); open {done.folder / 'index.html'}")
     if done.missing:
-        print(f"left out (file not on disk): {', '.join(f'#{n}' for n in done.missing)}",
-              file=sys.stderr)
+        print("left out (file not on this machine's disk): "
+              f"{', '.join(f'#{n}' for n in done.missing)}", file=sys.stderr)
     return EXIT_OK

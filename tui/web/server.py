@@ -38,6 +38,7 @@ from tui.store import Store
 from tui.web import page
 from tui.web.cards import card, finished_query
 from tui.web.guard import Guard
+from tui.whereabouts import file_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,10 @@ def make_app(history: Store, *, token: str, port: int, thumbs_dir: Path,
             raise BadRequest(f"there is no job {job_id}", 404)
         if job.state != JobState.DONE or not job.file:
             raise BadRequest(f"job {job_id} has no video (it is {job.state.value})", 404)
+        where = file_elsewhere(job)
+        if where is not None:
+            raise BadRequest(f"job {job_id}'s video is on {where.host}, not on this machine: "
+                             f"{where.scp}", 404)
         return job
 
     async def index(request: Request) -> Response:
