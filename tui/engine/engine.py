@@ -480,6 +480,7 @@ class Engine:
         updated = await self.transition(job, JobState.CANCELLED, detail)
         if updated is None:
             raise EngineError(f"job {job_id} changed while cancelling; look again")
+        self.leases.drop(job_id)  # settled: nothing more to renew
         return updated
 
     async def delete_remote(self, job_id: int) -> Job:
