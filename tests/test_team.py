@@ -309,7 +309,7 @@ def test_doctor_checks_the_server_without_showing_the_password(team_cli) -> None
     assert "history database postgresql://wantui:***@127.0.0.1" in out
     assert f"schema version {len(PG_MIGRATIONS)} (current)" in out
     assert "0 jobs, 0 unknown" in out and PASSWORD not in out
-    assert "team engine: none running" in out
+    assert "engines: none has run on this history yet" in out
     wrong = team_cli.dsn.replace(PASSWORD, "wrong-pass-31")
     code, out, _ = team_cli("doctor", WAN_TUI_DATABASE=wrong)
     assert code == 1 and "cannot be reached" in out and "wrong-pass-31" not in out
