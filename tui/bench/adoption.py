@@ -1,29 +1,23 @@
-"""A team's fleet: several engines (processes) on one provider key and one PostgreSQL history.
+"""Adoption: how soon a team's engines take over the jobs of one that died.
 
-    WAN_TUI_DATABASE=postgresql://USER@HOST/SCRATCH python -m tui.bench.fleet
-    python -m tui.bench.fleet --engines 3 --jobs 300 --scale 0.2     # the defaults
+    WAN_TUI_DATABASE=postgresql://USER@HOST/SCRATCH python -m tui.bench.adoption
+    python -m tui.bench.adoption --engines 3 --jobs 30 --scale 0.2      # the defaults
 
-The database must be a scratch one (empty, or made by this benchmark: it is emptied first).
-Issue 18's benchmark: three engines, each a process of its own playing a machine (its own
-WAN_TUI_ENGINE_NAME and output folder), record 100 jobs each at the same moment under
-Venice's default limits for one key (40 queue and 120 retrieve requests a minute, counted
-per key by the simulator), and follow them to disk. Then an adoption run: the same three
-engines with 10 jobs each, one SIGKILLed once its jobs are submitted; the other two adopt
-them when their leases (30 s) run out.
+The database must be a scratch one (it is emptied first). Three engines, each a process of
+its own playing a machine (its own WAN_TUI_ENGINE_NAME and output folder), record their
+share of the jobs at the same moment on one Venice key; once every job of the first engine
+has its remote id, that engine is SIGKILLed, and the others adopt its jobs when their
+leases (30 s) run out, then follow them to their own folders.
 
-Time is scaled as in `tui.bench.engine` (every engine and the simulator read one clock that
-runs 1/scale times faster than the wall, anchored at one wall instant so separate processes
-agree), so figures are in the seconds a real run would see.
+Time is scaled as in `tui.bench.engine` (every engine and the simulator read one clock
+running 1/scale times faster than the wall, `tui.bench.shared_budget.team_clock`), so the
+figures are in the seconds a real run would see.
 
-Figures:
-- makespan: first submit to last file on disk; its lower bound is the last job's ready time
-  plus one download of its video (as `tui.bench.engine venice300`);
-- 429s: the share of queue and of retrieve calls the simulator answered 429 (the engines
-  share one budget per key through the database, `tui/engine/sharedbudget.py`);
-- statements per job: what the engines sent to the database, every statement (BEGIN and
-  COMMIT included, a pipeline once) over the jobs finished: the round trips a job costs;
-- adoption: from the SIGKILL to each adopted job's "adopted by" event (lease 30 s).
-Notification latency (a window seeing another machine's change) is `tui.bench.team`'s.
+Figures: from the SIGKILL to each adoption event (the lease, less what had run of it since
+the dead engine's last renewal, plus the adopter's next look); every job finished, each
+submitted once; makespan against its bound (the last job's ready time plus one download),
+429s, and the database statements per job of the surviving engines. The fleet's throughput
+(300 jobs on one key) is `tui.bench.shared_budget`'s, notification latency `tui.bench.team`'s.
 """
 
 from __future__ import annotations
@@ -42,7 +36,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tui.bench.engine import KEY, SCENARIOS, ScaledClock, lower_bound, start_sim
+from tui.bench.engine import KEY, SCENARIOS, lower_bound, start_sim
+from tui.bench.shared_budget import team_clock
 from tui.bench.team import StatementCount
 from tui.engine import Engine, JobChanged
 from tui.jobs import JobRequest, JobState
@@ -53,24 +48,12 @@ QUEUE = "/api/v1/video/queue"
 RETRIEVE = "/api/v1/video/retrieve"
 
 
-class FleetClock(ScaledClock):
-    """ScaledClock anchored at a wall instant every process is given: the same reading in
-    all of them (time.time, not each process's own monotonic start)."""
-
-    def __init__(self, scale: float, origin: float) -> None:
-        super().__init__(scale)
-        self._origin = origin
-
-    def now(self) -> float:
-        return self._origin + (time.time() - self._origin) / self.scale
-
-
 # ------------------------------------------------------------------ one engine (a process)
 
 async def worker(name: str, sim_url: str, scale: float, origin: float, out: Path,
                  jobs: int, models: list[str], dsn: str) -> None:
     os.environ["WAN_TUI_ENGINE_NAME"] = name  # the store stamps jobs with their origin
-    clock = FleetClock(scale, origin)
+    clock = team_clock(origin, scale)
     store = await open_store(dsn, clock=clock.now)
     count = StatementCount()
     await count.attach(store)
@@ -108,7 +91,7 @@ def spawn(name: str, sim_url: str, scale: float, origin: float, out: Path, jobs:
           dsn: str) -> subprocess.Popen[str]:
     env = {**os.environ, "WAN_TUI_DATABASE": dsn}
     return subprocess.Popen(
-        [sys.executable, "-m", "tui.bench.fleet", "--worker", name, "--sim", sim_url,
+        [sys.executable, "-m", "tui.bench.adoption", "--worker", name, "--sim", sim_url,
          "--scale", str(scale), "--origin", repr(origin), "--out", str(out), "--jobs",
          str(jobs)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
@@ -121,12 +104,12 @@ async def _emptied(dsn: str) -> None:
         conn.execute("TRUNCATE events, jobs, requests, engines, rate_spend, rate_blocks, meta")
 
 
-async def fleet(dsn: str, engines: int, jobs: int, scale: float, kill: bool) -> dict[str, Any]:
+async def fleet(dsn: str, engines: int, jobs: int, scale: float) -> dict[str, Any]:
     scenario = replace(SCENARIOS["venice300"], jobs=jobs)
     await _emptied(dsn)
     origin = time.time()
-    clock = FleetClock(scale, origin)
-    with tempfile.TemporaryDirectory(prefix="wan-tui-fleet-") as tmp, \
+    clock = team_clock(origin, scale)
+    with tempfile.TemporaryDirectory(prefix="wan-tui-adoption-") as tmp, \
             start_sim(scenario, clock) as sim:
         names = [f"machine-{i + 1}" for i in range(engines)]
         procs = [spawn(n, sim.url("venice"), scale, origin, Path(tmp) / n, jobs // engines, dsn)
@@ -143,12 +126,10 @@ async def fleet(dsn: str, engines: int, jobs: int, scale: float, kill: bool) -> 
                 assert proc.stdin is not None
                 proc.stdin.write("go\n")
                 proc.stdin.flush()
-            killed_at = None
-            if kill:
-                killed_at = await _kill_when_submitted(dsn, names[0], jobs // engines,
-                                                       procs[0], clock)
+            killed_at = await _kill_when_submitted(dsn, names[0], jobs // engines,
+                                                   procs[0], clock)
             reports = []
-            for proc in procs[1:] if kill else procs:
+            for proc in procs[1:]:  # the first was killed
                 assert proc.stdout is not None
                 reports.append(json.loads(await asyncio.to_thread(proc.stdout.readline)))
             wall_s = time.monotonic() - wall
@@ -173,13 +154,12 @@ async def fleet(dsn: str, engines: int, jobs: int, scale: float, kill: bool) -> 
             "statements_per_job": sum(r["statements"] for r in reports) / max(1, len(ends)),
             "adopted": sum(r["adopted"] for r in reports),
         }
-        if killed_at is not None:
-            result["adoption_s"] = await _adoptions(dsn, killed_at)
+        result["adoption_s"] = await _adoptions(dsn, killed_at)
         return result
 
 
 async def _kill_when_submitted(dsn: str, name: str, jobs: int, proc: subprocess.Popen[str],
-                               clock: FleetClock) -> float:
+                               clock: Any) -> float:
     """SIGKILL engine `name` once all its jobs have their remote id; when, on the fleet's
     clock (the one the engines stamp events with)."""
     store = await open_store(dsn)
@@ -211,8 +191,8 @@ async def _adoptions(dsn: str, killed_at: float) -> list[float]:
     return [at - killed_at for at in found]
 
 
-def _print(label: str, r: dict[str, Any], scale: float) -> None:
-    print(f"\n[{label}] {r['engines']} engines, {r['jobs']} jobs, one key (40 queue, "
+def _print(r: dict[str, Any], scale: float) -> None:
+    print(f"\n{r['engines']} engines, {r['jobs']} jobs, one key (40 queue, "
           f"120 retrieve a minute)")
     print(f"  finished {r['finished']}/{r['jobs']}  makespan {r['makespan_s']:.0f} s  "
           f"bound {r['bound_s']:.0f} s  ratio {r['makespan_s'] / r['bound_s']:.3f}  "
@@ -224,21 +204,19 @@ def _print(label: str, r: dict[str, Any], scale: float) -> None:
     print(f"  429s: queue {r['queue_429']}/{r['queue']} ({q:.2f} %), retrieve "
           f"{r['retrieve_429']}/{r['retrieve']} ({t:.2f} %), all {a:.2f} %")
     print(f"  database statements per finished job {r['statements_per_job']:.1f}")
-    if "adoption_s" in r:
-        times = r["adoption_s"]
-        if times:
-            print(f"  adopted {len(times)} jobs, {min(times):.1f}-{max(times):.1f} s after "
-                  "the SIGKILL (lease 30 s)")
-        else:
-            print("  no job was adopted")
+    times = r["adoption_s"]
+    if times:
+        print(f"  adopted {len(times)} jobs, {min(times):.1f}-{max(times):.1f} s after "
+              "the SIGKILL (lease 30 s)")
+    else:
+        print("  no job was adopted")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--jobs", type=int, default=30)
     parser.add_argument("--scale", type=float, default=0.2)
-    parser.add_argument("--adoption-jobs", type=int, default=30)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--sim", help=argparse.SUPPRESS)
     parser.add_argument("--origin", type=float, help=argparse.SUPPRESS)
@@ -253,14 +231,14 @@ def main() -> None:
         return
     if not 0 < args.scale <= 1:
         parser.error(f"--scale {args.scale}: give a number above 0 and at most 1")
-    print(f"# fleet benchmark: {platform.processor() or platform.machine()}, "
+    if args.engines < 2:
+        parser.error("--engines: at least 2 (one is killed, another adopts)")
+    print(f"# adoption benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load {os.getloadavg()[0]:.2f}")
-    main_run = asyncio.run(fleet(dsn, args.engines, args.jobs, args.scale, kill=False))
-    _print("throughput", main_run, args.scale)
-    adoption = asyncio.run(fleet(dsn, args.engines, args.adoption_jobs, args.scale, kill=True))
-    _print("adoption", adoption, args.scale)
-    print(f"\n# load after {os.getloadavg()[0]:.2f}")
+    result = asyncio.run(fleet(dsn, args.engines, args.jobs, args.scale))
+    _print(result, args.scale)
+    print(f"# load after {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
