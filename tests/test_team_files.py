@@ -114,7 +114,7 @@ def test_o_and_y_copy_the_scp_line_for_another_machines_file(
 
 async def beta_presses_o_and_y(sim, config, path: str, scp: str, tmp_path: Path,
                                opened: Path) -> None:
-    async with dashboard(sim, config=config) as (app, pilot, _):
+    async with dashboard(sim, config=config) as (app, pilot, facade):
         await until(pilot, lambda: app.detail.job is not None, 5, "detail")
         pane = app.detail.plain(width=400)  # the path on one line
         assert scp in pane and "on alpha, not on this machine; o / y copy:" in pane
@@ -128,6 +128,11 @@ async def beta_presses_o_and_y(sim, config, path: str, scp: str, tmp_path: Path,
         await pilot.press("y")
         await until(pilot, lambda: app.clipboard == scp, 5, "scp line copied by y")
         assert list(app.terminal.sent) == [f"osc52:{scp}"]
+        await pilot.press("w")  # nothing to play here either
+        await until(pilot, lambda: "on alpha, not on this machine" in notices(app)[-1], 5, "w")
+        # No picture either: none was made from whatever this machine has at that path.
+        assert app.detail.picture_of is None
+        assert not facade.thumb_path(app.detail.job.id).exists()
         assert not opened.exists()  # nothing opened a wrong local path
         await pilot.press("d")  # its copy on alpha's disk is a whole copy: not "lost"
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")

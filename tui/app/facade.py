@@ -34,6 +34,7 @@ from tui.query import JobQuery
 from tui.session import Session
 from tui.store import BatchStats, Event, Spend
 from tui.variations import Variation, variations
+from tui.whereabouts import file_elsewhere
 
 # What widgets and screens may name from below, handed over here: the app imports neither
 # the engine nor the store itself (`lint-imports` checks it).
@@ -384,8 +385,8 @@ class Facade:
     async def thumbnail(self, job: Job) -> Path | None:
         """The cached picture of a finished job's video (made once, in a worker thread),
         or None when there is no playable file."""
-        if job.state != JobState.DONE or not job.file:
-            return None
+        if job.state != JobState.DONE or not job.file or file_elsewhere(job) is not None:
+            return None  # another machine's file: a same-named one here is not its picture
         from tui.media.frames import thumbnail
 
         try:

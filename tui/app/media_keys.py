@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tui.app.screens.gallery import GALLERY_MAX, GalleryScreen
 from tui.app.screens.player import PlayerScreen
 from tui.jobs import Job, JobState
+from tui.whereabouts import file_elsewhere
 
 if TYPE_CHECKING:
     from tui.app.dashboard import Dashboard
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 def play(app: Dashboard, job: Job) -> None:
     if job.state != JobState.DONE or not job.file:
         app.toast(f"#{job.id} has no finished video to play", "warning")
+        return
+    where = file_elsewhere(job)
+    if where is not None:  # a team's: the path names nothing here, or another file
+        app.toast(f"#{job.id}'s video is on {where.host}, not on this machine: o / y copy "
+                  "the scp line that fetches it", "warning")
         return
     path = Path(job.file)
     if not path.exists():
