@@ -30,7 +30,7 @@ def sha(path: str | Path) -> str:
 
 
 async def run_all(engine, requests, quotes=None, timeout=60.0):
-    await engine.start(only=[])
+    await engine.start(resume=False)
     jobs = await engine.add(requests, quotes)
     await asyncio.wait_for(engine.wait_idle(), timeout)
     return [await engine.store.get(j.id) for j in jobs]
@@ -119,7 +119,7 @@ async def test_refused_connection_keeps_job_pending(make_engine, sim, tmp_path):
         port = s.getsockname()[1]  # closed again: nothing listens there
     provider = VeniceProvider(f"http://127.0.0.1:{port}/venice/api/v1", VENICE_KEY)
     engine = await make_engine(sim, providers={"venice": provider})
-    await engine.start(only=[])
+    await engine.start(resume=False)
     (job,) = await engine.add([req()])
 
     async def refused() -> list[str]:
@@ -204,7 +204,7 @@ async def test_auth_and_balance_refusals_charge_nothing_and_keep_jobs(
 
 async def test_cancel_and_requeue(sim, make_engine, store):
     engine = await make_engine(sim)
-    await engine.start(only=[])
+    await engine.start(resume=False)
     (job,) = await engine.add([replace(req("slow one"))])
     while (await store.get(job.id)).state not in (JobState.QUEUED, JobState.PROCESSING):
         await asyncio.sleep(0.01)

@@ -308,7 +308,7 @@ async def test_a_disk_that_fills_mid_write_loses_nothing_and_others_go_on(
     requests = [JobRequest(model=T2V, prompt=f"clip {i}") for i in range(3)]
     with tiny_disk(videos, monkeypatch):
         engine = engine_for()
-        await engine.start(only=[])
+        await engine.start(resume=False)
         jobs = await engine.add(requests, [0.25] * 3)
         await asyncio.wait_for(engine.wait_idle(), 60)
         await engine.stop()

@@ -481,7 +481,7 @@ async def test_engine_redirected_submit_is_unknown_and_never_resent(serve, make_
 
     server = await serve(loop)
     engine = await make_engine(None, providers={"venice": venice(serve, server)})
-    await engine.start(only=[])
+    await engine.start(resume=False)
     [added] = await engine.add([req()], [0.5])
     await asyncio.wait_for(engine.wait_idle(), 60)
     assert (await engine.get(added.id)).state == JobState.UNKNOWN
@@ -503,7 +503,7 @@ async def test_engine_redirected_retrieve_never_expires_a_paid_job(serve, make_e
 
     server = await serve(handler)
     engine = await make_engine(None, providers={"venice": venice(serve, server)})
-    await engine.start(only=[])
+    await engine.start(resume=False)
     [added] = await engine.add([req()], [0.5])
     await asyncio.wait_for(polled.wait(), 60)
     await engine.stop(grace_s=5)
@@ -532,7 +532,7 @@ async def test_engine_retries_a_crawling_download_then_saves_it(serve, make_engi
 
     server = await serve(handler)
     engine = await make_engine(None, providers={"venice": venice(serve, server, SHORT)})
-    await engine.start(only=[])
+    await engine.start(resume=False)
     [added] = await engine.add([req()], [0.5])
     await asyncio.wait_for(engine.wait_idle(), 60)
     done = await engine.get(added.id)

@@ -46,7 +46,7 @@ async def test_learned_durations_bring_polls_down_to_the_venice_level(store, tmp
         engine = Engine(store, {"apixo": apixo, "venice": venice},
                         output_dir=tmp_path / "videos", clock=clock, policy=PollPolicy(),
                         rescan_s=0)
-        await engine.start(only=[])
+        await engine.start(resume=False)
         try:
             ten = await polls_for_sequential_jobs(
                 engine, JobRequest(provider="apixo", model="wan-2-5-t2v", prompt="x"), 10)
@@ -77,7 +77,7 @@ async def test_a_job_already_running_gets_the_learned_estimate_once_its_model_ha
         apixo = ApixoProvider(sim.url("apixo"), "sim-apixo-key")
         engine = Engine(store, {"apixo": apixo}, output_dir=tmp_path / "videos", clock=clock,
                         policy=PollPolicy(), rescan_s=0)
-        await engine.start(only=[])
+        await engine.start(resume=False)
         try:
             (job,) = await engine.add([JobRequest(provider="apixo", model=model, prompt="x")])
             for _ in range(2000):  # it is being followed, with no history to learn from
@@ -121,7 +121,7 @@ async def test_no_early_poll_once_a_sibling_or_the_history_knows_the_model(store
         engine = Engine(store, {"venice": venice}, output_dir=tmp_path / "videos",
                         clock=clock, policy=PollPolicy(), rescan_s=0)
         engine.subscribe(on_event)
-        await engine.start(only=[])
+        await engine.start(resume=False)
         try:
             yield engine
         finally:

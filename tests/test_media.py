@@ -129,7 +129,7 @@ async def test_store_keeps_video_facts_and_rejects(store: Store) -> None:
 
 
 async def _run(engine, requests, timeout: float = 60.0):
-    await engine.start(only=[])
+    await engine.start(resume=False)
     jobs = await engine.add(requests)
     await asyncio.wait_for(engine.wait_idle(), timeout)
     return [await engine.store.get(j.id) for j in jobs]

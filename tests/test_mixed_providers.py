@@ -98,7 +98,7 @@ async def test_thirty_acedata_jobs_cost_one_task_request_per_round(make_sim, tmp
     engine = Engine(store, {"acedata": provider}, output_dir=tmp_path / "v",
                     policy=FAST_POLICY, rescan_s=0)
     try:
-        await engine.start(only=[])
+        await engine.start(resume=False)
         jobs = await engine.add([JobRequest(provider="acedata", model="wan2.6-t2v",
                                             prompt=f"ace {i}") for i in range(30)])
         await asyncio.wait_for(engine.wait_idle(), 60)

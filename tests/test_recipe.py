@@ -50,7 +50,7 @@ REQUESTS = [
 
 
 async def run_all(engine, requests, quotes):
-    await engine.start(only=[])
+    await engine.start(resume=False)
     jobs = await engine.add(requests, quotes)
     await asyncio.wait_for(engine.wait_idle(), 60)
     return [await engine.store.get(j.id) for j in jobs]
@@ -111,7 +111,7 @@ async def test_ffprobe_reads_the_recipe_tags(sim, make_engine):
 
 async def test_a_failed_remux_keeps_the_download_whole_and_untagged(sim, make_engine):
     engine = await make_engine(sim, delete_after_download=True)
-    await engine.start(only=[])
+    await engine.start(resume=False)
     (job,) = await engine.add([REQUESTS[0]], [0.5])
     # Where the tagged copy would be written, a folder: the remux cannot open it.
     blocker = tagged_path(engine.downloader.destination(job).with_suffix(".mp4.part"))

@@ -41,7 +41,7 @@ def https_sim(make_sim, monkeypatch):
 async def run_batch(make_engine, sim, n: int, policy: HttpPolicy | None = None):
     provider = VeniceProvider(sim.url("venice"), VENICE_KEY, policy=policy)
     engine = await make_engine(sim, providers={"venice": provider})
-    await engine.start(only=[])
+    await engine.start(resume=False)
     jobs = await engine.add([req(i) for i in range(n)])
     await engine.wait_idle()
     return [await engine.store.get(job.id) for job in jobs]

@@ -455,11 +455,11 @@ async def cmd_resolve(args) -> int:
     print(job_line(updated, time.time()))
     if updated.state == JobState.QUEUED:
         from tui.engine.background import EngineStarter
-        from tui.engine.teamlock import engine_lock_for
+        from tui.engine.lock import EngineLock
 
         config = user_config()
-        pid = EngineStarter(engine_lock_for(config.db_path.with_name("engine.lock"),
-                                            config.database), config.log_file).ensure()
+        pid = EngineStarter(EngineLock(config.db_path.with_name("engine.lock")),
+                            config.log_file).ensure()
         print(f"charged; pid {pid} follows it and downloads the video "
               "(`wan-tui watch` shows its progress)")
     elif args.charged:

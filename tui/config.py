@@ -43,6 +43,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                               "(wins over delete_remote_after_download)"),
     ("WAN_TUI_ENGINE_IDLE_EXIT_S", "seconds the engine process waits with nothing to do "
                                    "before it exits (wins over engine_idle_exit_s)"),
+    ("WAN_TUI_ENGINE_LEASE_S", "seconds a team's engine holds a job between heartbeats "
+                               "before another may adopt it (wins over engine_lease_s)"),
     ("WAN_TUI_TIME_SCALE", "shrink every poll interval by this factor, 0 to 1 (for the "
                            "simulator)"),
     ("WAN_TUI_IMAGES", "how pictures are drawn: auto, kitty, sixel, halfblock or off (wins "
@@ -76,6 +78,8 @@ CONFIG_KEYS: tuple[tuple[str, str], ...] = (
     ("max_concurrent_jobs", "at most this many jobs followed at once"),
     ("engine_idle_exit_s", "the engine process exits after this many seconds with no job "
                            "to follow and no request (default 300)"),
+    ("engine_lease_s", "on a team's database: seconds without a heartbeat after which "
+                       "another machine's engine adopts a job (default 30)"),
     ("notify_when_batch_ends", "ring the bell and send an OSC 9 desktop notice when every "
                                "active job has ended"),
     ("write_sidecars", "write NAME.json (the video's recipe: prompt, model, parameters, seed, "
@@ -101,6 +105,7 @@ CONFIG_TEMPLATE = """\
 # delete_remote_after_download = false   # delete the provider's copy once ours is whole
 # max_concurrent_jobs = 200
 # engine_idle_exit_s = 300              # the engine process exits after this long with no work
+# engine_lease_s = 30                  # a team's: another engine adopts a silent engine's jobs
 # notify_when_batch_ends = true          # terminal bell + OSC 9 desktop notification
 # write_sidecars = true                  # NAME.json with the recipe beside each video
 # theme = "textual-dark"                 # the dashboard's colours (ctrl+p: "Change theme" to try)
@@ -148,6 +153,9 @@ class Config:
     # The engine process exits once nothing is active and no request waits for this long
     # (WAN_TUI_ENGINE_IDLE_EXIT_S over the config file; tests set it small).
     engine_idle_exit_s: float = 300.0
+    # On a team's database: how long a job's lease lasts without a heartbeat before another
+    # machine's engine adopts it (WAN_TUI_ENGINE_LEASE_S over the config file).
+    engine_lease_s: float = 30.0
     notify_when_batch_ends: bool = True
     write_sidecars: bool = True  # NAME.json beside each video (its recipe is in the MP4 too)
     keymap: dict[str, str] = field(default_factory=dict)
@@ -258,6 +266,13 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         raise ConfigError("engine_idle_exit_s must be a number of seconds, e.g. 300") from None
     if not idle_exit_s >= 0:  # NaN fails this too
         raise ConfigError("engine_idle_exit_s must be 0 or more seconds, e.g. 300")
+    lease = env.get("WAN_TUI_ENGINE_LEASE_S", data.get("engine_lease_s", 30))
+    try:
+        lease_s = float(lease)
+    except (TypeError, ValueError):
+        raise ConfigError("engine_lease_s must be a number of seconds, e.g. 30") from None
+    if not 1 <= lease_s <= 3600:  # NaN fails this too
+        raise ConfigError("engine_lease_s must be between 1 and 3600 seconds, e.g. 30")
     keymap = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     images = _images(env, data.get("images"))
     database = _database(env.get("WAN_TUI_DATABASE") or data.get("database"))
@@ -271,6 +286,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         delete_remote_after_download=_as_bool(delete_after, "delete_remote_after_download"),
         max_concurrent_jobs=max_jobs,
         engine_idle_exit_s=idle_exit_s,
+        engine_lease_s=lease_s,
         notify_when_batch_ends=_as_bool(data.get("notify_when_batch_ends", True), "notify"),
         write_sidecars=_as_bool(data.get("write_sidecars", True), "write_sidecars"),
         keymap=keymap,

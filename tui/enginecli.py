@@ -30,15 +30,16 @@ async def engine_run(config: Any, *, spawned: bool = False) -> int:
 
 async def read_status(config: Any) -> dict[str, Any]:
     """What `engine status` shows, as one dict (the `--json` form)."""
-    from tui.engine.host import STATUS_KEY
-    from tui.engine.teamlock import engine_lock_for
+    from tui.config import machine_name
+    from tui.engine.host import status_key
+    from tui.engine.lock import EngineLock
     from tui.store import open_store
 
-    # On a team's database: the team's engine, on whichever machine it runs.
-    pid = engine_lock_for(config.db_path.with_name("engine.lock"), config.database).holder()
+    # This machine's engine (on a team's database each machine runs its own).
+    pid = EngineLock(config.db_path.with_name("engine.lock")).holder()
     store = await open_store(config.history)
     try:
-        text = await store.get_meta(STATUS_KEY)
+        text = await store.get_meta(status_key(machine_name()))
         counts = await store.counts_by_state()
     finally:
         await store.close()

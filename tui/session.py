@@ -11,9 +11,8 @@ from tui.config import Config
 from tui.engine import Engine
 from tui.engine.clock import Clock
 from tui.engine.host import EngineHost
-from tui.engine.lock import EngineBusy
+from tui.engine.lock import EngineBusy, EngineLock
 from tui.engine.schedule import PollPolicy
-from tui.engine.teamlock import engine_lock_for
 from tui.providers import build_providers
 from tui.providers.base import Provider
 from tui.store import Store, open_store
@@ -84,16 +83,16 @@ async def open_session(
         clock=clock,
         policy=policy or policy_from_env(),
         rescan_s=0.0,  # the host's inbox notices other windows' jobs instead
+        lease_s=config.engine_lease_s,
     )
-    host = EngineHost(engine, reader,
-                      engine_lock_for(config.db_path.with_name("engine.lock"), config.database),
+    # One engine per home (the flock); on a team's database, one per machine, each
+    # following its own jobs under leases (tui/engine/leases.py).
+    host = EngineHost(engine, reader, EngineLock(config.db_path.with_name("engine.lock")),
                       role=role, log_path=log_path(config), serves=serves)
     try:
         if lock and not await host.claim(start=False):
-            where = getattr(host.lock, "engine_host", lambda: None)()  # a team's: which machine
             raise EngineBusy(
-                f"another wan-tui (pid {host.lock.holder() or '?'}"
-                f"{f' on {where}' if where else ''}) is already running "
+                f"another wan-tui (pid {host.lock.holder() or '?'}) is already running "
                 "these jobs; stop it or let it finish")
         yield Session(config, store, providers, engine, reader, host)
     finally:

@@ -302,7 +302,7 @@ async def engine_run(scenario: Scenario, scale: float, out: Path,
                     ends[job.remote_id] = clock.now()
 
         engine.subscribe(on_event)
-        await engine.start(only=[])
+        await engine.start(resume=False)
         start = clock.now()
         wall = time.monotonic()
         await engine.add(requests_for(scenario))

@@ -130,7 +130,7 @@ async def engine_main() -> None:
     provider = VeniceProvider(env["VENICE_BASE_URL"], env["VENICE_API_KEY"])
     engine = Engine(store, {"venice": provider}, output_dir=Path(env["OUT"]), clock=clock,
                     policy=PollPolicy(), rescan_s=0, write_sidecars=False)
-    await engine.start(only=[])  # its own jobs only: the others are the other engines'
+    await engine.start(resume=False)  # its own jobs only: the others are the other engines'
     name = env["WAN_TUI_ENGINE_NAME"]
     models = env["MODELS"].split(",")
     jobs = await engine.add([JobRequest(model=models[i % len(models)], prompt=f"{name} {i}")

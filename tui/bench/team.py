@@ -29,6 +29,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tui.jobs import JobRequest, JobState
 from tui.store import open_store
@@ -68,44 +69,61 @@ def _patch(cls: type, methods: tuple) -> None:
         setattr(cls, name, method)
 
 
-async def _round_trips(target: Path | str, jobs: int = 50) -> float:
-    """Statements per job over its whole life, counted where they are sent."""
-    store = await open_store(target)
-    count = 0
-    if hasattr(store, "_db"):  # SQLite: aiosqlite's trace of every statement
-        def traced(_: str) -> None:
-            nonlocal count
-            count += 1
-        await store._db.set_trace_callback(traced)
-    else:  # PostgreSQL: every execute on the statement connection
+class StatementCount:
+    """Statements a store sends, counted where they are sent (tui.bench.fleet uses it too):
+    SQLite's trace of every statement; on PostgreSQL every execute on the statement
+    connection, a batch's pipeline once, BEGIN and COMMIT as two (as SQLite's trace counts
+    them). `await count.attach(store)`, read `count.n`, `count.detach()` at the end."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._real: tuple | None = None
+
+    async def attach(self, store: Any) -> None:
+        if hasattr(store, "_db"):
+            def traced(_: str) -> None:
+                self.n += 1
+            await store._db.set_trace_callback(traced)
+            return
         from tui.store import postgres
 
-        real = postgres._PgTx.fetch, postgres._PgTx.run, postgres._PgTx.run_many
+        real = self._real = (postgres._PgTx.fetch, postgres._PgTx.run, postgres._PgTx.run_many)
+        counter = self
 
         async def fetch(self, sql, params=()):
-            nonlocal count
-            count += 1
+            counter.n += 1
             return await real[0](self, sql, params)
 
         async def run(self, sql, params=()):
-            nonlocal count
-            count += 1
+            counter.n += 1
             return await real[1](self, sql, params)
 
         async def run_many(self, sql, rows):
-            nonlocal count
-            count += 1  # one pipeline: its statements travel together
+            counter.n += 1  # one pipeline: its statements travel together
             return await real[2](self, sql, rows)
 
         _patch(postgres._PgTx, (fetch, run, run_many))
         transact = store._transact
 
         async def counted(body):
-            nonlocal count
-            count += 2  # BEGIN and COMMIT, as SQLite's trace counts them
+            self.n += 2
             return await transact(body)
 
-        store._transact = counted  # type: ignore[method-assign]
+        store._transact = counted
+
+    def detach(self) -> None:
+        if self._real is not None:
+            from tui.store import postgres
+
+            _patch(postgres._PgTx, self._real)
+            self._real = None
+
+
+async def _round_trips(target: Path | str, jobs: int = 50) -> float:
+    """Statements per job over its whole life, counted where they are sent."""
+    store = await open_store(target)
+    count = StatementCount()
+    await count.attach(store)
     try:
         made = await store.add_jobs([JobRequest(model="m", prompt=f"rt {i}")
                                      for i in range(jobs)])
@@ -114,10 +132,9 @@ async def _round_trips(target: Path | str, jobs: int = 50) -> float:
                           JobState.DOWNLOADING, JobState.DONE):
                 await store.transition(job.id, state, "bench")
     finally:
-        if not hasattr(store, "_db"):
-            _patch(postgres._PgTx, real)
+        count.detach()
         await store.close()
-    return count / jobs
+    return count.n / jobs
 
 
 async def run(changes: int) -> None:

@@ -5,7 +5,8 @@ Windows and commands start it detached when there is work and none runs
 takes the history's lock or leaves at once (another engine won), resumes every active job,
 serves the clients' requests (tui/engine/host.py), and ends:
 
-- when no job task runs and no request came for `engine_idle_exit_s` (the config key).
+- when no job task runs and no request came for `engine_idle_exit_s` (the config key);
+  on a team's database only once no machine's job is active either (it may adopt them).
   Jobs it parked (a full disk, a halted provider) do not keep it: the next engine, started
   by a window or `wan-tui watch` while they wait, tries them again;
 - on `wan-tui engine stop`, or the first SIGINT/SIGTERM: a paid submit on the wire is
@@ -74,7 +75,17 @@ async def run_engine(session: Any, *, say: Any = None) -> int:
 async def _new_work(session: Any) -> bool:
     """Active jobs this engine never took (recorded while it was leaving)."""
     parked = session.engine.parked_ids()
-    return any(job_id not in parked for job_id, _, _ in await session.store.active_heads())
+    leases = session.engine.leases
+    return any(job_id not in parked
+               for job_id in await session.store.work_for(leases.name, leases.lease_s))
+
+
+async def _team_busy(session: Any) -> bool:
+    try:
+        return bool(await session.store.active_heads())
+    except Exception:  # the database is away: not a reason to leave, nor to stay forever
+        log.exception("looking for the team's active jobs")
+        return False
 
 
 async def _until_done(session: Any, signals: StopSignals, idle_exit_s: float) -> str:
@@ -90,6 +101,10 @@ async def _until_done(session: Any, signals: StopSignals, idle_exit_s: float) ->
         # New pending rows become tasks within the inbox's look (0.2 s): the task count
         # alone tells work from none.
         busy = engine.active_count > 0 or now - host.worked_at < IDLE_LOOK_EVERY_S
+        if not busy and engine.leases.shared:
+            # A team's: while another machine's jobs run, stay, ready to adopt them if
+            # their engine dies (an engine that left cannot).
+            busy = await _team_busy(session)
         if busy:
             idle_since = None
         elif idle_since is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,10 +25,12 @@ from tui.media.recipe import (
     job_facts,
     recipe_of,
     sidecar_for,
+    sidecar_path,
     tags_of,
     write_sidecar,
 )
 from tui.providers.base import NotFound, Provider, ProviderError, Ready
+from tui.store import LeaseLost
 
 if TYPE_CHECKING:
     from tui.engine.parts import EngineParts
@@ -113,13 +116,28 @@ class Downloader:
         finished_at = engine.clock.now()
         detail += self._recipe_written(job, saved, finished_at)
         delete = engine.delete_after_download and provider.can_delete
-        done = await engine.transition(job, JobState.DONE, detail, file=str(saved.path),
-                                       bytes=saved.size, sha256=saved.sha256, video=saved.video,
-                                       finished_at=finished_at, progress=1.0,
-                                       delete_pending=delete)
+        try:
+            done = await engine.transition(job, JobState.DONE, detail, file=str(saved.path),
+                                           bytes=saved.size, sha256=saved.sha256,
+                                           video=saved.video, finished_at=finished_at,
+                                           progress=1.0, delete_pending=delete)
+        except LeaseLost:
+            await self._orphaned(job, saved.path)
+            raise
         if done is not None and delete:
             await self.delete_after_download(done, provider)
         return STOP
+
+    async def _orphaned(self, job: Job, path: Path) -> None:
+        """This engine downloaded a job whose lease another engine took meanwhile: the copy
+        here is nobody's, unless it is the very file the job now names (a shared output
+        folder: the same video under the same name, kept)."""
+        current = await self.engine.store.get(job.id)
+        if current is not None and current.file == str(path):
+            return
+        for leftover in (path, sidecar_path(path)):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
     def _recipe_written(self, job: Job, saved: SavedFile, finished_at: float) -> str:
         """The sidecar beside the file (unless turned off); what the event says about the

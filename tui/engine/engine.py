@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tui.config import machine_name
 from tui.engine.balance import BalanceWatch
 from tui.engine.batchpoll import BatchPoller
 from tui.engine.budget import Priority, RequestBudget
@@ -33,6 +34,7 @@ from tui.engine.clock import Clock
 from tui.engine.downloading import Downloader
 from tui.engine.events import AllSettled, BudgetChanged, EngineEvent, JobChanged, Notice
 from tui.engine.following import Follower
+from tui.engine.leases import LEASE_S, Leases
 from tui.engine.schedule import PollPolicy
 from tui.engine.settle import Settler
 from tui.engine.sharedbudget import budget_for
@@ -49,7 +51,7 @@ from tui.providers.base import (
     RateInfo,
     Unsupported,
 )
-from tui.store import Store
+from tui.store import Claim, LeaseLost, Store
 
 log = logging.getLogger("wan_tui.engine")
 
@@ -75,8 +77,12 @@ class Engine:
         policy: PollPolicy | None = None,
         rng: random.Random | None = None,
         rescan_s: float = 5.0,
+        name: str | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.store = store
+        # Which jobs are this engine's: leases under its name (tui/engine/leases.py).
+        self.leases = Leases(store, name or machine_name(), lease_s=lease_s)
         self.providers = dict(providers)
         self.output_dir = output_dir
         self.delete_after_download = delete_after_download
@@ -96,7 +102,7 @@ class Engine:
         self.balances = BalanceWatch(self)
         self.settler = Settler(self)
         self._listeners: list[Callable[[EngineEvent], None]] = []
-        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._tasks: dict[int, asyncio.Task[bool]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._active_slots = asyncio.Semaphore(max_active)
         self._idle = asyncio.Event()
@@ -199,31 +205,60 @@ class Engine:
     def running(self) -> bool:
         return self._running
 
-    async def start(self, *, only: Iterable[int] | None = None) -> None:
-        """Resume from the store: in-flight submits become `unknown`, the rest continue."""
+    async def start(self, *, resume: bool = True) -> None:
+        """Take the leases of the jobs this engine follows and resume them: a submit that
+        was in flight when their last engine stopped becomes `unknown`, the rest continue.
+        Without `resume`, follow only the jobs added from now on (benchmarks, tests)."""
         self._running = True
         self.accepting_submits = True
-        wanted = set(only) if only is not None else None
-        for job in await self.store.active_jobs():
-            if wanted is not None and job.id not in wanted:
-                continue
-            if job.state == JobState.SUBMITTING:
-                await self.transition(
-                    job, JobState.UNKNOWN,
-                    "the submit was in flight when wan-tui stopped: it may have been charged. "
-                    "Not resubmitted; check the provider, then cancel or re-queue",
-                )
-                continue
-            self._launch(job.id)
-        if wanted is None:
+        await self._take(await self.leases.open(str(self.output_dir), resume=resume))
+        if self.leases.shared:
+            self.spawn(self._keep_leases(), "service-leases")
+        if resume:
             await self._finish_pending_deletes()
             # The providers' own word on money: what each key may spend, and which unknown
             # jobs their ledgers settle (both read in the background; submits wait for the
             # first balance read themselves).
             self.spawn(self.balances.read_all(), "service-balance")
             self.spawn(self.settler.run(), "service-settle")
-        if wanted is None and self.rescan_s > 0:
+        if resume and self.rescan_s > 0:
             self.spawn(self._rescan(), "service-rescan")
+
+    async def _take(self, claims: Iterable[Claim]) -> None:
+        """Start following newly claimed jobs. A submit on the wire when the job's last
+        engine died or stalled may have been charged: `unknown`, never sent again."""
+        for claim in claims:
+            if claim.state != JobState.SUBMITTING:
+                self._launch(claim.job_id)
+                continue
+            job = await self.store.get(claim.job_id)
+            if job is None:
+                continue
+            who = (f"engine {claim.previous} stopped answering" if claim.previous
+                   else "wan-tui stopped")
+            await self.transition(
+                job, JobState.UNKNOWN,
+                f"the submit was in flight when {who}: it may have been charged. "
+                "Not resubmitted; check the provider, then cancel or re-queue")
+
+    async def _keep_leases(self) -> None:
+        """The heartbeat (a team's history): renew every lease each third of a lease; a
+        job another engine adopted meanwhile (this one stalled or was cut off) is no
+        longer followed here."""
+        every = self.leases.lease_s / 3
+        while self._running:
+            await self.clock.sleep(every)
+            try:
+                lost = await self.leases.renew()
+            except Exception:  # the database is away: the next beat tries again
+                log.exception("renewing leases")
+                continue
+            for job_id in sorted(lost):
+                task = self._tasks.get(job_id)
+                if task is not None:
+                    task.cancel()
+                self.notice("info", f"job {job_id}: another engine adopted it while this one "
+                            "was away; it follows and downloads it now", job_id)
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task the engine owns: cancelled by stop(), awaited by wait_idle()
@@ -248,11 +283,15 @@ class Engine:
             await self.rescan()
 
     async def rescan(self) -> None:
-        """Start every active job that has no task here: added by another process, or
-        settled back into following by `wan-tui resolve`."""
+        """Claim and start the jobs this engine should follow that have no task here:
+        added by another process, adopted from an engine whose lease ran out, or settled
+        back into following by `wan-tui resolve`."""
         try:
+            if self._running:
+                await self._take(await self.leases.claim())
             for job_id, state, updated_at in await self.store.active_heads():
-                if job_id in self._tasks or job_id in self._broken:
+                if (job_id in self._tasks or job_id in self._broken
+                        or not self.leases.holds(job_id)):
                     continue
                 if state == JobState.PENDING or (
                         state != JobState.SUBMITTING
@@ -294,6 +333,11 @@ class Engine:
             await poller.aclose()
         for budget in self.budgets.values():
             await budget.aclose()
+        if self.store.fence_name is not None:
+            try:
+                await self.leases.close()
+            except Exception:  # the database is away: the heartbeat's age says it instead
+                log.exception("could not record the engine's stop")
         return lost
 
     async def wait_idle(self) -> None:
@@ -321,15 +365,19 @@ class Engine:
         await self.rescan()
 
     def _launch(self, job_id: int) -> None:
-        if not self._running or job_id in self._tasks:
+        if not self._running or job_id in self._tasks or not self.leases.holds(job_id):
             return
         task = asyncio.get_running_loop().create_task(self._drive(job_id), name=f"job-{job_id}")
         self._tasks[job_id] = task
         self._idle.clear()
-        task.add_done_callback(lambda _t: self._task_done(job_id))  # job_id: this call's own
+        task.add_done_callback(  # job_id: this call's own
+            lambda t: self._task_done(job_id, not t.cancelled() and t.exception() is None
+                                      and t.result()))
 
-    def _task_done(self, job_id: int) -> None:
+    def _task_done(self, job_id: int, settled: bool = False) -> None:
         self._tasks.pop(job_id, None)
+        if settled:
+            self.leases.drop(job_id)
         self._parked[job_id] = self.store.now()
         self.follower.forget(job_id)
         if not self._tasks:
@@ -340,14 +388,15 @@ class Engine:
                                      - self._settled_counts[JobState.DONE]))
                 self._settled_counts.clear()
 
-    async def _drive(self, job_id: int) -> None:
-        """A job's one task: take the step its state calls for until there is none."""
+    async def _drive(self, job_id: int) -> bool:
+        """A job's one task: take the step its state calls for until there is none. True
+        when the job is no longer this engine's (settled, or its lease lost)."""
         acquired = False
         try:
             while True:
                 job = await self.store.get(job_id)
                 if job is None or not job.state.active:
-                    return
+                    return True
                 step: Step
                 if job.state == JobState.PENDING:
                     if not acquired:
@@ -355,22 +404,30 @@ class Engine:
                         acquired = True
                     step = await self.submitter.submit(job)
                 elif job.state == JobState.SUBMITTING:
-                    return  # another process is submitting it (we hold no claim)
+                    return False  # another process is submitting it (we hold no claim)
                 elif not self.follow:
-                    return
+                    return False
                 elif job.state in FOLLOWED:
                     step = await self.follower.follow(job)
                 else:
                     step = await self.downloader.download(job, None)
                 if step is STOP:
-                    return
+                    return False
         except asyncio.CancelledError:
             raise
+        except LeaseLost as lost:  # stalled or cut off past the lease: nothing was written
+            log.warning("job %s: %s", job_id, lost)
+            self.leases.drop(job_id)
+            self.leases.lost += 1
+            self.notice("info", f"job {job_id}: engine {lost.owner} adopted it while this "
+                        "one was away; it follows and downloads it now", job_id)
+            return True
         except Exception as exc:  # a bug must not take the other jobs down
             log.exception("job %s: unexpected error", job_id)
             self._broken.add(job_id)  # not relaunched by rescan: it would fail the same way
             self.notice("error", f"job {job_id}: internal error ({exc}); it resumes on restart",
                         job_id)
+            return False
         finally:
             if acquired:
                 self._active_slots.release()
@@ -390,7 +447,8 @@ class Engine:
                                          sources=sources)
         for job in jobs:
             self.emit(JobChanged(job, None, "recorded"))
-            self._launch(job.id)
+        if self._running:
+            await self._take(await self.leases.claim([job.id for job in jobs]))
         return jobs
 
     async def quote(self, req: JobRequest) -> Quote:
@@ -422,6 +480,7 @@ class Engine:
         updated = await self.transition(job, JobState.CANCELLED, detail)
         if updated is None:
             raise EngineError(f"job {job_id} changed while cancelling; look again")
+        self.leases.drop(job_id)  # settled: nothing more to renew
         return updated
 
     async def delete_remote(self, job_id: int) -> Job:

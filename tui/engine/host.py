@@ -42,12 +42,17 @@ from tui.store import EngineRequest, Store
 
 log = logging.getLogger("wan_tui.engine")
 
-STATUS_KEY = "engine"
+STATUS_KEY = "engine:"  # + the engine's name: what each machine's engine last published
 INBOX_EVERY_S = 0.2  # how often the engine looks for other windows' commits
 FULL_LOOK_EVERY_S = 2.0  # ...and looks anyway, in case a version change was missed
 STATUS_EVERY_S = 2.0
 WATCH_EVERY_S = 0.25  # how often a client checks that an engine runs (takeover < 1 s)
 ASK_TIMEOUT_S = 20.0
+
+
+def status_key(name: str) -> str:
+    """The meta key under which engine `name` publishes its status."""
+    return STATUS_KEY + name
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,10 @@ class EngineHost:
     # ------------------------------------------------------------ the role
 
     @property
+    def status_key(self) -> str:
+        return status_key(self.engine.leases.name)
+
+    @property
     def is_engine(self) -> bool:
         return self.lock.held
 
@@ -125,7 +134,7 @@ class EngineHost:
         self._serving = False
         if self.lock.held:
             try:
-                await self.store.set_meta(STATUS_KEY, "{}")
+                await self.store.set_meta(self.status_key, "{}")
             except Exception:  # the status is a courtesy; the lock is what counts
                 log.exception("could not clear the engine status")
             self.lock.release()
@@ -144,7 +153,7 @@ class EngineHost:
     async def status(self) -> dict:
         """What the engine last published (pid, since, budgets, active, log)."""
         try:
-            text = await self.reader.get_meta(STATUS_KEY)
+            text = await self.reader.get_meta(self.status_key)
             return json.loads(text) if text else {}
         except (ValueError, TypeError):
             return {}
@@ -152,8 +161,10 @@ class EngineHost:
     # ------------------------------------------------------------ a client's engine
 
     async def has_work(self) -> bool:
-        """Anything for an engine to do: an active job in the history."""
-        return bool(await self.reader.active_heads())
+        """Anything for this machine's engine to do: an active job it follows or would
+        claim (on a team's history another machine's running jobs are not)."""
+        leases = self.engine.leases
+        return bool(await self.reader.work_for(leases.name, leases.lease_s))
 
     def wake(self) -> int | None:
         """Work was just recorded: make sure an engine runs (this process is a client,
@@ -222,7 +233,7 @@ class EngineHost:
         """Ask the running engine to finish what is on the wire and stop. False if none."""
         if self.is_engine or self.lock.holder() is None:
             return False
-        request = await self.store.post_request("stop")
+        request = await self.store.post_request("stop", target=self.engine.leases.name)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.lock.holder() is None:  # it let go of the lock: stopped
@@ -240,7 +251,8 @@ class EngineHost:
         if self.lock.held:
             await self.engine.resume_parked()
             return
-        await self._wait_answer("resume", await self.store.post_request("resume"), "resume")
+        request = await self.store.post_request("resume", target=self.engine.leases.name)
+        await self._wait_answer("resume", request, "resume")
 
     async def _ask(self, kind: str, job_id: int) -> Job:
         """Post a request and wait for the engine's answer, starting an engine if none
@@ -295,7 +307,9 @@ class EngineHost:
                 current = await self.store.data_version()
                 if current != version or now - looked >= FULL_LOOK_EVERY_S:
                     version, looked = current, now
-                    for request in await self.store.take_requests(os.getpid()):
+                    leases = self.engine.leases
+                    for request in await self.store.take_requests(os.getpid(), leases.name,
+                                                                  leases.lease_s):
                         self.worked_at = time.monotonic()
                         await self._carry_out(request)
                     await self.engine.rescan()
@@ -358,4 +372,4 @@ class EngineHost:
         text = json.dumps(status, sort_keys=True)
         if force or text != self._status_text:
             self._status_text = text
-            await self.store.set_meta(STATUS_KEY, text)
+            await self.store.set_meta(self.status_key, text)

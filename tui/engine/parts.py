@@ -19,6 +19,7 @@ from tui.engine.batchpoll import BatchPoller
 from tui.engine.budget import Priority, RequestBudget
 from tui.engine.clock import Clock
 from tui.engine.events import EngineEvent
+from tui.engine.leases import Leases
 from tui.engine.schedule import PollPolicy
 from tui.engine.steps import Step
 from tui.jobs import Job, JobState
@@ -44,6 +45,7 @@ class EngineParts(Protocol):
     """The engine as its parts see it."""
 
     store: Store
+    leases: Leases
     providers: dict[str, Provider]
     clock: Clock
     policy: PollPolicy

@@ -23,6 +23,7 @@ from tui.providers.base import (
     ProviderError,
     RateLimited,
 )
+from tui.store import LeaseLost
 
 if TYPE_CHECKING:
     from tui.engine.parts import EngineParts
@@ -58,6 +59,12 @@ class Submitter:
                                               "sending the paid request")
             if claimed is None:
                 return STOP  # cancelled or claimed elsewhere meanwhile
+            if not engine.leases.safe_to_send(job.id):
+                # This engine stalled (or lost the database) since it last renewed the
+                # lease: another may be adopting the job right now. Not sent; given back.
+                await engine.transition(claimed, JobState.PENDING,
+                                        "not sent: this engine's lease was about to run out")
+                return STOP
             # The call and its store write run in their own task: a stop waits for it,
             # so a queue answer that arrives is always written down.
             call = asyncio.get_running_loop().create_task(self._call(claimed, provider),
@@ -79,11 +86,20 @@ class Submitter:
             return STOP
         now = engine.clock.now()
         engine.balances.spent(job.provider)
-        done = await engine.transition(
-            job, JobState.QUEUED, f"accepted as {sub.remote_id}",
-            remote_id=sub.remote_id, result_url=sub.result_url, submitted_at=now,
-            cost_usd=job.quote_usd,
-        )
+        try:
+            done = await engine.transition(
+                job, JobState.QUEUED, f"accepted as {sub.remote_id}",
+                remote_id=sub.remote_id, result_url=sub.result_url, submitted_at=now,
+                cost_usd=job.quote_usd,
+            )
+        except LeaseLost as lost:
+            # This engine stalled mid-submit and another adopted the job (it is `unknown`
+            # there): the id is still written down, in the timeline, for `wan-tui resolve`.
+            await engine.store.note(
+                job.id, f"accepted as {sub.remote_id} after this engine lost the job's lease "
+                f"to engine {lost.owner}: `wan-tui resolve {job.id} --charged --remote-id "
+                f"{sub.remote_id}` follows it")
+            raise
         if done is None:
             # The row moved under us (another process?): the id must still be kept.
             await engine.store.update(job.id, event=f"accepted as {sub.remote_id}",

@@ -4,6 +4,8 @@
 there; `jobs_fts` indexes prompts so a search stays instant at 100 000 jobs.
 
     history   the Store: every query, written once for both backends
+    team      a team's queries (leases, engines, the shared rate budget), mixed into Store
+    tx        a transaction's statements as the queries see them (Tx, Row)
     opening   open_store: the backend a path or a postgresql:// DSN names
     sqlite    SqliteStore: one person's history in a file (WAL, BEGIN IMMEDIATE)
     postgres  PostgresStore: a team's history on a server (psycopg 3, LISTEN/NOTIFY)
@@ -27,8 +29,10 @@ from tui.store.history import Store, is_server_dsn
 from tui.store.opening import open_store
 from tui.store.records import (
     BatchStats,
+    Claim,
     EngineRequest,
     Event,
+    LeaseLost,
     Spend,
     StoreError,
     TeamEngine,
@@ -40,9 +44,11 @@ from tui.store.sqlite import SqliteStore
 __all__ = [
     "MIGRATIONS",
     "BatchStats",
+    "Claim",
     "EngineRequest",
     "Event",
     "Finding",
+    "LeaseLost",
     "SqliteStore",
     "Spend",
     "Store",

@@ -11,8 +11,8 @@ from pathlib import Path
 from tui.jobs import JobState
 from tui.store import schema
 from tui.store.files import backup_path, read_only_reason
-from tui.store.history import TEAM_ENGINES_SQL
 from tui.store.records import TeamEngine
+from tui.store.team import TEAM_ENGINES_SQL
 
 # ------------------------------------------------------------------------------ doctor
 
@@ -130,7 +130,7 @@ def check_server(dsn: str) -> list[Finding]:
     schema version, the jobs, and the engine the history records. Read-only."""
     import psycopg
 
-    from tui.store.postgres import ENGINE_HOLDER_SQL, TEAM_ENGINE_KEY, dsn_password, mask_dsn
+    from tui.store.postgres import dsn_password, mask_dsn
 
     where = mask_dsn(dsn)
     secret = dsn_password(dsn)
@@ -174,15 +174,6 @@ def check_server(dsn: str) -> list[Finding]:
                            "(maybe charged)",
                            "" if not unknown else "check each on the provider, then "
                            "`wan-tui resolve ID --charged` or `--not-charged`"))
-        holder = conn.execute(ENGINE_HOLDER_SQL, (TEAM_ENGINE_KEY,)).fetchone()
-        if holder:
-            out.append(Finding(True, f"team engine: {holder[0].removeprefix('wan-tui ')} "
-                               "(holds the team's engine lock)"))
-        else:
-            status = conn.execute("SELECT value FROM meta WHERE key = 'engine'").fetchone()
-            out.append(Finding(True, "team engine: none running (the next command that needs "
-                               f"one starts it; last recorded: "
-                               f"{_engine_line(status[0] if status else None)})"))
         has_engines = conn.execute("SELECT to_regclass('engines') IS NOT NULL").fetchone()
         if has_engines and has_engines[0]:
             out += engine_findings([TeamEngine(*row) for row in
@@ -220,19 +211,3 @@ def engine_findings(engines: list[TeamEngine], now: float) -> list[Finding]:
         else:
             out.append(Finding(True, f"{who}: running, lease age {silent} s, {jobs}"))
     return out
-
-
-def _engine_line(status: str | None) -> str:
-    import json
-
-    try:
-        data = json.loads(status or "{}")
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict) or not data.get("pid"):
-        return "none running"
-    parts = [f"pid {data['pid']}"]
-    for key in ("host", "name", "role"):
-        if data.get(key):
-            parts.append(f"{key} {data[key]}")
-    return ", ".join(parts)

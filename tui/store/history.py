@@ -16,22 +16,15 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from tui.jobs import ACTIVE_STATES, Job, JobRequest, JobState, check_pick, check_transition
 from tui.query import JobQuery
-from tui.store.records import (
-    BatchStats,
-    EngineRequest,
-    Event,
-    RateSlot,
-    Spend,
-    StoreError,
-    TeamEngine,
-)
+from tui.store.records import BatchStats, EngineRequest, Event, LeaseLost, Spend, StoreError
 from tui.store.rows import (
     _ACTIVE_SQL,
     _INSERT_EVENT,
+    _INSERT_EVENT_BY,
     _INSERT_JOB,
     _ORDER,
     _ORDER_KEY,
@@ -43,28 +36,12 @@ from tui.store.rows import (
     _states,
     _where,
 )
+from tui.store.team import TeamQueries
+from tui.store.tx import Row, T, Tx
 
-T = TypeVar("T")
-
-# The engines table with each engine's active jobs counted; no parameters, so the doctor's
-# own read-only connection runs it as it is (TeamEngine takes the row in this order).
-TEAM_ENGINES_SQL = (
-    "SELECT name, host, pid, home, output_dir, started_at, heartbeat_at, stopped_at,"
-    f" (SELECT count(*) FROM jobs WHERE owner = engines.name AND state IN ({_ACTIVE_SQL}))"
-    " FROM engines ORDER BY name")
-Row = Sequence[Any]
+__all__ = ["Row", "Store", "T", "Tx", "is_server_dsn"]  # the backends take Row, T, Tx here
 
 
-class Tx(Protocol):
-    """The statements of one transaction (or one read), on either backend."""
-
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-
-    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Execute; the number of rows changed."""
-        ...
-
-    async def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
 
 def is_server_dsn(target: object) -> bool:
@@ -72,7 +49,7 @@ def is_server_dsn(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-class Store:
+class Store(TeamQueries):
     """Async access to one history database. Use it from one event loop per process.
 
     `open_store(path)` opens (or creates) an SQLite file; `open_store("postgresql://...")`
@@ -89,6 +66,11 @@ class Store:
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock
+        # Set on an engine's own store (tui/engine/leases.py): the engine's name, and the
+        # epoch of each job lease it holds; every job write it makes is fenced by them
+        # (_check_fence). None on a window's store: a window follows nothing.
+        self.fence_name: str | None = None
+        self.fenced: dict[int, int] = {}
         # One connection, many coroutines: a transaction spans several awaits, so without
         # this lock a second coroutine's statements would land inside the first's BEGIN.
         self._lock = asyncio.Lock()
@@ -162,6 +144,24 @@ class Store:
         if self.machine and values.get("file") is not None and "file_host" not in values:
             return {**values, "file_host": self.machine}
         return values
+
+    def _check_fence(self, current: Job) -> None:
+        """Refuse (LeaseLost) a write by an engine that no longer holds the job's lease.
+
+        Checked on the row just read under the write lock, in the same transaction as the
+        write, so it is a fencing token in Kleppmann's sense: an engine that stalled past
+        its lease, or was cut off, and comes back can never change a job another engine
+        adopted meanwhile (its epoch is older). A job this engine holds no lease on may be
+        changed only when no other engine follows it (a final job, an unclaimed pending
+        one)."""
+        if self.fence_name is None:
+            return
+        held = self.fenced.get(current.id)
+        if held is not None:
+            if current.owner != self.fence_name or current.lease_epoch != held:
+                raise LeaseLost(current.id, current.owner, current.lease_epoch)
+        elif current.state.active and current.owner not in (None, self.fence_name):
+            raise LeaseLost(current.id, current.owner, current.lease_epoch)
 
     async def _job_in(self, tx: Tx, job_id: int, *, lock: bool = False) -> Job | None:
         # `lock`: the row stays ours until commit (FOR UPDATE where the backend has row
@@ -303,6 +303,7 @@ class Store:
                 raise StoreError(f"there is no job {job_id}")
             if current is None or (expected is not None and current.state not in expected):
                 return None
+            self._check_fence(current)
             check_transition(current.state, new)
             now = self._clock()
             values = {**settable, "state": new.value, "updated_at": now}
@@ -311,7 +312,7 @@ class Store:
             changed = await self._set(tx, job_id, values, only_if_state=current.state)
             if not changed:
                 return None
-            await tx.run(_INSERT_EVENT, (job_id, now, new.value, detail))
+            await tx.run(_INSERT_EVENT_BY, (job_id, now, new.value, detail, self.fence_name))
             return await self._job_in(tx, job_id)
 
         return await self._transact(body)
@@ -324,10 +325,12 @@ class Store:
             current = await self._job_in(tx, job_id, lock=True)
             if current is None:
                 raise StoreError(f"there is no job {job_id}")
+            self._check_fence(current)
             now = self._clock()
             await self._set(tx, job_id, {**settable, "updated_at": now})
             if event is not None:
-                await tx.run(_INSERT_EVENT, (job_id, now, current.state.value, event))
+                await tx.run(_INSERT_EVENT_BY, (job_id, now, current.state.value, event,
+                                                self.fence_name))
             job = await self._job_in(tx, job_id)
             assert job is not None  # we hold the lock and just read it
             return job
@@ -564,38 +567,47 @@ class Store:
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value)))
 
-    # ------------------------------------------------------------ a team's engines
-
-    async def team_engines(self) -> list[TeamEngine]:
-        """Every engine that ever followed this history's jobs, by name, each with the
-        number of active jobs whose lease it holds (`wan-tui doctor` lists them)."""
-        return [TeamEngine(*row) for row in await self._read(TEAM_ENGINES_SQL)]
-
     # ------------------------------------------------------------ requests to the engine
 
-    async def post_request(self, kind: str, job_id: int | None = None) -> int:
-        """A window asks the engine for an action; returns the request's id."""
+    async def post_request(self, kind: str, job_id: int | None = None, *,
+                           target: str | None = None) -> int:
+        """A window asks an engine for an action; returns the request's id. `target`: the
+        engine that must carry it out (stop, resume: this machine's); None: the one that
+        follows the job, or any engine for a job nobody follows."""
         async def body(tx: Tx) -> int:
             rows = await tx.fetch(
-                "INSERT INTO requests (kind, job_id, created_at) VALUES (?, ?, ?) RETURNING id",
-                (kind, job_id, self._clock()))
+                "INSERT INTO requests (kind, job_id, created_at, target) VALUES (?, ?, ?, ?)"
+                " RETURNING id", (kind, job_id, self._clock(), target))
             return int(rows[0][0])
 
         return await self._transact(body)
 
-    async def take_requests(self, pid: int) -> list[EngineRequest]:
-        """Claim every open request for this engine, in order, in one commit.
+    async def take_requests(self, pid: int, name: str, lease_s: float) -> list[EngineRequest]:
+        """Claim every open request for this engine, in order, in one commit: those aimed
+        at it, and those about a job it follows or nobody follows.
 
-        Requests a dead engine had taken but not finished are claimed again: every kind is
-        idempotent (cancelling a cancelled job, deleting deleted media), so carrying one
-        out a second time after a crash changes nothing."""
+        A request taken by an engine that died before finishing it is taken again (by its
+        own next process at once, by another once the taker's heartbeat is older than a
+        lease): every kind is idempotent (cancelling a cancelled job, deleting deleted
+        media), so carrying one out a second time after a crash changes nothing."""
+        now = self._clock()
+
         async def body(tx: Tx) -> list[Row]:
             rows = await tx.fetch(
-                "SELECT id, kind, job_id, created_at FROM requests"
-                " WHERE state = 'new' OR (state = 'taken' AND taken_by != ?) ORDER BY id"
-                f"{self.dialect.for_update}", (pid,))
-            await tx.run_many("UPDATE requests SET state = 'taken', taken_by = ? WHERE id = ?",
-                              [(pid, row[0]) for row in rows])
+                "SELECT id, kind, job_id, created_at FROM requests AS r"
+                " WHERE (state = 'new' AND (target IS NULL OR target = ?)"
+                "        OR state = 'taken' AND (target = ? AND taken_by != ?"
+                "            OR coalesce(target, '') != ? AND NOT EXISTS (SELECT 1"
+                "                FROM engines AS e WHERE e.name = r.target"
+                "                AND e.stopped_at IS NULL AND e.heartbeat_at >= ?)))"
+                f" AND (job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS j"
+                f"      WHERE j.id = r.job_id AND j.state IN ({_ACTIVE_SQL})"
+                "       AND j.owner IS NOT NULL AND j.owner != ?))"
+                f" ORDER BY id{self.dialect.skip_locked}",
+                (name, name, pid, name, now - lease_s, name))
+            await tx.run_many(
+                "UPDATE requests SET state = 'taken', taken_by = ?, target = ? WHERE id = ?",
+                [(pid, name, row[0]) for row in rows])
             return rows
 
         rows = await self._transact(body)
@@ -613,89 +625,3 @@ class Store:
         if not rows:
             raise StoreError(f"no request {request_id} in the history")
         return str(rows[0][0]), rows[0][1], rows[0][2]
-
-    # ------------------------------------------------------------ the shared rate budget
-    # A team's engines (one per machine) share a provider key, and the provider counts its
-    # limit per key: each engine's call is a row of rate_spend, and an engine may send only
-    # while the key's rows in the last window are under the limit (tui/engine/sharedbudget.py).
-    # Times are the engines' clock, passed in (`now`), not the store's. `key_id` names a key
-    # without holding it (a provider's name and a short hash of its key).
-
-    _PRUNE_EVERY = 32  # granted slots between two deletes of rows that left the window
-    _rate_grants = 0  # slots this store granted (for the pruning's turn)
-
-    async def _serialise_rate_key(self, tx: Tx, key_id: str, rate_class: str) -> None:
-        """Hold the key's budget until commit, so two engines never both take its last slot.
-        SQLite: BEGIN IMMEDIATE already holds the whole file (a backend with finer locks
-        overrides this)."""
-
-    @staticmethod
-    def _rate_limit_key(key_id: str, rate_class: str) -> str:
-        return f"rate limit {key_id} {rate_class}"
-
-    async def take_rate_slot(self, key_id: str, rate_class: str, limit: int, now: float,
-                             engine: str | None, *, window_s: float = 60.0) -> RateSlot:
-        """One request of the key's budget: granted and recorded in this one transaction
-        (wait_s 0.0), or refused with the seconds until one may fit (a block on the key, or
-        the window full until its oldest row leaves). The limit is the provider's own, as
-        the last engine to hear it wrote it (set_rate_limit), else `limit`: an engine that
-        has not yet had an answer must not count against its default."""
-        since = now - window_s
-
-        async def body(tx: Tx) -> RateSlot:
-            await self._serialise_rate_key(tx, key_id, rate_class)
-            rows = await tx.fetch(
-                "SELECT (SELECT blocked_until FROM rate_blocks WHERE key_id = ? AND"
-                " rate_class = ?), (SELECT count(*) FROM rate_spend WHERE key_id = ? AND"
-                " rate_class = ? AND at > ?), (SELECT value FROM meta WHERE key = ?)",
-                (key_id, rate_class, key_id, rate_class, since,
-                 self._rate_limit_key(key_id, rate_class)))
-            blocked, used = float(rows[0][0] or 0.0), int(rows[0][1])
-            known = max(1, int(rows[0][2]) if rows[0][2] else limit)
-            if blocked > now:
-                return RateSlot(blocked - now, used, blocked, known)
-            if used >= known:
-                # The row whose leaving makes room for one more (the limit may have shrunk).
-                rows = await tx.fetch(
-                    "SELECT at FROM rate_spend WHERE key_id = ? AND rate_class = ? AND at > ?"
-                    " ORDER BY at LIMIT 1 OFFSET ?", (key_id, rate_class, since, used - known))
-                return RateSlot(max(0.001, float(rows[0][0]) + window_s - now), used,
-                                blocked, known)
-            await tx.run("INSERT INTO rate_spend (key_id, rate_class, at, engine)"
-                         " VALUES (?, ?, ?, ?)", (key_id, rate_class, now, engine))
-            self._rate_grants += 1
-            if self._rate_grants % self._PRUNE_EVERY == 0:
-                await tx.run("DELETE FROM rate_spend WHERE key_id = ? AND rate_class = ?"
-                             " AND at <= ?", (key_id, rate_class, since))
-            return RateSlot(0.0, used + 1, blocked, known)
-
-        return await self._transact(body)
-
-    async def set_rate_limit(self, key_id: str, rate_class: str, limit: int) -> None:
-        """The provider's limit for the key, as an answer's headers said: what every engine
-        counts against from now on (take_rate_slot)."""
-        await self.set_meta(self._rate_limit_key(key_id, rate_class), str(int(limit)))
-
-    async def block_rate(self, key_id: str, rate_class: str, until: float) -> None:
-        """Close the key's budget until `until` for every engine (a 429's Retry-After, or
-        the server's remaining 0 until its reset); an earlier block never shortens it."""
-        await self._transact(lambda tx: tx.run(
-            "INSERT INTO rate_blocks (key_id, rate_class, blocked_until) VALUES (?, ?, ?)"
-            " ON CONFLICT (key_id, rate_class) DO UPDATE SET blocked_until = CASE"
-            " WHEN excluded.blocked_until > rate_blocks.blocked_until"
-            " THEN excluded.blocked_until ELSE rate_blocks.blocked_until END",
-            (key_id, rate_class, until)))
-
-    async def rate_state(self, key_id: str, rate_class: str, now: float, *,
-                         window_s: float = 60.0) -> RateSlot:
-        """The key's use in the window, its block and limit, taking nothing (wait_s: until
-        the block ends, 0 if none): what the status shows as `used`."""
-        rows = await self._read(
-            "SELECT (SELECT blocked_until FROM rate_blocks WHERE key_id = ? AND rate_class = ?),"
-            " (SELECT count(*) FROM rate_spend WHERE key_id = ? AND rate_class = ? AND at > ?),"
-            " (SELECT value FROM meta WHERE key = ?)",
-            (key_id, rate_class, key_id, rate_class, now - window_s,
-             self._rate_limit_key(key_id, rate_class)))
-        blocked = float(rows[0][0] or 0.0)
-        return RateSlot(max(0.0, blocked - now), int(rows[0][1]), blocked,
-                        int(rows[0][2]) if rows[0][2] else 0)

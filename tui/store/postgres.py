@@ -47,13 +47,6 @@ _ADVISORY_MIGRATE = 0x7761_6E02
 # The shared rate budget's locks: pg_advisory_xact_lock(this, hashtext(key and class)). The
 # two-key form's space does not overlap the one-key form's above.
 _ADVISORY_RATE = 0x7761_6E04
-# The team's engine (tui/engine/teamlock.py) holds this one on a connection of its own, whose
-# application_name says "wan-tui engine HOST pid PID".
-TEAM_ENGINE_KEY = 0x7761_6E03
-ENGINE_HOLDER_SQL = (
-    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s AND l.database ="
-    " (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 def mask_dsn(dsn: str) -> str:

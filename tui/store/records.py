@@ -13,6 +13,28 @@ class StoreError(WanError):
     """The database cannot do what was asked. The message is one line for a human."""
 
 
+class LeaseLost(StoreError):
+    """A fenced write refused: another engine holds the job's lease now (it adopted the
+    job while this one was stopped, cut off or stalled). Nothing was written."""
+
+    def __init__(self, job_id: int, owner: str | None, epoch: int) -> None:
+        super().__init__(f"job {job_id} is followed by engine {owner or '?'} now (lease "
+                         f"epoch {epoch}); this engine lost its lease and writes nothing")
+        self.job_id = job_id
+        self.owner = owner
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A lease an engine took (Store.claim_jobs): the job, its epoch, its state then, and
+    the engine that held it before, if another one did (an adoption)."""
+
+    job_id: int
+    epoch: int
+    state: JobState
+    previous: str | None
+
+
 @dataclass(frozen=True)
 class Spend:
     """Money over a period. `maybe_usd` is the quoted price of `unknown` jobs: the submit

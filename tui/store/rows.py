@@ -25,6 +25,9 @@ _SETTABLE = frozenset(_FIELDS) - {"created_at", "updated_at"}
 
 _INSERT_JOB = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _INSERT_EVENT = "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)"
+# ...and one an engine writes, signed with its name (Store.fence_name).
+_INSERT_EVENT_BY = ("INSERT INTO events (job_id, at, state, detail, engine)"
+                    " VALUES (?, ?, ?, ?, ?)")
 _SELECT_JOB = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 # The states of jobs the engine still owns, as an SQL list for `state IN (...)`.
 _ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
@@ -159,6 +162,9 @@ class Dialect:
     search_text: Callable[[str], str | None]
     no_limit: int | None  # LIMIT's value for "every row"
     for_update: str  # appended to a SELECT whose rows the transaction will change
+    # ...and to one whose rows another transaction may hold: those are passed over, not
+    # waited for (engines claiming jobs at once each take different ones).
+    skip_locked: str = ""
     # SQLite sorts NULL first; PostgreSQL last unless told. Said for the nullable sort
     # column (cost_usd) only: its index is built the same way, the others keep theirs.
     nulls_first: bool = False
@@ -189,6 +195,7 @@ POSTGRES = Dialect(
     search_text=search_words,
     no_limit=None,
     for_update=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
     nulls_first=True,
 )
 

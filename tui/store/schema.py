@@ -188,6 +188,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (key_id, rate_class)
         )""",
     ),
+    (
+        # Which engine wrote each event (NULL: a window or command): on a team's history
+        # the timeline says which machine did what, and an audit can show that an engine
+        # whose lease was taken wrote nothing after it.
+        "ALTER TABLE events ADD COLUMN engine TEXT",
+    ),
 ]
 
 
@@ -346,5 +352,8 @@ PG_MIGRATIONS: list[tuple[str, ...]] = [
             blocked_until DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (key_id, rate_class)
         )""",
+    ),
+    (
+        "ALTER TABLE events ADD COLUMN engine TEXT",
     ),
 ]
