@@ -22,7 +22,7 @@ from test_app import dashboard, notices, until
 from web_support import serving
 
 from tui.app.screens.confirm import ConfirmScreen
-from tui.config import load_config
+from tui.config import load_config, machine_name
 from tui.jobs import Job, JobRequest, JobState
 from tui.store import open_store
 from tui.store.records import TeamEngine
@@ -246,7 +246,9 @@ def test_the_detail_pane_names_the_engine_and_the_recording_machine() -> None:
                                     "adopts the job")
     assert rows(job.with_(state=JobState.PENDING, owner=None))[0].startswith("engine: none yet")
     assert rows(job.with_(state=JobState.DONE)) == ["recorded: on alpha"]  # nobody follows it
-    assert rows(job.with_(origin=None, owner=None)) == []  # one person's history
+    assert rows(job.with_(origin=None, owner=None)) == []  # one person's history...
+    here = machine_name()
+    assert rows(job.with_(origin=None, owner=here)) == []  # ...whose one engine holds it
 
 
 # ------------------------------------------------------------------ the team's engines
@@ -305,6 +307,10 @@ def test_doctor_lists_each_engine_and_flags_a_silent_one(team_cli, monkeypatch) 
     assert delta.startswith("ok   engine delta on box-d pid 55: not heard from for 40")
     assert delta.endswith("its jobs are adopted by the others (0 active jobs still held)")
     assert code == 1 and "1 problem found" in out  # gamma's job waits for an adopter
+    # With leases of two minutes (engine_lease_s), 95 s of silence is not yet a lost lease.
+    code, out, _ = team_cli("doctor", home="beta", WAN_TUI_DATABASE=team_cli.dsn,
+                            WAN_TUI_ENGINE_LEASE_S="120")
+    assert code == 0 and "engine gamma on box-g pid 31337: running, lease age 9" in out
 
 
 async def test_one_persons_history_answers_the_same(tmp_path) -> None:

@@ -488,7 +488,7 @@ def cmd_doctor(args) -> int:
         if cfg.exists() and cfg.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             findings.append(Finding(False, f"{cfg} is readable by others (it may hold keys)",
                                     f"chmod 600 {cfg}"))
-        findings += (check_server(config.database) if config.database
+        findings += (check_server(config.database, config.engine_lease_s) if config.database
                      else check_history(config.db_path))
         problem = folder_problem(config.output_dir)
         findings.append(Finding(True, f"output folder {config.output_dir} is writable")

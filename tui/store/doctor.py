@@ -11,7 +11,7 @@ from pathlib import Path
 from tui.jobs import JobState
 from tui.store import schema
 from tui.store.files import backup_path, read_only_reason
-from tui.store.records import TeamEngine
+from tui.store.records import STALE_ENGINE_S, TeamEngine
 from tui.store.team import TEAM_ENGINES_SQL
 
 # ------------------------------------------------------------------------------ doctor
@@ -125,9 +125,10 @@ def _check_open_history(conn: sqlite3.Connection, path: Path, *, wal: bool
     return out
 
 
-def check_server(dsn: str) -> list[Finding]:
+def check_server(dsn: str, lease_s: float = STALE_ENGINE_S) -> list[Finding]:
     """`wan-tui doctor` for a team's PostgreSQL history: the connection (TLS or not), the
-    schema version, the jobs, and the engine the history records. Read-only."""
+    schema version, the jobs, and the team's engines (silent past `lease_s`: flagged).
+    Read-only."""
     import psycopg
 
     from tui.store.postgres import dsn_password, mask_dsn
@@ -177,7 +178,8 @@ def check_server(dsn: str) -> list[Finding]:
         has_engines = conn.execute("SELECT to_regclass('engines') IS NOT NULL").fetchone()
         if has_engines and has_engines[0]:
             out += engine_findings([TeamEngine(*row) for row in
-                                    conn.execute(TEAM_ENGINES_SQL).fetchall()], time.time())
+                                    conn.execute(TEAM_ENGINES_SQL).fetchall()], time.time(),
+                                   lease_s)
     except psycopg.Error as exc:
         out.append(Finding(False, f"history database {where} cannot be read: "
                            f"{' '.join(str(exc).split())}", "check the role's privileges"))
@@ -186,13 +188,14 @@ def check_server(dsn: str) -> list[Finding]:
     return out
 
 
-def engine_findings(engines: list[TeamEngine], now: float) -> list[Finding]:
+def engine_findings(engines: list[TeamEngine], now: float,
+                    lease_s: float = STALE_ENGINE_S) -> list[Finding]:
     """One line per engine of the team: who, where, how long since its heartbeat (the age
     of its leases), the active jobs it holds; an engine silent for longer than a lease is
     flagged, and a problem while it still holds jobs nobody has adopted."""
     if not engines:
         return [Finding(True, "engines: none has run on this history yet")]
-    running = sum(e.stopped_at is None and not e.stale(now) for e in engines)
+    running = sum(e.stopped_at is None and not e.stale(now, lease_s) for e in engines)
     out = [Finding(True, f"engines: {len(engines)} on this history, {running} running")]
     for e in engines:
         who = f"engine {e.name} on {e.host} pid {e.pid}"
@@ -201,7 +204,7 @@ def engine_findings(engines: list[TeamEngine], now: float) -> list[Finding]:
         if e.stopped_at is not None:
             out.append(Finding(True, f"{who}: stopped {int(max(0.0, now - e.stopped_at))} s "
                                f"ago, {jobs}"))
-        elif e.stale(now):
+        elif e.stale(now, lease_s):
             out.append(Finding(
                 e.active_jobs == 0, f"{who}: not heard from for {silent} s: its jobs are "
                 f"adopted by the others ({jobs} still held)",

@@ -80,7 +80,7 @@ class EngineRequest:
     created_at: float
 
 
-# An engine not heard from for this long has lost its leases (the default lease, issue 18):
+# An engine not heard from for this long has lost its leases (the default `engine_lease_s`):
 # the other engines adopt its active jobs.
 STALE_ENGINE_S = 30.0
 
@@ -104,9 +104,9 @@ class TeamEngine:
         """Seconds since its last heartbeat (the age of its leases' last renewal)."""
         return max(0.0, now - self.heartbeat_at)
 
-    def stale(self, now: float) -> bool:
+    def stale(self, now: float, lease_s: float = STALE_ENGINE_S) -> bool:
         """Not stopped, yet not heard from for longer than a lease: dead, cut off or stalled."""
-        return self.stopped_at is None and self.silent_for(now) > STALE_ENGINE_S
+        return self.stopped_at is None and self.silent_for(now) > lease_s
 
 
 @dataclass(frozen=True)

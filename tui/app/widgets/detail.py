@@ -26,6 +26,7 @@ from tui import format as fmt
 from tui.app.facade import Event, Facade
 from tui.app.widgets.picture import load_image, make_picture
 from tui.app.widgets.rows import PICK_STYLE, STATE_STYLE, progress_cell, state_text
+from tui.config import machine_name
 from tui.jobs import PICK_GLYPHS, Job, JobState, VideoFacts
 from tui.whereabouts import file_elsewhere, follower
 
@@ -86,7 +87,8 @@ def team_rows(job: Job, now: float) -> list[tuple[str, RenderableType]]:
     the clock) and which machine recorded it. Nothing on one person's history."""
     rows: list[tuple[str, RenderableType]] = []
     holder = follower(job, now)
-    if holder is not None:
+    # One person's history has leases too (its one engine's): not worth a line there.
+    if holder is not None and (job.origin or holder.name != machine_name()):
         late = holder.lease_left_s is not None and holder.lease_left_s < 0
         rows.append(("engine", Text(fmt.follower_text(holder), style="yellow" if late else "")))
     elif job.state == JobState.PENDING and job.origin:
