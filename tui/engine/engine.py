@@ -51,7 +51,7 @@ from tui.providers.base import (
     RateInfo,
     Unsupported,
 )
-from tui.store import Claim, LeaseLost, Store
+from tui.store import Claim, ConnectionLost, LeaseLost, Store
 
 log = logging.getLogger("wan_tui.engine")
 
@@ -394,23 +394,31 @@ class Engine:
         acquired = False
         try:
             while True:
-                job = await self.store.get(job_id)
-                if job is None or not job.state.active:
-                    return True
-                step: Step
-                if job.state == JobState.PENDING:
-                    if not acquired:
-                        await self._active_slots.acquire()
-                        acquired = True
-                    step = await self.submitter.submit(job)
-                elif job.state == JobState.SUBMITTING:
-                    return False  # another process is submitting it (we hold no claim)
-                elif not self.follow:
-                    return False
-                elif job.state in FOLLOWED:
-                    step = await self.follower.follow(job)
-                else:
-                    step = await self.downloader.download(job, None)
+                try:
+                    job = await self.store.get(job_id)
+                    if job is None or not job.state.active:
+                        return True
+                    step: Step
+                    if job.state == JobState.PENDING:
+                        if not acquired:
+                            await self._active_slots.acquire()
+                            acquired = True
+                        step = await self.submitter.submit(job)
+                    elif job.state == JobState.SUBMITTING:
+                        return False  # another process is submitting it (we hold no claim)
+                    elif not self.follow:
+                        return False
+                    elif job.state in FOLLOWED:
+                        step = await self.follower.follow(job)
+                    else:
+                        step = await self.downloader.download(job, None)
+                except ConnectionLost as lost:
+                    # A COMMIT that got no answer, or a server away for longer than the
+                    # store waits (a restart): not a bug. Go on from what the history says
+                    # once it answers again.
+                    log.warning("job %s: %s; looking again", job_id, lost)
+                    await asyncio.sleep(1.0)
+                    continue
                 if step is STOP:
                     return False
         except asyncio.CancelledError:

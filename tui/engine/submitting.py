@@ -23,7 +23,7 @@ from tui.providers.base import (
     ProviderError,
     RateLimited,
 )
-from tui.store import LeaseLost
+from tui.store import ConnectionLost, LeaseLost
 
 if TYPE_CHECKING:
     from tui.engine.parts import EngineParts
@@ -87,11 +87,21 @@ class Submitter:
         now = engine.clock.now()
         engine.balances.spent(job.provider)
         try:
-            done = await engine.transition(
-                job, JobState.QUEUED, f"accepted as {sub.remote_id}",
-                remote_id=sub.remote_id, result_url=sub.result_url, submitted_at=now,
-                cost_usd=job.quote_usd,
-            )
+            while True:
+                try:
+                    done = await engine.transition(
+                        job, JobState.QUEUED, f"accepted as {sub.remote_id}",
+                        remote_id=sub.remote_id, result_url=sub.result_url, submitted_at=now,
+                        cost_usd=job.quote_usd,
+                    )
+                    break
+                except ConnectionLost as lost:
+                    # The id exists only here until it is written: write it again once the
+                    # server answers. A first COMMIT that did land makes this a no-op (the
+                    # job is no longer `submitting`; the id is checked below).
+                    log.warning("job %s: %s; writing its id %s again", job.id, lost,
+                                sub.remote_id)
+                    await asyncio.sleep(1.0)
         except LeaseLost as lost:
             # This engine stalled mid-submit and another adopted the job (it is `unknown`
             # there): the id is still written down, in the timeline, for `wan-tui resolve`.
@@ -101,6 +111,10 @@ class Submitter:
                 f"{sub.remote_id}` follows it")
             raise
         if done is None:
+            current = await engine.store.get(job.id)
+            if (current is not None and current.state == JobState.QUEUED
+                    and current.remote_id == sub.remote_id):
+                return None  # our own first write had landed after all: follow it
             # The row moved under us (another process?): the id must still be kept.
             await engine.store.update(job.id, event=f"accepted as {sub.remote_id}",
                                       remote_id=sub.remote_id, result_url=sub.result_url,

@@ -30,6 +30,7 @@ from tui.store.opening import open_store
 from tui.store.records import (
     BatchStats,
     Claim,
+    ConnectionLost,
     EngineRequest,
     Event,
     LeaseLost,
@@ -45,6 +46,7 @@ __all__ = [
     "MIGRATIONS",
     "BatchStats",
     "Claim",
+    "ConnectionLost",
     "EngineRequest",
     "Event",
     "Finding",

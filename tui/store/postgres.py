@@ -31,7 +31,7 @@ from psycopg import errors as pg_errors
 from tui.config import machine_name
 from tui.store import schema
 from tui.store.history import Row, Store, T, Tx
-from tui.store.records import StoreError
+from tui.store.records import ConnectionLost, StoreError
 from tui.store.rows import POSTGRES
 
 log = logging.getLogger("wan_tui.store")
@@ -159,7 +159,7 @@ class PostgresStore(Store):
                     connect_timeout=10)
             except psycopg.Error as exc:
                 if self._closed or time.monotonic() >= deadline:
-                    raise StoreError(
+                    raise ConnectionLost(
                         f"cannot connect to the history database {self.location} "
                         f"({_one_line(exc, self._secret)}): check WAN_TUI_DATABASE (or "
                         "`database` in the config), that the server is running, and the "
@@ -261,7 +261,7 @@ class PostgresStore(Store):
                             # statement finds a new connection.
                             with contextlib.suppress(StoreError):
                                 await self._reconnect()
-                            raise StoreError(
+                            raise ConnectionLost(
                                 f"the connection to {self.location} was lost while a change "
                                 "was being committed; it may or may not have been saved "
                                 "(`wan-tui show` tells)") from None

@@ -13,6 +13,12 @@ class StoreError(WanError):
     """The database cannot do what was asked. The message is one line for a human."""
 
 
+class ConnectionLost(StoreError):
+    """The database server went away and did not come back within the store's patience,
+    or a COMMIT got no answer. Passing: the engine tries the job again, and a write whose
+    fate is unknown is read back before it is made again."""
+
+
 class LeaseLost(StoreError):
     """A fenced write refused: another engine holds the job's lease now (it adopted the
     job while this one was stopped, cut off or stalled). Nothing was written."""
