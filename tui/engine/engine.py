@@ -34,7 +34,7 @@ from tui.engine.clock import Clock
 from tui.engine.downloading import Downloader
 from tui.engine.events import AllSettled, BudgetChanged, EngineEvent, JobChanged, Notice
 from tui.engine.following import Follower
-from tui.engine.leases import LEASE_S, Leases
+from tui.engine.leases import LEASE_S, RENEW_EVERY, Leases
 from tui.engine.schedule import PollPolicy
 from tui.engine.settle import Settler
 from tui.engine.sharedbudget import budget_for
@@ -245,7 +245,7 @@ class Engine:
         """The heartbeat (a team's history): renew every lease each third of a lease; a
         job another engine adopted meanwhile (this one stalled or was cut off) is no
         longer followed here."""
-        every = self.leases.lease_s / 3
+        every = self.leases.lease_s * RENEW_EVERY
         while self._running:
             await self.clock.sleep(every)
             try:
