@@ -1,15 +1,16 @@
 """Who follows the jobs of one history: the engine process, and its clients.
 
-Exactly one process per history polls and sends paid requests: the one holding the
-history's lock (tui/engine/lock.py), which is `wan-tui engine run` (tui/engine/daemon.py).
-Every window and command is a client of it:
+Exactly one process per home polls and sends paid requests: the one holding the home's
+lock (tui/engine/lock.py), which is `wan-tui engine run` (tui/engine/daemon.py). On a team's
+database every machine has one, each following the jobs it holds leases on
+(tui/engine/leases.py). Every window and command is a client of its machine's engine:
 
 - it records new jobs as `pending` rows itself (a commit; the engine notices within a
   fraction of a second and submits them), and re-queues the same way;
 - it asks the engine for actions that touch a running job or the provider (cancel, delete,
   stop) through the `requests` table, and waits for the answer;
-- it reads the history for display, noticing other processes' commits with SQLite's
-  `PRAGMA data_version`;
+- it reads the history for display, noticing other processes' commits (SQLite's
+  `PRAGMA data_version`, PostgreSQL's NOTIFY);
 - it starts an engine (tui/engine/background.py) when there is work and none runs: at
   once after recording jobs, and within a second when the engine dies (`keep_engine`).
 
