@@ -289,3 +289,24 @@ async def test_a_write_fenced_by_an_older_epoch_is_refused(pg_dsn, monkeypatch) 
     finally:
         await alpha.close()
         await beta.close()
+
+
+def test_a_refused_engine_is_not_started_again_at_every_look(make_sim, pg_dsn, tmp_path,
+                                                             engines, monkeypatch) -> None:
+    """A window whose engine is refused (its name in use elsewhere) does not start a new
+    one every quarter second: the failed one counts as starting for a while."""
+    from tui.engine.background import EngineStarter
+
+    sim = make_sim()
+    engines(machine(sim, tmp_path, "alpha", pg_dsn))
+    wait_until("alpha's engine", lambda: registered(pg_dsn, "alpha"))
+    twin = machine(sim, tmp_path, "alpha", pg_dsn, WAN_TUI_HOME=str(tmp_path / "elsewhere"))
+    for key, value in twin.items():
+        monkeypatch.setenv(key, value)
+    home = tmp_path / "elsewhere"
+    starter = EngineStarter(EngineLock(home / "engine.lock"), home / "engine.log")
+    first = starter.ensure()
+    assert starter._proc is not None
+    assert starter._proc.wait(timeout=60) == 1  # refused: the name is alpha's
+    assert "WAN_TUI_ENGINE_NAME" in (home / "engine.log").read_text()
+    assert starter.ensure() == first and starter.started == [first]

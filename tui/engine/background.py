@@ -63,8 +63,10 @@ class EngineStarter:
             return pid
         proc = self._proc
         # poll() also reaps it: an engine that ended (idle, or lost the race to another
-        # client's) leaves no zombie behind in a long-lived window.
-        if proc is not None and proc.poll() is None \
+        # client's) leaves no zombie behind in a long-lived window. One that failed (exit
+        # status 1: a broken config, its name in use on a team's database; the log says
+        # which) is not started again at once, or a window would start one every look.
+        if proc is not None and (proc.poll() is None or proc.returncode > 0) \
                 and time.monotonic() - self._at < STARTING_S:
             return proc.pid
         self._proc = spawn_engine(self.log_file)
