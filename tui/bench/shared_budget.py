@@ -50,23 +50,15 @@ MODELS = {"wan-2.5-preview-text-to-video": 80.0, "wan-2-7-text-to-video": 120.0,
 
 def team_clock(origin: float, scale: float) -> Any:
     """Every engine and the simulator on one scaled clock: a shared origin, the wall's pace
-    times 1/scale."""
-    from tui.engine.clock import Clock
+    times 1/scale (tui.bench.engine's ScaledClock, anchored at a wall instant that every
+    process is given instead of its own start)."""
+    from tui.bench.engine import ScaledClock
 
-    class TeamClock(Clock):
-        def __init__(self) -> None:
-            self.origin, self.scale = origin, scale
-
+    class TeamClock(ScaledClock):
         def now(self) -> float:
-            return self.origin + (time.time() - self.origin) / self.scale
+            return origin + (time.time() - origin) / self.scale
 
-        async def sleep(self, seconds: float) -> None:
-            await asyncio.sleep(max(0.0, seconds) * self.scale)
-
-        async def wait(self, event: asyncio.Event, seconds: float) -> bool:
-            return await super().wait(event, max(0.0, seconds) * self.scale)
-
-    return TeamClock()
+    return TeamClock(scale)
 
 
 # ------------------------------------------------------------------ one engine (a process)
