@@ -40,8 +40,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tui.bench.team import StatementCount
 
 VENICE_KEY = "sim-venice-key"
 MODELS = {"wan-2.5-preview-text-to-video": 80.0, "wan-2-7-text-to-video": 120.0,
@@ -64,46 +67,26 @@ def team_clock(origin: float, scale: float) -> Any:
 # ------------------------------------------------------------------ one engine (a process)
 
 
-def _count_statements(store: Any) -> dict[str, int]:
-    """Statements the store sends on PostgreSQL (as tui.bench.team counts them), and its
-    slot takes."""
-    counts = {"statements": 0, "slot_statements": 0, "slots": 0}
+async def _count_statements(store: Any) -> Callable[[], dict[str, int]]:
+    """Statements the store sends on PostgreSQL (tui.bench.team's StatementCount), and its
+    slot takes with the statements sent while each ran; read the counts at the end."""
+    slots = {"slots": 0, "slot_statements": 0}
     if hasattr(store, "_db"):  # SQLite: the control, whose 429s are what it is run for
-        return counts
-    from tui.store import postgres
-
-    tx = postgres._PgTx
-    real = tx.fetch, tx.run, tx.run_many
-    in_slot = [False]
-
-    def counted(method: Any) -> Any:
-        async def call(self: Any, *args: Any) -> Any:
-            counts["statements"] += 1
-            counts["slot_statements"] += in_slot[0]
-            return await method(self, *args)
-        return call
-
-    tx.fetch, tx.run, tx.run_many = (counted(m) for m in real)  # type: ignore[method-assign]
-    transact = store._transact
-
-    async def begin_commit(body: Any) -> Any:
-        counts["statements"] += 2
-        counts["slot_statements"] += 2 * in_slot[0]
-        return await transact(body)
-
-    store._transact = begin_commit
+        return lambda: {"statements": 0, **slots}
+    count = StatementCount()
+    await count.attach(store)
     take = store.take_rate_slot
 
     async def slot(*args: Any, **kw: Any) -> Any:
-        counts["slots"] += 1
-        in_slot[0] = True  # the store's lock runs one transaction at a time
+        slots["slots"] += 1
+        before = count.n  # the store's lock runs one transaction at a time
         try:
             return await take(*args, **kw)
         finally:
-            in_slot[0] = False
+            slots["slot_statements"] += count.n - before
 
     store.take_rate_slot = slot
-    return counts
+    return lambda: {"statements": count.n, **slots}
 
 
 async def engine_main() -> None:
@@ -118,7 +101,7 @@ async def engine_main() -> None:
     env = os.environ
     clock = team_clock(float(env["ORIGIN"]), float(env["SCALE"]))
     store = await open_store(env["TARGET"], clock=clock.now)
-    counts = _count_statements(store)
+    counts = await _count_statements(store)
     provider = VeniceProvider(env["VENICE_BASE_URL"], env["VENICE_API_KEY"])
     engine = Engine(store, {"venice": provider}, output_dir=Path(env["OUT"]), clock=clock,
                     policy=PollPolicy(), rescan_s=0, write_sidecars=False)
@@ -138,7 +121,7 @@ async def engine_main() -> None:
         "budget": type(engine.budget("venice", "queue")).__name__,
         "throttled": sum(b.total_throttled for b in engine.budgets.values()),
         "fallbacks": sum(getattr(b, "fallbacks", 0) for b in engine.budgets.values()),
-        **counts,
+        **counts(),
     }
     await engine.stop()
     await provider.aclose()

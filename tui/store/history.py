@@ -42,8 +42,6 @@ from tui.store.tx import Row, T, Tx
 __all__ = ["Row", "Store", "T", "Tx", "is_server_dsn"]  # the backends take Row, T, Tx here
 
 
-
-
 def is_server_dsn(target: object) -> bool:
     """Whether `target` names a PostgreSQL server rather than an SQLite file."""
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
