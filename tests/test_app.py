@@ -51,6 +51,12 @@ async def until(pilot, check: Callable[[], object | Awaitable[object]], timeout:
         await pilot.pause(0.05)
 
 
+def on_screen(app, screen_type: type) -> bool:
+    """The app shows a `screen_type` whose on_mount has run, so keys pressed now reach what it
+    focuses and highlights there (a screen is app.screen as soon as it is pushed, before that)."""
+    return isinstance(app.screen, screen_type) and app.screen.is_mounted
+
+
 async def states(facade: Facade, ids) -> list[JobState]:
     return [(await facade.get(i)).state for i in ids]
 
@@ -209,7 +215,7 @@ async def test_marks_and_bulk_cancel_stop_exactly_the_marked_jobs(make_sim):
         await pilot.press("space")
         assert table.marked == {5, 3, 2}
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
+        await until(pilot, lambda: on_screen(app, ConfirmScreen), 5, "confirm")
         await pilot.press("y")
         await until(pilot, lambda: all_in(facade, [5, 3, 2], JobState.CANCELLED), 5, "cancelled")
         assert not await all_in(facade, [4], JobState.CANCELLED)
@@ -226,13 +232,13 @@ async def test_requeue_after_404_confirms_the_price_then_runs_a_new_job(sim):
         await settle(app, pilot, facade, [1], JobState.EXPIRED)
         calls = len(sim.state.queue_calls)
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
+        await until(pilot, lambda: on_screen(app, ConfirmScreen), 5, "confirm")
         assert "$" in app.screen.title_text  # the price is in the question
         await pilot.press("n")
         await pilot.pause(0.2)
         assert len(sim.state.queue_calls) == calls and await facade.count(app.table.flt) == 1
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm again")
+        await until(pilot, lambda: on_screen(app, ConfirmScreen), 5, "confirm again")
         await pilot.press("y")
         await until(pilot, lambda: facade.get(2), 5, "the new job")
         await settle(app, pilot, facade, [2], JobState.EXPIRED)  # same prompt, same fate
@@ -251,13 +257,13 @@ async def test_delete_needs_a_confirmation_and_names_the_missing_local_copy(sim)
         await pilot.press("G")  # job 1 (venice) is last
         await until(pilot, lambda: table.current_id == 1, 5, "bottom")
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
+        await until(pilot, lambda: on_screen(app, ConfirmScreen), 5, "confirm")
         await pilot.press("n")
         await pilot.pause(0.2)
         assert sim.state.complete_calls == []  # nothing deleted without a yes
         Path(first.file).unlink()  # now there is no local copy: the question says so
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm again")
+        await until(pilot, lambda: on_screen(app, ConfirmScreen), 5, "confirm again")
         assert "no local copy" in str(app.screen.message)
         await pilot.press("y")
         await until(pilot, lambda: sim.state.complete_calls, 5, "the delete call")
@@ -349,7 +355,7 @@ async def test_keys_remap_from_the_config_keymap(make_sim):
         await pilot.press("ctrl+o")
         await until(pilot, lambda: app.table.sort_by == "state", 5, "remapped sort")
         await pilot.press("x")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
+        await until(pilot, lambda: on_screen(app, ConfirmScreen), 5, "confirm")
         await pilot.press("y")
         await until(pilot, lambda: all_in(facade, [1], JobState.CANCELLED), 5, "cancelled")
         rows = {binding_id: keys for keys, _, binding_id in app.key_rows()}
@@ -415,7 +421,7 @@ async def test_new_job_and_batch_submit_what_their_screens_return(sim, tmp_path)
 
     async with dashboard(sim) as (app, pilot, facade):
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), 5, "submit screen")
+        await until(pilot, lambda: on_screen(app, SubmitScreen), 5, "submit screen")
         request = req("from the modal")
         price = await facade.quote(request)
         app.screen.dismiss(SubmitResult([request], [price]))
@@ -423,12 +429,12 @@ async def test_new_job_and_batch_submit_what_their_screens_return(sim, tmp_path)
         await settle(app, pilot, facade, [1])
         assert app.table.order == [1]
         await pilot.press("b")
-        await until(pilot, lambda: isinstance(app.screen, BatchScreen), 5, "batch screen")
+        await until(pilot, lambda: on_screen(app, BatchScreen), 5, "batch screen")
         app.screen.dismiss(None)  # cancelled: nothing is spent
         await pilot.pause(0.2)
         assert await facade.count(app.table.flt) == 1
         await pilot.press("b")
-        await until(pilot, lambda: isinstance(app.screen, BatchScreen), 5, "batch again")
+        await until(pilot, lambda: on_screen(app, BatchScreen), 5, "batch again")
         batch = [req(f"batch {i}") for i in range(3)]
         app.screen.dismiss(SubmitResult(batch, [price] * 3))
         await until(pilot, lambda: facade.get(4), 5, "batch recorded")

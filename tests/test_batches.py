@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import T2V
 
-from tests.test_app import dashboard, req, until
+from tests.test_app import dashboard, on_screen, req, until
 from tui.app.batch_status import batch_eta, summarize
 from tui.app.facade import JobQuery
 from tui.app.screens.batches import BatchesScreen
@@ -84,7 +84,7 @@ async def test_status_line_shows_the_batch_and_b_lists_and_filters_batches(sim):
         await until(pilot, lambda: "5/5" in str(status.render())  # all done, throughput
                     or "/2 " in str(status.render()), 20, "batch counts")
         await pilot.press("B")
-        await until(pilot, lambda: isinstance(app.screen, BatchesScreen), 5, "batch list")
+        await until(pilot, lambda: on_screen(app, BatchesScreen), 5, "batch list")
         screen = app.screen
         assert [b.batch_id for b in screen.batches] == [4, 1]
         await pilot.press("down", "enter")  # the older batch
@@ -100,7 +100,7 @@ async def test_status_line_shows_the_batch_and_b_lists_and_filters_batches(sim):
 async def test_help_explains_every_figure_of_the_status_line(sim):
     async with dashboard(sim, [req("one"), req("two")]) as (app, pilot, facade):
         await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen), 5, "help")
+        await until(pilot, lambda: on_screen(app, HelpScreen), 5, "help")
         figures = dict(STATUS_FIGURES)
         assert "q31/40" in figures and "r32/120" in figures and "ETA 14m" in figures
         status = str(app.query_one(StatusLine).render())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_app import dashboard, req, settle, until
+from test_app import dashboard, on_screen, req, settle, until
 
 from tui.app.screens.gallery import Card, GalleryScreen
 from tui.app.screens.player import PlayerScreen, play_size
@@ -52,7 +52,7 @@ async def test_play_draws_successive_frames_and_esc_stops(sim):
     async with dashboard(sim, [req("play me")]) as (app, pilot, facade):
         await settle(app, pilot, facade, [1])
         await pilot.press("w")
-        await until(pilot, lambda: isinstance(app.screen, PlayerScreen), what="the player")
+        await until(pilot, lambda: on_screen(app, PlayerScreen), what="the player")
         player = app.screen
         seen: list[tuple[int, tuple]] = []
 
@@ -94,7 +94,7 @@ async def test_gallery_follows_the_filter_and_enter_opens_the_job(sim):
         await settle(app, pilot, facade, [1, 2, 3])
         await settle(app, pilot, facade, [4], JobState.FAILED)
         await pilot.press("v")
-        await until(pilot, lambda: isinstance(app.screen, GalleryScreen), what="gallery")
+        await until(pilot, lambda: on_screen(app, GalleryScreen), what="gallery")
         assert [c.job.id for c in app.screen.cards] == [3, 2, 1]  # finished only, newest first
         await until(pilot, lambda: all(c.loaded for c in app.screen.cards), what="pictures")
         assert all(Path(facade.thumb_path(i)).exists() for i in (1, 2, 3))
@@ -102,7 +102,7 @@ async def test_gallery_follows_the_filter_and_enter_opens_the_job(sim):
         await pilot.press("slash", *"cat", "enter")
         await until(pilot, lambda: set(app.table.order) == {1, 3, 4}, what="filtered")
         await pilot.press("v")
-        await until(pilot, lambda: isinstance(app.screen, GalleryScreen), what="gallery")
+        await until(pilot, lambda: on_screen(app, GalleryScreen), what="gallery")
         gallery = app.screen
         assert [c.job.id for c in gallery.cards] == [3, 1]
         await pilot.press("right")

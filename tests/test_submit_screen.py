@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAST_POLICY
+from test_app import on_screen, until
 from textual.app import App
 from textual.widgets import Button, DataTable, Input, OptionList, Select, Static, TextArea
 from textual.widgets.select import InvalidSelectValueError
@@ -68,16 +69,6 @@ async def make_facade(sim, monkeypatch):
             return Facade(session)
 
         yield make
-
-
-async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until `condition` holds (debounce, workers, network)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.05)
 
 
 def shown(screen, selector: str) -> bool:
@@ -222,14 +213,14 @@ async def test_escape_asks_before_throwing_away_a_typed_prompt(make_facade):
         await until(pilot, lambda: app.screen.form.models)
         app.screen.query_one("#prompt", TextArea).text = "a lighthouse in a storm at dusk"
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: on_screen(app, ConfirmScreen))
         assert "Discard this prompt?" in app.screen.title_text
         await pilot.press("n")  # keep it: back in the form, the prompt intact
-        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        await until(pilot, lambda: on_screen(app, SubmitScreen))
         assert app.screen.query_one("#prompt", TextArea).text.startswith("a lighthouse")
         assert app.results == []
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: on_screen(app, ConfirmScreen))
         await pilot.press("y")
         await until(pilot, lambda: app.results)
     assert app.results == [None]

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from conftest import T2V, sim_env, stop_engines
-from test_app import dashboard, notices, until
+from test_app import dashboard, notices, on_screen, until
 from web_support import serving
 
 from tui.app.screens.confirm import ConfirmScreen
@@ -135,7 +135,7 @@ async def beta_presses_o_and_y(sim, config, path: str, scp: str, tmp_path: Path,
         assert not facade.thumb_path(app.detail.job.id).exists()
         assert not opened.exists()  # nothing opened a wrong local path
         await pilot.press("d")  # its copy on alpha's disk is a whole copy: not "lost"
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
+        await until(pilot, lambda: on_screen(app, ConfirmScreen), 5, "confirm")
         question = str(app.screen.message)
         assert "kept on another machine only (alpha)" in question
         assert "no local copy" not in question

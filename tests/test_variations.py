@@ -103,7 +103,7 @@ def test_vary_refuses_unknown_jobs_and_bad_counts_without_spending(run):
 
 
 async def test_dashboard_like_this_and_variations_keys(sim):
-    from test_app import dashboard, req, settle, until
+    from test_app import dashboard, on_screen, req, settle, until
 
     from tui.app.screens.help import HelpScreen
     from tui.app.screens.result import SubmitResult
@@ -114,7 +114,7 @@ async def test_dashboard_like_this_and_variations_keys(sim):
         await settle(app, pilot, facade, [1])
         # `l`: the form, filled in from the job; what it returns is linked to the job
         await pilot.press("l")
-        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), 5, "form")
+        await until(pilot, lambda: on_screen(app, SubmitScreen), 5, "form")
         assert app.screen.initial == (await facade.get(1)).request
         like = req("a heron on a misty pond, at dusk")
         app.screen.dismiss(SubmitResult([like], [await facade.quote(like)]))
@@ -127,7 +127,7 @@ async def test_dashboard_like_this_and_variations_keys(sim):
         await until(pilot, lambda: app.table.current_id == 1, 5, "job 1")
         sent_before = charged(sim)
         await pilot.press("V")
-        await until(pilot, lambda: isinstance(app.screen, VaryScreen), 5, "vary form")
+        await until(pilot, lambda: on_screen(app, VaryScreen), 5, "vary form")
         form = app.screen
         await until(pilot, lambda: form.priced is not None, 10, "priced")
         assert form.priced[0] == 3
@@ -153,7 +153,7 @@ async def test_dashboard_like_this_and_variations_keys(sim):
         assert "made from    #1   filter from:1 shows every job made from it" in app.detail.plain()
         # both keys are in ? and the palette
         await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen), 5, "help")
+        await until(pilot, lambda: on_screen(app, HelpScreen), 5, "help")
         rows = {binding_id: keys for keys, _, binding_id in app.screen.rows}
         assert rows["like_this"] == "l" and rows["vary"] == "V"
         await pilot.press("escape")
