@@ -419,6 +419,23 @@ def test_engine_leaves_when_idle_and_of_two_started_at_once_one_leaves(make_sim,
     assert holder(home) is None
 
 
+def test_an_idle_engine_stays_for_the_ledger_to_settle_a_job_just_found_unknown(make_sim,
+                                                                                  tmp_path):
+    """A submit charged but answered 500 is `unknown`; nothing else is active, yet the
+    engine does not leave at its idle exit (1 s) before Venice's ledger had its passes
+    (every 6 s here): the charge is found, the job followed to disk, then it leaves."""
+    sim = make_sim(mean_s=0.5, seed=5)
+    home = tmp_path / "home"
+    proc = engine_over(sim, home, ["[sim:ambiguous] a kestrel"],
+                       WAN_TUI_ENGINE_IDLE_EXIT_S="1", WAN_TUI_TIME_SCALE="0.1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "engine ends (idle)" in out, (out, err)
+    (job,) = jobs_in(home / "history.db")
+    assert job.state == JobState.DONE, (job.state, job.error)
+    assert sha(Path(job.file)) == job.sha256
+    assert len(sim.state.queue_calls) == 1  # charged once, never sent again
+
+
 def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_path):
     sim = make_sim(mean_s=12.0, seed=9)  # still running when the engine is stopped
     home = tmp_path / "home"
