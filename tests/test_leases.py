@@ -72,8 +72,8 @@ def engines() -> Iterator[Callable[[dict[str, str]], subprocess.Popen]]:
     """`wan-tui engine run` processes, stopped (SIGCONT first, then SIGKILL) at the end."""
     started: list[subprocess.Popen] = []
 
-    def start(env: dict[str, str]) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "tui", "engine", "run"],
+    def start(env: dict[str, str], prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+        proc = subprocess.Popen([*prefix, sys.executable, "-m", "tui", "engine", "run"],
                                 env={**env, "WAN_TUI_ENGINE_IDLE_EXIT_S": "inf"},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -161,6 +161,32 @@ def test_sigkill_of_an_engine_mid_batch_another_adopts_its_jobs(make_sim, pg_dsn
         assert hashlib.sha256(Path(job["file"]).read_bytes()).hexdigest() == job["sha256"]
         assert as_downloaded(job["file"]) == sim.state.job(job["remote_id"]).sha256
     assert len(videos_in(tmp_path / "beta")) == 4 and not videos_in(tmp_path / "alpha")
+    assert len(sim.state.queue_calls) == 4
+
+
+def test_a_machine_whose_clock_runs_fast_takes_no_lease_early(make_sim, pg_dsn, tmp_path,
+                                                              engines) -> None:
+    """beta's clock is 20 s ahead (libfaketime on its engine process), far past a 3 s
+    lease: read on its own clock every lease of alpha's would look run out. Engines read
+    time on the database server's, so alpha keeps its jobs to the end and beta takes none."""
+    sim = make_sim(mean_s=4.0)
+    alpha, beta = (machine(sim, tmp_path, n, pg_dsn) for n in ("alpha", "beta"))
+    skewed = {**beta, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    engines(skewed, ("faketime", "-f", "+20s"))
+    wait_until("beta's engine", lambda: registered(pg_dsn, "beta"))
+    skew = rows(pg_dsn, "SELECT heartbeat_at - extract(epoch FROM clock_timestamp())"
+                        " FROM engines WHERE name = 'beta'")[0][0]
+    assert abs(skew) < 2.0  # its heartbeat is stamped on the server's clock, not +20 s
+    recorded = wan(alpha, "batch", str(batch_file(tmp_path, "alpha", 4)), "--yes")
+    assert recorded.returncode == 0, recorded.stderr
+    engines(alpha)
+    wait_until("every job done", lambda: [j["state"] for j in jobs_of(pg_dsn)] == ["done"] * 4)
+    assert rows(pg_dsn, "SELECT count(*) FROM events WHERE detail LIKE 'adopted%%'") == [(0,)]
+    for job in jobs_of(pg_dsn):
+        assert job["origin"] == job["owner"] == job["file_host"] == "alpha"
+        assert job["lease_epoch"] == 1
+        assert as_downloaded(job["file"]) == sim.state.job(job["remote_id"]).sha256
+    assert len(videos_in(tmp_path / "alpha")) == 4 and not videos_in(tmp_path / "beta")
     assert len(sim.state.queue_calls) == 4
 
 

@@ -185,10 +185,10 @@ async def test_a_429_seen_by_one_engine_makes_the_others_wait(pg_dsn, make_sim) 
         assert answers == ["ok", "ok", "429"] and budgets[0].total_throttled == 1
         retry = budgets[0].blocked_until - clock.now()
         assert retry > 1
-        for _ in range(100):  # the block is written in the background
-            if (await stores[1].rate_state(budgets[0].key_id, "queue", clock.now())
-                    ).blocked_until > clock.now():
-                break
+        deadline = time.monotonic() + 30  # the block is written in the background
+        while not (await stores[1].rate_state(budgets[0].key_id, "queue", clock.now())
+                   ).blocked_until > clock.now():
+            assert time.monotonic() < deadline, "the block never reached the database"
             await asyncio.sleep(0.02)
         start = clock.now()
         await budgets[1].acquire()
@@ -227,6 +227,9 @@ async def test_a_database_that_fails_falls_back_to_the_local_window(pg_dsn, capl
 # ------------------------------------------------------------------ engines as processes
 
 SCALE = 0.05  # the team's clock runs 20x faster than the wall: a minute is 3 s
+# A block lasts a Retry-After of the key's minute: 12 s of wall here, so that on a loaded
+# box the test still sees it before it ends and starts beta inside it.
+BLOCK_SCALE = 0.2
 QUEUE_LIMIT = 6
 RETRIEVE_LIMIT = 15
 ENGINES = 3
@@ -277,7 +280,7 @@ def test_a_429_one_engine_process_gets_makes_another_wait(pg_dsn, tmp_path) -> N
     by someone it does not know of); engine B, a process started once A's block is in the
     database, sends nothing before the block ends, and is not answered 429 itself."""
     origin = time.time()
-    clock = team_clock(origin, SCALE)
+    clock = team_clock(origin, BLOCK_SCALE)
     config = SimConfig(mean_s=20.0, seed=3, video_seconds=0.5,
                        faults=Faults(queue_limit_per_min=2, failure_block_threshold=0))
     with SimServer.running(config, clock=clock.now, rate_clock=clock.now) as sim:
@@ -292,22 +295,24 @@ def test_a_429_one_engine_process_gets_makes_another_wait(pg_dsn, tmp_path) -> N
                 await provider.aclose()
 
         asyncio.run(spend_the_key())
-        a = start_engine(tmp_path, pg_dsn, "alpha", sim.url("venice"), origin, SCALE, 1, [T2V])
+        a = start_engine(tmp_path, pg_dsn, "alpha", sim.url("venice"), origin, BLOCK_SCALE, 1,
+                         [T2V])
         b = None
         try:
             with psycopg.connect(pg_dsn, autocommit=True) as conn:
-                for _ in range(1200):
+                # An engine process starts in a second or two; many on a loaded box.
+                deadline = time.monotonic() + 60
+                row = None
+                while row is None and time.monotonic() < deadline:
                     if conn.execute("SELECT to_regclass('rate_blocks') IS NOT NULL"
                                     ).fetchone()[0]:
                         row = conn.execute("SELECT blocked_until FROM rate_blocks WHERE"
                                            " rate_class = 'queue'").fetchone()
-                        if row:
-                            break
                     time.sleep(0.01)
             assert row, "engine alpha published no block"
             (blocked_until,) = row
             assert blocked_until > clock.now()  # still closed when beta starts
-            b = start_engine(tmp_path, pg_dsn, "beta", sim.url("venice"), origin, SCALE, 1,
+            b = start_engine(tmp_path, pg_dsn, "beta", sim.url("venice"), origin, BLOCK_SCALE, 1,
                              [T2V])
             results = [engine_result(child, 120) for child in (a, b)]
         finally:

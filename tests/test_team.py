@@ -310,6 +310,7 @@ def test_doctor_checks_the_server_without_showing_the_password(team_cli) -> None
     assert f"schema version {len(PG_MIGRATIONS)} (current)" in out
     assert "0 jobs, 0 unknown" in out and PASSWORD not in out
     assert "engines: none has run on this history yet" in out
+    assert "clock: this machine's agrees with the server's" in out  # one box: no offset
     wrong = team_cli.dsn.replace(PASSWORD, "wrong-pass-31")
     code, out, _ = team_cli("doctor", WAN_TUI_DATABASE=wrong)
     assert code == 1 and "cannot be reached" in out and "wrong-pass-31" not in out
@@ -386,3 +387,11 @@ def test_two_machines_run_batches_at_once_one_submit_each(team_cli, sim, tmp_pat
         assert row["file_host"] == row["prompt"].split()[0]
         assert Path(row["file"]).is_relative_to(tmp_path / row["file_host"])
         assert Path(row["file"]).stat().st_size == row["bytes"]
+
+
+def test_the_doctor_says_how_far_this_machine_is_from_the_servers_clock() -> None:
+    from tui.store.doctor import clock_line
+
+    assert clock_line(0.2).startswith("this machine's agrees with the server's")
+    assert clock_line(42.0).startswith("this machine's is 42.0 s behind the server's")
+    assert clock_line(-3.04).startswith("this machine's is 3.0 s ahead of the server's")

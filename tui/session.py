@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tui.config import Config
 from tui.engine import Engine
-from tui.engine.clock import Clock
+from tui.engine.clock import Clock, ServerClock
 from tui.engine.host import EngineHost
 from tui.engine.lock import EngineBusy, EngineLock
 from tui.engine.schedule import PollPolicy
@@ -72,6 +72,8 @@ async def open_session(
         await store.close()
         raise
     providers = providers if providers is not None else build_providers(config)
+    if clock is None and store.machine is not None:  # a team's: the server's time
+        clock = ServerClock(lambda: store.clock_offset)
     engine = Engine(
         store,
         providers,

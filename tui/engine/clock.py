@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 
 class Clock:
@@ -28,6 +29,18 @@ class Clock:
         except TimeoutError:
             return False
         return True
+
+
+class ServerClock(Clock):
+    """Wall time read on a team's database server (`offset()`: how far its clock is ahead
+    of this machine's, measured by the store): every engine of the team then agrees on
+    when a lease or a rate window ends, and on a job's age."""
+
+    def __init__(self, offset: Callable[[], float]) -> None:
+        self._offset = offset
+
+    def now(self) -> float:
+        return time.time() + self._offset()
 
 
 class ManualClock(Clock):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 from tui.store import Claim, Store
 
@@ -32,6 +33,9 @@ log = logging.getLogger("wan_tui.engine")
 
 LEASE_S = 30.0
 RENEW_EVERY = 1 / 3  # of a lease: two renewals may fail before another engine adopts
+# How often the heartbeat measures the database server's clock again (leases are read on
+# it: a machine's clock stepped by NTP, or drifting, must not move this engine's leases).
+CLOCK_SYNC_S = 60.0
 
 
 class Leases:
@@ -45,6 +49,7 @@ class Leases:
         self.until: dict[int, float] = {}  # job id -> when its lease runs out (store clock)
         self.adopted = 0  # jobs this engine took over from another (doctor, tests)
         self.lost = 0  # leases this engine found another engine holding
+        self._synced_at = time.monotonic()  # the store measured the clock when it connected
 
     async def open(self, output_dir: str, *, resume: bool = True) -> list[Claim]:
         """Register this engine and fence its store; with `resume`, take back the jobs
@@ -93,6 +98,9 @@ class Leases:
     async def renew(self) -> set[int]:
         """Renew every lease and beat the heart; the jobs found adopted by another engine
         (dropped here: the caller stops following them)."""
+        if time.monotonic() - self._synced_at >= CLOCK_SYNC_S:
+            self._synced_at = time.monotonic()
+            await self.store.sync_clock()
         renewed_at = self.store.now()
         still = await self.store.renew_leases(self.name, self.lease_s)
         for job_id in still:

@@ -175,10 +175,14 @@ def check_server(dsn: str, lease_s: float = STALE_ENGINE_S) -> list[Finding]:
                            "(maybe charged)",
                            "" if not unknown else "check each on the provider, then "
                            "`wan-tui resolve ID --charged` or `--not-charged`"))
+        before = time.time()
+        clock = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        server_now = float(clock[0]) if clock else time.time()
+        out.append(Finding(True, "clock: " + clock_line(server_now - (before + time.time()) / 2)))
         has_engines = conn.execute("SELECT to_regclass('engines') IS NOT NULL").fetchone()
         if has_engines and has_engines[0]:
             out += engine_findings([TeamEngine(*row) for row in
-                                    conn.execute(TEAM_ENGINES_SQL).fetchall()], time.time(),
+                                    conn.execute(TEAM_ENGINES_SQL).fetchall()], server_now,
                                    lease_s)
     except psycopg.Error as exc:
         out.append(Finding(False, f"history database {where} cannot be read: "
@@ -186,6 +190,17 @@ def check_server(dsn: str, lease_s: float = STALE_ENGINE_S) -> list[Finding]:
     finally:
         conn.close()
     return out
+
+
+def clock_line(offset: float) -> str:
+    """How far this machine's clock is from the server's; engines read time on the
+    server's, so leases and rate windows agree whatever the machines' clocks say."""
+    if abs(offset) < 0.5:
+        said = "this machine's agrees with the server's"
+    else:
+        said = (f"this machine's is {abs(offset):.1f} s "
+                f"{'behind' if offset > 0 else 'ahead of'} the server's")
+    return f"{said} (wan-tui reads leases and rate windows on the server's)"
 
 
 def engine_findings(engines: list[TeamEngine], now: float,

@@ -61,6 +61,9 @@ class Store(TeamQueries):
     # On a team's server: this machine's name, stamped as file_host beside every `file` it
     # records, so other machines can say where the video is. None for one person's file.
     machine: str | None = None
+    # Seconds the database server's clock is ahead of this machine's (measured on a team's
+    # server, where every row's time is the server's; 0 for one person's file).
+    clock_offset: float = 0.0
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock
@@ -78,6 +81,10 @@ class Store(TeamQueries):
     def now(self) -> float:
         """The clock the store stamps rows with (updated_at, events)."""
         return self._clock()
+
+    async def sync_clock(self) -> float:
+        """Measure the server's clock again (PostgresStore); the offset. A file has none."""
+        return self.clock_offset
 
     async def close(self) -> None:
         raise NotImplementedError
