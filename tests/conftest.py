@@ -103,6 +103,27 @@ def _home_of(pid: int, folder: Path) -> bool:
     return bool(home) and Path(home).is_relative_to(folder)
 
 
+def processes_naming(folder: Path) -> list[int]:
+    """Live processes whose command line or environment names `folder` (the demo's
+    simulator, engine and watcher all do)."""
+    found, name = [], str(folder).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+            with open(f"/proc/{entry}/stat") as fh:
+                zombie = fh.read().split(")")[-1].split()[0] == "Z"
+        except OSError:
+            continue
+        if not zombie and (name in cmdline or name in environ):
+            found.append(int(entry))
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from conftest import FAST_POLICY, T2V, sim_env
+from conftest import FAST_POLICY, T2V, processes_naming, sim_env
+from textual.widgets import Static
 
 from tui.app.app import WanApp
 from tui.app.facade import Facade
@@ -325,6 +326,9 @@ async def test_help_lists_every_binding_with_its_key(sim):
                        "delete", "help", "palette", "back", "quit"}
         every = [b for b in app._all_bindings()]
         assert all(b.id for b in every), "every binding has an id"
+        # How pictures are drawn here, and how to choose (no terminal in tests: half-blocks).
+        said = str(app.screen.query_one("#help-pictures", Static).render())
+        assert "pictures: halfblock" in said and "WAN_TUI_IMAGES" in said
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -526,6 +530,7 @@ def test_demo_runs_its_jobs_and_cleans_up(monkeypatch, capsys):
     assert seen["states"].count(JobState.FAILED) == 1  # refused by the content policy
     assert seen["states"].count(JobState.DONE) == 6
     assert str(seen["home"]).startswith(str(made[0])) and not made[0].exists()
+    assert not processes_naming(made[0])  # its simulator, engine and watcher ended with it
     assert os.environ.get("VENICE_API_KEY") is None  # the demo's env did not leak
 
 

@@ -76,7 +76,9 @@ def test_the_status_line_shows_the_balance_the_provider_reports():
 
     budgets = [BudgetStatus("venice", "queue", 3, 40, 0, 12.0)]
     reported = render_status(StatusData(budgets=budgets, balances={"venice": "90.50 DIEM"}))
-    assert "venice bal 90.50 DIEM" in reported.plain and "$12.00" not in reported.plain
+    assert "venice bal 90.50 DIEM q3/40" in reported.plain and "$12.00" not in reported.plain
+    assert reported.plain.count("venice") == 1  # the provider is named once
+    assert "venice bal $5.00" in render_status(StatusData(balances={"venice": "$5.00"})).plain
     assert "$12.00" in render_status(StatusData(budgets=budgets)).plain  # the header's word
 
 

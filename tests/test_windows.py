@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import T2V, as_downloaded, sim_env, stored_jobs
+from conftest import T2V, as_downloaded, processes_naming, sim_env, stored_jobs
 
 from tui.app.app import WanApp
 from tui.app.facade import Facade
@@ -419,6 +419,23 @@ def test_engine_leaves_when_idle_and_of_two_started_at_once_one_leaves(make_sim,
     assert holder(home) is None
 
 
+def test_an_idle_engine_stays_for_the_ledger_to_settle_a_job_just_found_unknown(make_sim,
+                                                                                  tmp_path):
+    """A submit charged but answered 500 is `unknown`; nothing else is active, yet the
+    engine does not leave at its idle exit (1 s) before Venice's ledger had its passes
+    (every 6 s here): the charge is found, the job followed to disk, then it leaves."""
+    sim = make_sim(mean_s=0.5, seed=5)
+    home = tmp_path / "home"
+    proc = engine_over(sim, home, ["[sim:ambiguous] a kestrel"],
+                       WAN_TUI_ENGINE_IDLE_EXIT_S="1", WAN_TUI_TIME_SCALE="0.1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "engine ends (idle)" in out, (out, err)
+    (job,) = jobs_in(home / "history.db")
+    assert job.state == JobState.DONE, (job.state, job.error)
+    assert sha(Path(job.file)) == job.sha256
+    assert len(sim.state.queue_calls) == 1  # charged once, never sent again
+
+
 def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_path):
     sim = make_sim(mean_s=12.0, seed=9)  # still running when the engine is stopped
     home = tmp_path / "home"
@@ -472,3 +489,39 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     assert out.splitlines()[-1].endswith(" done, 0 not done"), out
     assert "◐" not in out  # no state changes printed under --quiet
     all_done_byte_exact(sim, home / "history.db", 3)
+
+
+def test_a_killed_demo_window_leaves_nothing_running(tmp_path):
+    """SIGKILL of `wan-tui demo` (no cleanup of its own can run): its watcher stops the
+    demo's engine and simulator and deletes the demo's folder."""
+    env = dict(os.environ, TMPDIR=str(tmp_path), TERM="xterm-256color", COLUMNS="120",
+               LINES="40")
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "tui.cli", "demo", "--mean", "30"],
+                  env)
+    try:
+        def folder() -> Path | None:
+            made = list(tmp_path.glob("wan-tui-demo-*"))
+            return made[0] if made else None
+
+        def running() -> bool:  # its simulator, its engine (following jobs) and the watcher
+            demo = folder()
+            if demo is None:
+                return False
+            drain(master, timeout=0.2)  # the terminal's output, so the window never blocks
+            named = processes_naming(demo)
+            return len(named) >= 3 and holder(demo / "home") is not None
+        wait_for(running, 60, "the demo's simulator, engine and watcher")
+        demo = folder()
+        assert demo is not None
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pid = 0
+        wait_for(lambda: not demo.exists() and not processes_naming(demo), 30,
+                 "the demo's processes to stop and its folder to go")
+    finally:
+        os.close(master)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

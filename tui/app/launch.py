@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +153,7 @@ def demo_time_scale(mean_s: float) -> float:
 @contextmanager
 def simulator_process(folder: Path, mean_s: float):
     """`wan-tui sim` in a background process of its own session, on a free port; yields
-    {provider: (base url, key)} read from its banner, and stops it afterwards."""
+    ({provider: (base url, key)} read from its banner, its pid), and stops it afterwards."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "sim", "--port", "0", "--mean", f"{mean_s:g}",
          "--video-seconds", "2", "--data-dir", str(folder)],
@@ -172,7 +173,7 @@ def simulator_process(folder: Path, mean_s: float):
 
             raise Failure("the demo's simulator did not start; `wan-tui sim` says why")
         proc.stdout.close()
-        yield apis
+        yield apis, proc.pid
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -183,17 +184,56 @@ def simulator_process(folder: Path, mean_s: float):
                 proc.wait()
 
 
+@contextmanager
+def reaper_process(folder: Path, simulator_pid: int):
+    """A watcher in a session of its own, started with the demo's environment: should this
+    window die without cleaning up (SIGKILL, a crash), it stops the demo's engine and
+    simulator and deletes the folder, so nothing of a demo outlives it. A window that
+    cleans up itself ends the watcher first."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.app.launch", "reap", str(os.getpid()), str(folder),
+         str(simulator_pid)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def reap(window_pid: int, folder: Path, simulator_pid: int) -> None:
+    """The watcher's work: wait for the window to go (this process is its child, so the
+    parent pid changes then), then stop what the demo left running and delete its folder."""
+    while os.getppid() == window_pid:
+        time.sleep(0.5)
+    from tui.config import load_config
+    from tui.session import open_session
+
+    async def stop_engine() -> None:
+        async with open_session(load_config(dict(os.environ)), lock=False, role="stop",
+                                serves=False) as session:
+            if session.host.lock.holder() is not None:
+                await session.host.stop_engine()
+
+    with suppress(Exception):  # nobody to tell: the simulator and the folder go anyway
+        asyncio.run(stop_engine())
+    with suppress(ProcessLookupError):
+        os.kill(simulator_pid, signal.SIGTERM)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_demo(args: Any) -> int:
     """The simulator and the engine in background processes, the window their client;
-    quitting stops both and deletes the folder."""
+    quitting stops both and deletes the folder (a watcher does it if the window is killed)."""
     from tui.config import load_config
 
     tmp = Path(tempfile.mkdtemp(prefix="wan-tui-demo-"))
     try:
-        with simulator_process(tmp / "sim", args.mean) as apis:
+        with simulator_process(tmp / "sim", args.mean) as (apis, simulator_pid):
             env = demo_env(apis, tmp / "home", args.mean)
             # Set for the whole run: the engine process this window starts inherits it.
-            with patched_env(env):
+            with patched_env(env), reaper_process(tmp, simulator_pid):
                 config = load_config(env)
 
                 async def first_jobs(facade: Facade) -> None:
@@ -206,3 +246,7 @@ def run_demo(args: Any) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"wan-tui demo: deleted {tmp} (its history and {videos} videos); "
               "your own history was not touched")
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["reap"]:
+    reap(int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))

@@ -77,3 +77,16 @@ class EngineStarter:
     def reap(self) -> None:
         if self._proc is not None:
             self._proc.poll()
+
+    def gone(self, pid: int) -> bool:
+        """Whether process `pid` has exited (reaped, when this client started it: a child
+        that exited is a zombie until then, and signal 0 still reaches it)."""
+        if self._proc is not None and self._proc.pid == pid:
+            return self._proc.poll() is not None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's process holds the number now
+            return True
+        return False

@@ -6,7 +6,9 @@ takes the history's lock or leaves at once (another engine won), resumes every a
 serves the clients' requests (tui/engine/host.py), and ends:
 
 - when no job task runs and no request came for `engine_idle_exit_s` (the config key);
-  on a team's database only once no machine's job is active either (it may adopt them).
+  on a team's database only once no machine's job is active either (it may adopt them);
+  not within three settle passes of a job becoming `unknown` on a provider with a ledger
+  (Venice's may settle it: tui/engine/settle.py).
   Jobs it parked (a full disk, a halted provider) do not keep it: the next engine, started
   by a window or `wan-tui watch` while they wait, tries them again;
 - on `wan-tui engine stop`, or the first SIGINT/SIGTERM: a paid submit on the wire is
@@ -80,11 +82,17 @@ async def _new_work(session: Any) -> bool:
                for job_id in await session.store.work_for(leases.name, leases.lease_s))
 
 
-async def _team_busy(session: Any) -> bool:
+async def _reason_to_stay(session: Any) -> bool:
+    """With no job task running here: whether to stay anyway."""
     try:
-        return bool(await session.store.active_heads())
+        # A team's: while another machine's jobs run, stay, ready to adopt them if their
+        # engine dies (an engine that left cannot).
+        if session.engine.leases.shared and await session.store.active_heads():
+            return True
+        # A job just found `unknown`: its provider's ledger may settle it soon.
+        return bool(await session.engine.settler.waiting())
     except Exception:  # the database is away: not a reason to leave, nor to stay forever
-        log.exception("looking for the team's active jobs")
+        log.exception("looking for a reason to stay")
         return False
 
 
@@ -101,10 +109,8 @@ async def _until_done(session: Any, signals: StopSignals, idle_exit_s: float) ->
         # New pending rows become tasks within the inbox's look (0.2 s): the task count
         # alone tells work from none.
         busy = engine.active_count > 0 or now - host.worked_at < IDLE_LOOK_EVERY_S
-        if not busy and engine.leases.shared:
-            # A team's: while another machine's jobs run, stay, ready to adopt them if
-            # their engine dies (an engine that left cannot).
-            busy = await _team_busy(session)
+        if not busy:
+            busy = await _reason_to_stay(session)
         if busy:
             idle_since = None
         elif idle_since is None:

@@ -40,6 +40,10 @@ log = logging.getLogger("wan_tui.engine")
 
 DEFAULT_DEADLINE_S = 120.0  # a provider without a request deadline of its own
 MAX_AGE_S = 7 * 86400  # older unknown jobs are left to `wan-tui resolve`
+# An engine with nothing else to do stays this many settle passes after a job became
+# `unknown` on a provider with a ledger: the charge, or the ledger moving past the job's
+# window, usually shows within minutes, and an engine that left settles nothing.
+WAIT_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,21 @@ class Settler:
             if every <= 0:
                 return
             await self.engine.clock.sleep(every)
+
+    async def waiting(self) -> bool:
+        """Whether a job became `unknown` on a provider with a ledger within the last
+        WAIT_PASSES passes and is not settled yet (the engine stays up for it)."""
+        every = self.engine.policy.settle_every_s
+        if every <= 0:
+            return False
+        since = self.engine.store.now() - WAIT_PASSES * every
+        for name, provider in self.engine.providers.items():
+            if provider.has_ledger and provider.configured:
+                jobs = await self.engine.store.list_jobs(
+                    JobQuery(states=(JobState.UNKNOWN,), provider=name), descending=True)
+                if any(job.updated_at >= since for job in jobs):
+                    return True
+        return False
 
     async def settle_all(self) -> None:
         for name, provider in self.engine.providers.items():

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.termcaps import pictures
+
 KeyRow = tuple[str, str, str]  # keys as shown, what they do, binding id (for [keys])
 
 # Every figure the status line can show, in its order there.
@@ -87,6 +89,10 @@ class HelpScreen(ModalScreen[None]):
                 "last)", "grey62")),
                 id="help-status-title")
             yield Static(status_table(), id="help-status")
+            yield Static(Text.assemble((pictures().describe(), "bold"), (
+                "\n  WAN_TUI_IMAGES or images = \"auto|kitty|sixel|halfblock|off\" in "
+                "config.toml chooses; `wan-tui doctor` says what the terminal answered",
+                "grey62")), id="help-pictures")
             yield Static(Text(
                 "Remap any key by its id under [keys] in config.toml (`wan-tui config` says "
                 "where it is), e.g. quote = \"ctrl+e\".\n"

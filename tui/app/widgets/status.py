@@ -63,19 +63,12 @@ WHO = 7  # which process follows the jobs (when one does)
 HINT = 8  # providers without a key
 
 
-def _balance_segments(balances: dict[str, str]) -> list[Segment]:
-    """What each key spends from, as its provider reports it (`venice bal $12.34`)."""
-    out = []
-    for provider, label in balances.items():
-        text = Text(f"{provider} bal ", style="bold")
-        text.append(label, style="green")
-        out.append(Segment(text, PROVIDER, "money"))
-    return out
-
-
 def _provider_segments(budgets: list[BudgetStatus], reported: dict[str, str]
                        ) -> list[Segment]:
-    by_provider: dict[str, list[BudgetStatus]] = {}
+    """Each provider once: `venice bal $12.34 q6/40 r3/120`. `bal` is what the key spends
+    from as the provider reports it; without such a report, the balance its answers carry
+    (`venice $12.34 q6/40`)."""
+    by_provider: dict[str, list[BudgetStatus]] = {p: [] for p in reported}
     for b in budgets:
         by_provider.setdefault(b.provider, []).append(b)
     out = []
@@ -83,7 +76,10 @@ def _provider_segments(budgets: list[BudgetStatus], reported: dict[str, str]
         text = Text()
         text.append(f"{provider} ", style="bold")
         balance = next((b.balance_usd for b in items if b.balance_usd is not None), None)
-        if balance is not None and provider not in reported:  # else its own segment says
+        if provider in reported:
+            text.append("bal ", style="bold")
+            text.append(f"{reported[provider]} ", style="green")
+        elif balance is not None:
             text.append(f"{fmt.money(balance)} ", style="green")
         busy = False
         for b in sorted(items, key=lambda b: b.rate_class):
@@ -165,7 +161,6 @@ def status_segments(data: StatusData) -> list[Segment]:
     spend = Text("today ", style="grey62")
     spend.append(fmt.money(data.spend_today), style="bold")
     out.append(Segment(spend, SPEND, "money"))
-    out += _balance_segments(data.balances)
     out += _provider_segments(data.budgets, data.balances)
     for provider, reason in data.halted.items():
         out.append(Segment(Text(f"{provider} halted: {fmt.excerpt(reason, 60)}",
