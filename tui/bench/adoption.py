@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from tui.bench.engine import KEY, SCENARIOS, lower_bound, start_sim
-from tui.bench.shared_budget import team_clock
+from tui.bench.shared_budget import host_on_team_clock, team_clock
 from tui.bench.team import StatementCount
 from tui.engine import Engine, JobChanged
+from tui.engine.host import EngineHost
+from tui.engine.lock import EngineLock
 from tui.jobs import JobRequest, JobState
 from tui.providers.venice import VeniceProvider
 from tui.store import open_store
@@ -58,7 +60,13 @@ async def worker(name: str, sim_url: str, scale: float, origin: float, out: Path
     count = StatementCount()
     await count.attach(store)
     provider = VeniceProvider(sim_url, KEY)
-    engine = Engine(store, {"venice": provider}, output_dir=out, clock=clock, rescan_s=2.0)
+    engine = Engine(store, {"venice": provider}, output_dir=out, clock=clock, rescan_s=0)
+    # Run as `wan-tui engine run` runs it: the host's inbox looks for work (jobs to adopt
+    # among them) when the database tells it of some, and every 2 s anyway. Its lock is a
+    # file of its own (each engine plays a machine).
+    host_on_team_clock(scale)
+    out.mkdir(parents=True, exist_ok=True)
+    host = EngineHost(engine, store, EngineLock(out / "engine.lock"), role="bench")
     ends: dict[str, float] = {}
 
     def on_event(event: object) -> None:
@@ -69,14 +77,14 @@ async def worker(name: str, sim_url: str, scale: float, origin: float, out: Path
             ends[event.job.remote_id] = clock.now()
 
     engine.subscribe(on_event)
-    await engine.start()
+    await host.claim()
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await engine.add([JobRequest(model=models[i % len(models)], prompt=f"{name} clip {i}",
                                  duration="5s") for i in range(jobs)])
     while await store.active_heads():  # every engine stays until the whole fleet is done
         await asyncio.sleep(0.25)
-    await engine.stop()
+    await host.release()
     print(json.dumps({"name": name, "ends": ends, "statements": count.n,
                       "adopted": engine.leases.adopted, "lost": engine.leases.lost}),
           flush=True)

@@ -64,6 +64,17 @@ def team_clock(origin: float, scale: float) -> Any:
     return TeamClock(scale)
 
 
+def host_on_team_clock(scale: float) -> None:
+    """The engine host's paces (its inbox's look, its full look, its status) are wall
+    seconds: shrink them by `scale` as the clock is, so an engine looks as often per job as
+    at real speed (and adopts as soon after a lease runs out)."""
+    from tui.engine import host
+
+    host.INBOX_EVERY_S *= scale
+    host.FULL_LOOK_EVERY_S *= scale
+    host.STATUS_EVERY_S *= scale
+
+
 # ------------------------------------------------------------------ one engine (a process)
 
 
@@ -93,6 +104,8 @@ async def engine_main() -> None:
     """One engine: its jobs (JOBS, models cycled), on TARGET, until all settle; prints a
     JSON line of what it saw."""
     from tui.engine import Engine
+    from tui.engine.host import EngineHost
+    from tui.engine.lock import EngineLock
     from tui.engine.schedule import PollPolicy
     from tui.jobs import JobRequest
     from tui.providers.venice import VeniceProvider
@@ -105,7 +118,14 @@ async def engine_main() -> None:
     provider = VeniceProvider(env["VENICE_BASE_URL"], env["VENICE_API_KEY"])
     engine = Engine(store, {"venice": provider}, output_dir=Path(env["OUT"]), clock=clock,
                     policy=PollPolicy(), rescan_s=0, write_sidecars=False)
-    await engine.start(resume=False)  # its own jobs only: the others are the other engines'
+    # Run as `wan-tui engine run` runs it: the host's inbox takes requests and rescans when
+    # the database tells it of work (and every 2 s anyway), so its statements are counted
+    # too. Its lock is a file of its own (each engine plays a machine).
+    host_on_team_clock(float(env["SCALE"]))
+    out = Path(env["OUT"])
+    out.mkdir(parents=True, exist_ok=True)
+    host = EngineHost(engine, store, EngineLock(out / "engine.lock"), role="bench")
+    await host.claim()
     name = env["WAN_TUI_ENGINE_NAME"]
     models = env["MODELS"].split(",")
     jobs = await engine.add([JobRequest(model=models[i % len(models)], prompt=f"{name} {i}")
@@ -123,7 +143,7 @@ async def engine_main() -> None:
         "fallbacks": sum(getattr(b, "fallbacks", 0) for b in engine.budgets.values()),
         **counts(),
     }
-    await engine.stop()
+    await host.release()
     await provider.aclose()
     await store.close()
     print(json.dumps(result), flush=True)

@@ -45,7 +45,9 @@ log = logging.getLogger("wan_tui.engine")
 
 STATUS_KEY = "engine:"  # + the engine's name: what each machine's engine last published
 INBOX_EVERY_S = 0.2  # how often the engine looks for other windows' commits
-FULL_LOOK_EVERY_S = 2.0  # ...and looks anyway, in case a version change was missed
+# ...and looks anyway: a lease runs out with time, not with a commit (adoption waits at
+# most a lease plus this), and a notice may be missed.
+FULL_LOOK_EVERY_S = 2.0
 STATUS_EVERY_S = 2.0
 WATCH_EVERY_S = 0.25  # how often a client checks that an engine runs (takeover < 1 s)
 ASK_TIMEOUT_S = 20.0
@@ -308,7 +310,9 @@ class EngineHost:
         while self.engine.running:
             now = time.monotonic()
             try:
-                current = await self.store.data_version()
+                # Only commits that may give it work (a job recorded or given back, a
+                # request posted), not the other engines' poll results (Store.work_version).
+                current = await self.store.work_version()
                 if current != version or now - looked >= FULL_LOOK_EVERY_S:
                     version, looked = current, now
                     leases = self.engine.leases

@@ -113,6 +113,14 @@ class Store(TeamQueries):
         """Changes whenever another connection commits: a cheap "anything new?" check."""
         raise NotImplementedError
 
+    async def work_version(self) -> int:
+        """Changes whenever another connection commits something that may give an engine
+        work (a job recorded, claimed, given back or made active again, a request posted):
+        what an engine's inbox watches, where data_version (every change, what windows
+        show) would wake it at each of the other engines' poll results. A backend that
+        cannot tell them apart (SQLite: one engine per file) returns data_version."""
+        return await self.data_version()
+
     async def wait_for_change(self, since: int, timeout: float) -> bool:
         """Wait up to `timeout` seconds until data_version() is no longer `since` (another
         connection committed); True if it changed. Polls here; a backend that is told

@@ -37,6 +37,10 @@ from tui.store.rows import POSTGRES
 log = logging.getLogger("wan_tui.store")
 
 CHANNEL = "wan_tui"
+# The payload of a commit that may give an engine work (schema.PG_MIGRATIONS[10]): a job
+# recorded, claimed or given back, put back to pending or made active again, a request
+# posted. Every other notice on CHANNEL names the table it changed (what windows show).
+WORK = "work"
 # How long a statement waits for a dropped server to come back (a restart takes seconds).
 RECONNECT_PATIENCE_S = 30.0
 # A statement is tried at most this often (a server that keeps dropping us, a deadlock that
@@ -130,6 +134,7 @@ class PostgresStore(Store):
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._closed = False
         self._version = 0  # other connections' commits seen (NOTIFY), see data_version
+        self._work = 0  # ...of which those that may give an engine work, see work_version
         self._changed = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -338,7 +343,8 @@ class PostgresStore(Store):
     # ------------------------------------------------------------ other connections' commits
 
     async def _listen(self) -> None:
-        """Count other connections' commits (NOTIFY wan_tui), across lost connections."""
+        """Count other connections' commits (NOTIFY wan_tui), and apart those that may give
+        an engine work (payload WORK), across lost connections."""
         delay = 0.05
         while not self._closed:
             conn = None
@@ -348,13 +354,14 @@ class PostgresStore(Store):
                     connect_timeout=10)
                 await conn.execute(f"LISTEN {CHANNEL}")
                 if self._listening.is_set():
-                    self._bump()  # notices sent while we were away are lost: look anyway
+                    # Notices sent while we were away are lost: look anyway.
+                    self._bump(work=True)
                 self._listening.set()
                 delay = 0.05
                 async for notice in conn.notifies():
                     mine = self._conn is not None and notice.pid == self._conn.info.backend_pid
                     if not mine:
-                        self._bump()
+                        self._bump(work=notice.payload == WORK)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the server went away: try again, as the writer does
@@ -366,12 +373,17 @@ class PostgresStore(Store):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def _bump(self) -> None:
+    def _bump(self, *, work: bool) -> None:
         self._version += 1
+        if work:
+            self._work += 1
         self._changed.set()
 
     async def data_version(self) -> int:
         return self._version
+
+    async def work_version(self) -> int:
+        return self._work
 
     async def wait_for_change(self, since: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

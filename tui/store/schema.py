@@ -12,6 +12,10 @@ _STATE_RANK = (
     " WHEN 'unknown' THEN 9 END"
 )
 
+# The active states (tui.jobs.ACTIVE_STATES) as SQL, spelled out for the same reason: a
+# trigger's condition keeps this text (PG_MIGRATIONS[10]). A test checks it is complete.
+_ACTIVE_STATES = "'pending', 'submitting', 'queued', 'processing', 'downloading'"
+
 # MIGRATIONS[n - 1] brings the schema from version n-1 to n. Only ever append: a released
 # migration is never edited, because databases out there already ran it.
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -194,6 +198,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # whose lease was taken wrote nothing after it.
         "ALTER TABLE events ADD COLUMN engine TEXT",
     ),
+    (
+        # Nothing here: on PostgreSQL this version tells engines which commits give them
+        # work (PG_MIGRATIONS[10]). One person's file has one engine and no notices; its
+        # data_version serves windows and engine alike. Kept so one number means one schema.
+    ),
 ]
 
 
@@ -355,5 +364,29 @@ PG_MIGRATIONS: list[tuple[str, ...]] = [
     ),
     (
         "ALTER TABLE events ADD COLUMN engine TEXT",
+    ),
+    (
+        # Windows show every change, so every commit to jobs and requests still notifies
+        # (payload: the table). An engine needs only the commits that may give it work,
+        # told apart by payload 'work' (tui/store/postgres.py WORK): a job recorded, a job
+        # claimed or given back (owner changed), one put back to pending (a submit that
+        # was not sent), one made active again (`wan-tui resolve --charged`), a request
+        # posted. Poll results, progress and lease renewals are not: while three engines
+        # run a batch, each no longer looks for work at every other one's poll. The
+        # server merges the identical notices of one transaction, so a 500-job batch is
+        # one. `UPDATE OF state, owner`: updates naming neither column never reach the
+        # WHEN. The active states are spelled out (a trigger keeps the text it was made
+        # with); a test checks them against tui.jobs.ACTIVE_STATES.
+        """CREATE FUNCTION wan_tui_notify_work() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN PERFORM pg_notify('wan_tui', 'work'); RETURN NULL; END $$""",
+        """CREATE TRIGGER jobs_work_insert AFTER INSERT ON jobs
+           FOR EACH STATEMENT EXECUTE FUNCTION wan_tui_notify_work()""",
+        f"""CREATE TRIGGER jobs_work_update AFTER UPDATE OF state, owner ON jobs
+           FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner
+               OR NEW.state <> OLD.state AND (NEW.state = 'pending'
+                   OR NEW.state IN ({_ACTIVE_STATES}) AND OLD.state NOT IN ({_ACTIVE_STATES})))
+           EXECUTE FUNCTION wan_tui_notify_work()""",
+        """CREATE TRIGGER requests_work AFTER INSERT ON requests
+           FOR EACH STATEMENT EXECUTE FUNCTION wan_tui_notify_work()""",
     ),
 ]
