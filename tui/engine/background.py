@@ -85,8 +85,16 @@ class EngineStarter:
             return self._proc.poll() is not None
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):  # gone (or another user's number now)
             return True
-        except PermissionError:  # another user's process holds the number now
-            return True
+        return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` has exited and waits to be reaped by a parent that is not this
+    process (in a container, pid 1 may never reap it). False where /proc is not."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
         return False
