@@ -72,8 +72,8 @@ def engines() -> Iterator[Callable[[dict[str, str]], subprocess.Popen]]:
     """`wan-tui engine run` processes, stopped (SIGCONT first, then SIGKILL) at the end."""
     started: list[subprocess.Popen] = []
 
-    def start(env: dict[str, str], prefix: tuple[str, ...] = ()) -> subprocess.Popen:
-        proc = subprocess.Popen([*prefix, sys.executable, "-m", "tui", "engine", "run"],
+    def start(env: dict[str, str]) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "tui", "engine", "run"],
                                 env={**env, "WAN_TUI_ENGINE_IDLE_EXIT_S": "inf"},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -86,6 +86,16 @@ def engines() -> Iterator[Callable[[dict[str, str]], subprocess.Popen]]:
             os.kill(proc.pid, signal.SIGCONT)
             proc.kill()
         proc.wait(timeout=30)
+
+
+def clock_ahead(seconds: int) -> dict[str, str]:
+    """The environment that makes a process's wall clock `seconds` fast: libfaketime
+    (Debian's faketime), preloaded into the engine itself, so its pid is the engine's and
+    its monotonic clock stays true."""
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    assert found, "libfaketime is missing: .ci/system-packages installs faketime"
+    return {"LD_PRELOAD": str(found[0]), "FAKETIME": f"+{seconds}s",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 def registered(dsn: str, name: str) -> bool:
@@ -171,8 +181,7 @@ def test_a_machine_whose_clock_runs_fast_takes_no_lease_early(make_sim, pg_dsn, 
     time on the database server's, so alpha keeps its jobs to the end and beta takes none."""
     sim = make_sim(mean_s=4.0)
     alpha, beta = (machine(sim, tmp_path, n, pg_dsn) for n in ("alpha", "beta"))
-    skewed = {**beta, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-    engines(skewed, ("faketime", "-f", "+20s"))
+    engines({**beta, **clock_ahead(20)})
     wait_until("beta's engine", lambda: registered(pg_dsn, "beta"))
     skew = rows(pg_dsn, "SELECT heartbeat_at - extract(epoch FROM clock_timestamp())"
                         " FROM engines WHERE name = 'beta'")[0][0]
