@@ -436,6 +436,38 @@ def test_an_idle_engine_stays_for_the_ledger_to_settle_a_job_just_found_unknown(
     assert len(sim.state.queue_calls) == 1  # charged once, never sent again
 
 
+def test_a_job_resolved_as_charged_is_followed_by_the_engine_that_let_it_go(make_sim,
+                                                                             tmp_path):
+    """An APIXO submit charged but answered 500 is `unknown` (APIXO has no ledger). The
+    user finds it on APIXO and runs `wan-tui resolve ID --charged --remote-id ...` while the
+    engine that ran it still runs: that engine follows it to disk, without a restart."""
+    sim = make_sim(Faults(queue_ambiguous=1.0), mean_s=0.5, seed=7)
+    home = tmp_path / "home"
+    env = sim_env(sim, home, WAN_TUI_ENGINE_IDLE_EXIT_S="inf")
+    home.mkdir(parents=True)
+    proc = cli(env, "engine", "run")
+    try:
+        wait_for(lambda: holder(home) is not None, 60, "the engine")
+        code, out, err = run_cli(env, "submit", "--provider", "apixo", "--model",
+                                 "wan-2-5-t2v", "--yes", "-p", "an otter")
+        assert code == 1 and "job 1 is unknown" in err, out + err
+        wait_for(lambda: [j.state for j in jobs_in(home / "history.db")]
+                 == [JobState.UNKNOWN], 60, "the lost answer")
+        [(remote_id, charged, status)] = sim.state.queue_calls
+        assert charged and status == 500
+        code, out, err = run_cli(env, "resolve", "1", "--charged", "--remote-id", remote_id)
+        assert code == 0, out + err
+        wait_for(lambda: [j.state for j in jobs_in(home / "history.db")] == [JobState.DONE],
+                 60, "the engine to follow it to disk")
+        assert holder(home) == proc.pid  # the same engine, not a new one
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    (job,) = jobs_in(home / "history.db")
+    assert job.remote_id == remote_id and sha(Path(job.file)) == job.sha256
+    assert len(sim.state.queue_calls) == 1
+
+
 def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_path):
     sim = make_sim(mean_s=12.0, seed=9)  # still running when the engine is stopped
     home = tmp_path / "home"
