@@ -604,20 +604,24 @@ class Store(TeamQueries):
         lease): every kind is idempotent (cancelling a cancelled job, deleting deleted
         media), so carrying one out a second time after a crash changes nothing."""
         now = self._clock()
+        waiting = ("SELECT id, kind, job_id, created_at FROM requests AS r"
+                   " WHERE (state = 'new' AND (target IS NULL OR target = ?)"
+                   "        OR state = 'taken' AND (target = ? AND taken_by != ?"
+                   "            OR coalesce(target, '') != ? AND NOT EXISTS (SELECT 1"
+                   "                FROM engines AS e WHERE e.name = r.target"
+                   "                AND e.stopped_at IS NULL AND e.heartbeat_at >= ?)))"
+                   " AND (job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS j"
+                   f"      WHERE j.id = r.job_id AND j.state IN ({_ACTIVE_SQL})"
+                   "       AND j.owner IS NOT NULL AND j.owner != ?))"
+                   " ORDER BY id")
+        params = (name, name, pid, name, now - lease_s, name)
+        # The engine looks at every commit that may give it work and almost always finds
+        # no request: one plain read then, and a transaction only when there is one.
+        if not await self._read(waiting, params):
+            return []
 
         async def body(tx: Tx) -> list[Row]:
-            rows = await tx.fetch(
-                "SELECT id, kind, job_id, created_at FROM requests AS r"
-                " WHERE (state = 'new' AND (target IS NULL OR target = ?)"
-                "        OR state = 'taken' AND (target = ? AND taken_by != ?"
-                "            OR coalesce(target, '') != ? AND NOT EXISTS (SELECT 1"
-                "                FROM engines AS e WHERE e.name = r.target"
-                "                AND e.stopped_at IS NULL AND e.heartbeat_at >= ?)))"
-                f" AND (job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS j"
-                f"      WHERE j.id = r.job_id AND j.state IN ({_ACTIVE_SQL})"
-                "       AND j.owner IS NOT NULL AND j.owner != ?))"
-                f" ORDER BY id{self.dialect.skip_locked}",
-                (name, name, pid, name, now - lease_s, name))
+            rows = await tx.fetch(waiting + self.dialect.skip_locked, params)
             await tx.run_many(
                 "UPDATE requests SET state = 'taken', taken_by = ?, target = ? WHERE id = ?",
                 [(pid, name, row[0]) for row in rows])
