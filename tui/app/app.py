@@ -129,7 +129,7 @@ class WanApp(App[int]):
         *,
         opener: Callable[[], AbstractAsyncContextManager[Facade]] | None = None,
         start_engine: bool = True,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         live: bool = True,
     ) -> None:
         super().__init__()
@@ -139,7 +139,8 @@ class WanApp(App[int]):
         self._opener = opener() if opener is not None else None
         self.start_engine = start_engine
         self.demo_folder: Path | None = None  # the demo's throwaway folder, deleted at exit
-        self.clock = clock
+        # Ages and elapsed times on the clock the rows carry (Facade.now); tests fix it.
+        self.clock = clock or (lambda: self.facade.now())
         self.live = live
         self.terminal = Terminal(self._write_escape, self.copy_to_clipboard)
         self.notices: deque[tuple[str, str]] = deque(maxlen=200)  # (severity, message) shown
@@ -151,7 +152,7 @@ class WanApp(App[int]):
         # Jobs settled since this window opened, announced once (engine events, or other
         # processes' commits when the engine is another process), and the active count the
         # status line last saw: its drop to nothing is the end of the batch.
-        self._opened_at = clock()
+        self._opened_at = float("inf")  # on_mount, once the facade (and its clock) is there
         self._announced: set[int] = set()
         self._seen_settle = [0, 0]  # done, not done: since the last time all were settled
         self._active_was = 0
@@ -172,7 +173,7 @@ class WanApp(App[int]):
         # the focus has moved: they go to the line (or back to the table), not elsewhere.
         self.typeahead = TypeAhead(self, lambda: (self._table, self._detail))
         self.submitting = 0  # submits started from this UI and not yet recorded
-        self._table = JobTable(clock, id="jobs")
+        self._table = JobTable(self.clock, id="jobs")
         self._detail = DetailPane(id="detail")
 
     # ------------------------------------------------------------ layout and start
@@ -205,6 +206,7 @@ class WanApp(App[int]):
     async def on_mount(self) -> None:
         if self._opener is not None:
             self.facade = await self._opener.__aenter__()
+        self._opened_at = self.clock()
         self.keymap = dict(self.facade.config.keymap)
         if self.keymap:
             self.set_keymap(self.keymap)

@@ -170,6 +170,11 @@ class Facade:
 
     # ------------------------------------------------------------ providers and models
 
+    def now(self) -> float:
+        """The time rows are stamped on: a team's database server's clock, so an age or
+        an elapsed time is right on a machine whose own clock is off; else this one's."""
+        return self.session.store.now()
+
     def providers(self) -> list[ProviderInfo]:
         return [p.info() for p in self.session.providers.values()]
 
