@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pg import PgServer
@@ -145,6 +148,20 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Let the loop run until `check()` (sync or async) is truthy, by the wall: its value,
+    or its last falsy one after `timeout` (the caller's assert then says what is missing).
+    A loaded machine makes a test slower, never wrong."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.02)
 
 
 def roomy(faults: Faults | None = None) -> Faults:

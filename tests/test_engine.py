@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import T2V, VENICE_KEY, as_downloaded, whole_copy_of
+from conftest import T2V, VENICE_KEY, as_downloaded, eventually, whole_copy_of
 
 from tui.engine.clock import ManualClock
 from tui.engine.schedule import PollPolicy
@@ -246,10 +246,7 @@ async def test_stop_leaves_no_task_behind_budget_pumps_and_batch_rounds_included
     before = asyncio.all_tasks()
     await engine.start()
     await engine.add([req(f"waiting {i}") for i in range(3)])
-    for _ in range(400):
-        if engine.budget("venice", "retrieve").waiting:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: engine.budget("venice", "retrieve").waiting)
     assert engine.budget("venice", "retrieve").waiting  # polls queue in the budget
     await engine.stop(grace_s=5)
     left = [t for t in asyncio.all_tasks() - before if not t.done()

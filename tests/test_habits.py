@@ -4,16 +4,14 @@ A seeded history (jobs #1-#9, newest first), no engine."""
 
 from __future__ import annotations
 
+from tests.test_app import until
 from tests.test_snapshots import config, ready, seeded_app  # noqa: F401  (config: fixture)
 from tui.app.widgets.prompt_bar import PromptBar
 
 
 async def until_true(pilot, check, what: str) -> None:
-    for _ in range(100):
-        if check():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    """test_app's `until`, by the wall (15 s): a loaded machine only makes it slower."""
+    await until(pilot, check, 15.0, what)
 
 
 async def test_find_moves_the_cursor_and_n_N_go_between_matches(config):  # noqa: F811

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from conftest import T2V, VENICE_KEY, roomy
+from conftest import T2V, VENICE_KEY, eventually, roomy
 
 from tui.engine import Engine, JobChanged
 from tui.engine.clock import ManualClock
@@ -80,10 +80,8 @@ async def test_a_job_already_running_gets_the_learned_estimate_once_its_model_ha
         await engine.start(resume=False)
         try:
             (job,) = await engine.add([JobRequest(provider="apixo", model=model, prompt="x")])
-            for _ in range(2000):  # it is being followed, with no history to learn from
-                if engine.polls[job.id] >= 2:
-                    break
-                await asyncio.sleep(0.001)
+            # It is being followed, with no history to learn from.
+            await eventually(lambda: engine.polls[job.id] >= 2)
             assert (await store.get(job.id)).estimate_s is None
             # Meanwhile three jobs of the same model finish (here: seeded as finished).
             now = clock.now()

@@ -7,7 +7,6 @@ module (test_apixo.py, test_acedata.py, test_sim.py for Venice).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import T2V, VENICE_KEY
+from conftest import T2V, VENICE_KEY, eventually
 from test_acedata import INVALID as ACEDATA_INVALID
 from test_apixo import INVALID as APIXO_INVALID
 
@@ -246,10 +245,8 @@ async def test_sim_slow_submit_times_out_as_maybe_charged(spec, make_clocked_sim
     with pytest.raises(NetworkError) as info:
         await connect(spec, sim, policy=HttpPolicy(deadline_s=0.1)).submit(spec.req())
     assert info.value.sent is True
-    for _ in range(100):  # the server may read the request after the client gave up on it
-        if sim.state.queue_calls:
-            break
-        await asyncio.sleep(0.05)
+    # The server may read the request after the client gave up on it.
+    await eventually(lambda: sim.state.queue_calls)
     assert [charged for _, charged, _ in sim.state.queue_calls] == [True]
 
 

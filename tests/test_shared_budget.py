@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import T2V, VENICE_KEY
+from conftest import T2V, VENICE_KEY, eventually
 
 from tui.bench.shared_budget import (
     engine_result,
@@ -345,10 +345,7 @@ async def test_status_shows_the_keys_shared_use(pg_dsn) -> None:
             await other.acquire()
         assert mine.used == 4  # news is not asked for at every look...
         clock.advance(REFRESH_S + 1)  # ...but once it is old, the next look asks again
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if mine.used == 6:
-                break
+        await eventually(lambda: mine.used == 6)
         assert mine.used == 6
         assert isinstance(mine, SharedRequestBudget)
     finally:
@@ -366,10 +363,10 @@ async def test_observed_zero_remaining_blocks_the_key_until_its_reset(pg_dsn) ->
     second = SharedRequestBudget(40, clock, store=b, key=KEY, rate_class="queue")
     try:
         first.observe(RateInfo(limit=40, remaining=0, reset_at=clock.now() + 25))
-        for _ in range(100):
-            if (await b.rate_state(KEY, "queue", clock.now())).blocked_until:
-                break
-            await asyncio.sleep(0.02)
+        async def blocked() -> float:
+            return (await b.rate_state(KEY, "queue", clock.now())).blocked_until
+
+        await eventually(blocked)
         start = clock.now()
         await second.acquire()
         assert clock.now() - start >= 24.0

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
-from conftest import T2V, sim_env
+from conftest import T2V, eventually, sim_env
 
 from tui.jobs import ACTIVE_STATES, JobRequest, JobState
 from tui.store import Store, open_store
@@ -140,10 +140,10 @@ async def test_the_store_counts_work_apart_from_other_changes(pg_dsn, tmp_path) 
             await other.update(job.id, progress=step / 10)
         # A request posted after them: once its notice is counted, theirs were (in order).
         await other.post_request("cancel", job.id)
-        for _ in range(500):
-            if await engine.work_version() != work:
-                break
-            await asyncio.sleep(0.01)
+        async def moved() -> bool:
+            return await engine.work_version() != work
+
+        await eventually(moved)
         assert await engine.work_version() == work + 1
         assert await engine.data_version() >= data + 6
         mine = await engine.work_version()
