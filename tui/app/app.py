@@ -139,8 +139,7 @@ class WanApp(App[int]):
         self._opener = opener() if opener is not None else None
         self.start_engine = start_engine
         self.demo_folder: Path | None = None  # the demo's throwaway folder, deleted at exit
-        # Ages and elapsed times on the clock the rows carry (Facade.now); tests fix it.
-        self.clock = clock or (lambda: self.facade.now())
+        self.clock = clock or (lambda: self.facade.now())  # the rows' clock; tests fix it
         self.live = live
         self.terminal = Terminal(self._write_escape, self.copy_to_clipboard)
         self.notices: deque[tuple[str, str]] = deque(maxlen=200)  # (severity, message) shown
@@ -149,10 +148,9 @@ class WanApp(App[int]):
         self.settled = Settled()
         self.alerts = Alerts()
         self._ended: AllSettled | None = None
-        # Jobs settled since this window opened, announced once (engine events, or other
-        # processes' commits when the engine is another process), and the active count the
-        # status line last saw: its drop to nothing is the end of the batch.
-        self._opened_at = float("inf")  # on_mount, once the facade (and its clock) is there
+        # Jobs settled since this window opened (on_mount) are announced once; the active
+        # count the status line last saw dropping to nothing is the end of the batch.
+        self._opened_at = float("inf")
         self._announced: set[int] = set()
         self._seen_settle = [0, 0]  # done, not done: since the last time all were settled
         self._active_was = 0
