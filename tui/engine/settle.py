@@ -101,9 +101,10 @@ class Settler:
         since = self.engine.store.now() - WAIT_PASSES * every
         for name, provider in self.engine.providers.items():
             if provider.has_ledger and provider.configured:
-                jobs = await self.engine.store.list_jobs(
-                    JobQuery(states=(JobState.UNKNOWN,), provider=name), descending=True)
-                if any(job.updated_at >= since for job in jobs):
+                newest = await self.engine.store.list_jobs(  # one row, however many
+                    JobQuery(states=(JobState.UNKNOWN,), provider=name), order="updated",
+                    limit=1)
+                if newest and newest[0].updated_at >= since:
                     return True
         return False
 
