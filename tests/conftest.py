@@ -118,11 +118,9 @@ def processes_naming(folder: Path) -> list[int]:
                 cmdline = fh.read()
             with open(f"/proc/{entry}/environ", "rb") as fh:
                 environ = fh.read()
-            with open(f"/proc/{entry}/stat") as fh:
-                zombie = fh.read().split(")")[-1].split()[0] == "Z"
         except OSError:
             continue
-        if not zombie and (name in cmdline or name in environ):
+        if (name in cmdline or name in environ) and _alive(int(entry)):
             found.append(int(entry))
     return found
 

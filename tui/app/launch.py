@@ -208,16 +208,10 @@ def reap(window_pid: int, folder: Path, simulator_pid: int) -> None:
     while os.getppid() == window_pid:
         time.sleep(0.5)
     from tui.config import load_config
-    from tui.session import open_session
-
-    async def stop_engine() -> None:
-        async with open_session(load_config(dict(os.environ)), lock=False, role="stop",
-                                serves=False) as session:
-            if session.host.lock.holder() is not None:
-                await session.host.stop_engine()
+    from tui.enginecli import engine_stop
 
     with suppress(Exception):  # nobody to tell: the simulator and the folder go anyway
-        asyncio.run(stop_engine())
+        asyncio.run(engine_stop(load_config(dict(os.environ))))
     with suppress(ProcessLookupError):
         os.kill(simulator_pid, signal.SIGTERM)
     shutil.rmtree(folder, ignore_errors=True)

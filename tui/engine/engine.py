@@ -257,8 +257,14 @@ class Engine:
                 task = self._tasks.get(job_id)
                 if task is not None:
                     task.cancel()
-                self.notice("info", f"job {job_id}: another engine adopted it while this one "
-                            "was away; it follows and downloads it now", job_id)
+                self._adopted_elsewhere(job_id, None)
+
+    def _adopted_elsewhere(self, job_id: int, owner: str | None) -> None:
+        """Say that another engine follows this job now (found by the heartbeat, or by a
+        fenced write refused)."""
+        who = f"engine {owner}" if owner else "another engine"
+        self.notice("info", f"job {job_id}: {who} adopted it while this one was away; it "
+                    "follows and downloads it now", job_id)
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task the engine owns: cancelled by stop(), awaited by wait_idle()
@@ -427,8 +433,7 @@ class Engine:
             log.warning("job %s: %s", job_id, lost)
             self.leases.drop(job_id)
             self.leases.lost += 1
-            self.notice("info", f"job {job_id}: engine {lost.owner} adopted it while this "
-                        "one was away; it follows and downloads it now", job_id)
+            self._adopted_elsewhere(job_id, lost.owner)
             return True
         except Exception as exc:  # a bug must not take the other jobs down
             log.exception("job %s: unexpected error", job_id)

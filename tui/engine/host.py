@@ -234,15 +234,15 @@ class EngineHost:
 
     async def stop_engine(self, timeout_s: float = ASK_TIMEOUT_S) -> bool:
         """Ask the running engine to finish what is on the wire and stop. False if none."""
-        if self.is_engine or self.lock.holder() is None:
-            return False
         pid = self.lock.holder()
+        if self.is_engine or pid is None:
+            return False
         request = await self.store.post_request("stop", target=self.engine.leases.name)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             # It let go of the lock, and its process has ended: nothing of it writes
             # to the home any more (the demo deletes that folder next).
-            if self.lock.holder() is None and (pid is None or self.starter.gone(pid)):
+            if self.lock.holder() is None and self.starter.gone(pid):
                 return True
             state, result, _ = await self.store.request_outcome(request)
             if state == "failed":

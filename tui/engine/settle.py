@@ -99,19 +99,21 @@ class Settler:
         if every <= 0:
             return False
         since = self.engine.store.now() - WAIT_PASSES * every
-        for name, provider in self.engine.providers.items():
-            if provider.has_ledger and provider.configured:
-                newest = await self.engine.store.list_jobs(  # one row, however many
-                    JobQuery(states=(JobState.UNKNOWN,), provider=name), order="updated",
-                    limit=1)
-                if newest and newest[0].updated_at >= since:
-                    return True
+        for name in self._ledgers():
+            newest = await self.engine.store.list_jobs(  # one row, however many
+                JobQuery(states=(JobState.UNKNOWN,), provider=name), order="updated",
+                limit=1)
+            if newest and newest[0].updated_at >= since:
+                return True
         return False
 
+    def _ledgers(self) -> dict[str, Provider]:
+        """The providers whose ledger can be read: a key, and a ledger to read."""
+        return {name: provider for name, provider in self.engine.providers.items()
+                if provider.has_ledger and provider.configured}
+
     async def settle_all(self) -> None:
-        for name, provider in self.engine.providers.items():
-            if not provider.has_ledger or not provider.configured:
-                continue
+        for name, provider in self._ledgers().items():
             try:
                 await self.settle(name, provider)
             except ProviderError as err:  # no ledger now: the jobs wait for the next pass

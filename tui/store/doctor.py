@@ -131,7 +131,7 @@ def check_server(dsn: str, lease_s: float = STALE_ENGINE_S) -> list[Finding]:
     Read-only."""
     import psycopg
 
-    from tui.store.postgres import dsn_password, mask_dsn
+    from tui.store.postgres import SERVER_CLOCK_SQL, clock_offset, dsn_password, mask_dsn
 
     where = mask_dsn(dsn)
     secret = dsn_password(dsn)
@@ -176,9 +176,10 @@ def check_server(dsn: str, lease_s: float = STALE_ENGINE_S) -> list[Finding]:
                            "" if not unknown else "check each on the provider, then "
                            "`wan-tui resolve ID --charged` or `--not-charged`"))
         before = time.time()
-        clock = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        clock = conn.execute(SERVER_CLOCK_SQL).fetchone()
         server_now = float(clock[0]) if clock else time.time()
-        out.append(Finding(True, "clock: " + clock_line(server_now - (before + time.time()) / 2)))
+        out.append(Finding(True, "clock: " + clock_line(clock_offset(server_now, before,
+                                                                      time.time()))))
         has_engines = conn.execute("SELECT to_regclass('engines') IS NOT NULL").fetchone()
         if has_engines and has_engines[0]:
             out += engine_findings([TeamEngine(*row) for row in

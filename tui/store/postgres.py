@@ -41,6 +41,9 @@ CHANNEL = "wan_tui"
 # recorded, claimed or given back, put back to pending or made active again, a request
 # posted. Every other notice on CHANNEL names the table it changed (what windows show).
 WORK = "work"
+# The server's wall clock in epoch seconds (clock_timestamp(): now, not when the
+# transaction began); PostgresStore and the doctor measure this machine's offset by it.
+SERVER_CLOCK_SQL = "SELECT extract(epoch FROM clock_timestamp())::float8"
 # How long a statement waits for a dropped server to come back (a restart takes seconds).
 RECONNECT_PATIENCE_S = 30.0
 # A statement is tried at most this often (a server that keeps dropping us, a deadlock that
@@ -51,6 +54,12 @@ _ADVISORY_MIGRATE = 0x7761_6E02
 # The shared rate budget's locks: pg_advisory_xact_lock(this, hashtext(key and class)). The
 # two-key form's space does not overlap the one-key form's above.
 _ADVISORY_RATE = 0x7761_6E04
+
+
+def clock_offset(server: float, before: float, after: float) -> float:
+    """How far the server's clock (read between `before` and `after` here) is ahead of
+    this machine's: off by at most half the round trip."""
+    return server - (before + after) / 2
 
 
 def mask_dsn(dsn: str) -> str:
@@ -174,11 +183,9 @@ class PostgresStore(Store):
 
     async def _measure_offset(self, conn: psycopg.AsyncConnection[Any]) -> None:
         before = time.time()
-        row = await (await conn.execute(
-            "SELECT extract(epoch FROM clock_timestamp())::float8")).fetchone()
-        after = time.time()
+        row = await (await conn.execute(SERVER_CLOCK_SQL)).fetchone()
         if row is not None:
-            self.clock_offset = float(row[0]) - (before + after) / 2
+            self.clock_offset = clock_offset(float(row[0]), before, time.time())
 
     async def _connect(self, patience_s: float) -> psycopg.AsyncConnection[Any]:
         deadline = time.monotonic() + patience_s
