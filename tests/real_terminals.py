@@ -8,8 +8,11 @@ screen it believes it drew; `dump()` asks the terminal itself for the text it sh
 - xterm: the print-immediate action (bound to a key here, pressed with xdotool: XTEST,
   as a user's keyboard) writes the screen to a file;
 - kitty: `kitty @ get-text` over its remote-control socket;
-- mlterm: its snapshot command (OSC 5379, what `mlcc exec snapshot` sends), written to
-  the terminal's tty, saves the screen's text under $HOME/.mlterm.
+- mlterm: its snapshot command, bound to a key in $HOME/.mlterm/key ("proto:snapshot")
+  and pressed with xdotool, saves the screen's text under $HOME/.mlterm. (Not the OSC
+  5379 that `mlcc exec snapshot` writes to the tty: the app's frame reaches the tty in
+  more than one write, and a sequence landing between two of them, say between an ESC
+  and its `[34;117H`, leaves that text on the screen.)
 
 Keys go in through xdotool (XTEST) to the window under the pointer; resizing is
 xdotool windowsize. Everything started is ended by its pid, and the temp dirs go with
@@ -95,7 +98,6 @@ class Terminal:
                  tmux: bool = False) -> None:
         self.kind, self.display, self.tmp = kind, display, tmp
         self.screen_file = tmp / "screen.txt"
-        self.tty_file = tmp / "tty.txt"
         home = tmp / "home"
         home.mkdir(exist_ok=True)
         wrapper = tmp / "run.sh"
@@ -104,7 +106,6 @@ class Terminal:
         app.write_text(
             "#!/bin/sh\n"
             f"echo $$ > {tmp}/app.pid\n"
-            f"tty > {self.tty_file}.tmp && mv {self.tty_file}.tmp {self.tty_file}\n"
             f"exec {demo}\n")
         app.chmod(0o755)
         if tmux:  # its own server and config: no status bar, so the screen is the app's
@@ -135,6 +136,9 @@ class Terminal:
                             "Ctrl Shift <Key>F12: print-immediate()",
                     "-e", str(wrapper)]
         elif kind == "mlterm":
+            (home / ".mlterm").mkdir(exist_ok=True)
+            (home / ".mlterm" / "key").write_text(
+                'Control+Shift+F12="proto:snapshot dump"\n')
             args = ["mlterm", "-geometry", f"{cols}x{rows}+0+0", "-e", str(wrapper)]
         elif kind == "kitty":
             args = ["kitty", "--config", "NONE", "-o", "allow_remote_control=yes",
@@ -246,19 +250,14 @@ class Terminal:
                                  env=self.env, capture_output=True, timeout=15, check=True)
             text = out.stdout.decode("utf-8", "replace").rstrip("\r\n")
             return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        # mlterm: the snapshot sequence into its tty (one small write: it cannot land
-        # inside another write of the app's, the tty takes a write whole)
+        # mlterm: its snapshot, bound to a key (see the module's docstring for why not
+        # the OSC sequence)
         snapdir = Path(self.env["HOME"]) / ".mlterm"
         if snapdir.exists():
             shutil.rmtree(snapdir / "snaps", ignore_errors=True)
             for old in snapdir.glob("*.snp"):
                 old.unlink()
-        tty = self.tty_file.read_text().strip()
-        fd = os.open(tty, os.O_WRONLY | os.O_NOCTTY)
-        try:
-            os.write(fd, b"\x1b]5379;snapshot dump\x07")
-        finally:
-            os.close(fd)
+        self.key("ctrl+shift+F12")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             files = list(snapdir.glob("*.snp")) if snapdir.exists() else []
