@@ -111,5 +111,8 @@ async def test_thirty_acedata_jobs_cost_one_task_request_per_round(make_sim, tmp
     rounds = engine.batch_pollers["acedata"].rounds
     task_requests = sim.state.counter("acedata", "/wan/tasks")
     assert task_requests == rounds  # one request per poll round, never one per job
-    per_job_polls = sum(engine.polls.values()) / 30
-    assert rounds < per_job_polls * 3, (rounds, per_job_polls)  # rounds serve all jobs at once
+    # Rounds serve many jobs at once: on average three or more (about nine on a busy box,
+    # over twenty on an idle one, where their lives overlap more); one request per job would
+    # make the two counts equal.
+    job_polls = sum(engine.polls.values())
+    assert job_polls >= 3 * rounds, (job_polls, rounds)
