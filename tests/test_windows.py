@@ -469,7 +469,8 @@ def test_a_job_resolved_as_charged_is_followed_by_the_engine_that_let_it_go(make
 
 
 def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_path):
-    sim = make_sim(mean_s=12.0, seed=9)  # still running when the engine is stopped
+    # Still running when the engine is stopped, on a busy box too (27 s at the least)
+    sim = make_sim(mean_s=30.0, spread=0.1, seed=9)
     home = tmp_path / "home"
     env = sim_env(sim, home)
     home.mkdir(parents=True)
