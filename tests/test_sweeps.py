@@ -65,6 +65,22 @@ def test_braces_that_are_no_variable_stay_as_written():
     assert only.request.prompt == "{not a var} 1"
 
 
+def test_a_swept_prompt_gets_the_other_names_whatever_the_order():
+    for sweep in ({"prompt": ["a {animal} runs", "a {animal} sleeps"], "animal": ["fox"]},
+                  {"animal": ["fox"], "prompt": ["a {animal} runs", "a {animal} sleeps"]}):
+        lines = parse_batch(sweep_line(prompt="{animal}", sweep=sweep))
+        assert [b.request.prompt for b in lines] == ["a fox runs", "a fox sleeps"]
+        assert all("animal" not in b.request.options for b in lines)
+
+
+def test_a_swept_prompt_that_is_not_text_is_one_line():
+    # found by the property test below: a null prompt swept beside a name the template
+    # uses was filled as if it were text (a traceback)
+    got = refused(sweep_line(prompt="a {animal}", sweep={"prompt": [None],
+                                                         "animal": [None]}))
+    assert got.startswith("line 1: prompt: missing")
+
+
 def refused(text: str) -> str:
     with pytest.raises(BatchError) as info:
         parse_batch(text)
@@ -80,6 +96,8 @@ def refused(text: str) -> str:
     ({"options": [{}]}, "line 2: sweep: options cannot be swept"),
     ({"seed": [1, "two"]}, "line 2: seed: must be a whole number, not text (sweep seed=two)"),
     ({"resolution": [720]}, "line 2: resolution: must be text, not a number"),
+    # a line break in a swept value is shown escaped: the error stays one line
+    ({"audio": ["\n"]}, 'line 2: audio: must be true or false (sweep audio="\\n")'),
 ])
 def test_bad_sweeps_are_one_line_naming_line_and_field(sweep, expect):
     ok = sweep_line(prompt="fine")

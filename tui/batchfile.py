@@ -148,7 +148,9 @@ def _fill(template: str, name: str, value: object) -> str:
 
 
 def _shown(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
+    # Text as written unless it holds a line break or another control character, which
+    # would split the one-line error it goes into: that is shown quoted and escaped.
+    text = value if isinstance(value, str) and value.isprintable() else json.dumps(value)
     return text if len(text) <= 30 else text[:29] + "…"
 
 
@@ -160,16 +162,21 @@ def expand_line(number: int, text: str, limit: int = MAX_PER_LINE) -> list[Batch
     pairs = _sweep_lists(number, data.pop(SWEEP), limit)
     templates = [f for f in TEMPLATE_FIELDS if isinstance(data.get(f), str)]
     out: list[BatchLine] = []
+    used = {name for name, _ in pairs
+            if any("{" + name + "}" in data[field_name] for field_name in templates)}
     for combo in itertools.product(*(values for _, values in pairs)):
         item = dict(data)
-        for (name, _), value in zip(pairs, combo, strict=True):
-            used = False
-            for field_name in templates:
-                if "{" + name + "}" in data[field_name]:
-                    item[field_name] = _fill(item[field_name], name, value)
-                    used = True
-            if name in _REQUEST_FIELDS or not used:
+        chosen = list(zip((name for name, _ in pairs), combo, strict=True))
+        for name, value in chosen:
+            if name in _REQUEST_FIELDS or name not in used:
                 item[name] = value  # a field, or a provider option checked as one
+        # Filled after the fields are set, so a swept template field (a list of prompts)
+        # gets the other names filled in too, whatever the sweep's order; a value that is
+        # not text (null) is left for the request's validation to refuse.
+        for field_name in templates:
+            for name, value in chosen:
+                if isinstance(item[field_name], str):
+                    item[field_name] = _fill(item[field_name], name, value)
         variant = " ".join(f"{name}={_shown(value)}"
                            for (name, _), value in zip(pairs, combo, strict=True))
         out.append(BatchLine(number, _request(number, item, variant), variant))
