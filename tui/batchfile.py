@@ -162,7 +162,7 @@ def expand_line(number: int, text: str, limit: int = MAX_PER_LINE) -> list[Batch
     pairs = _sweep_lists(number, data.pop(SWEEP), limit)
     templates = [f for f in TEMPLATE_FIELDS if isinstance(data.get(f), str)]
     out: list[BatchLine] = []
-    used = {name for name, _ in pairs
+    used = {name for name, _ in pairs  # template variables: written as {name} in a template
             if any("{" + name + "}" in data[field_name] for field_name in templates)}
     for combo in itertools.product(*(values for _, values in pairs)):
         item = dict(data)
@@ -177,8 +177,7 @@ def expand_line(number: int, text: str, limit: int = MAX_PER_LINE) -> list[Batch
             for name, value in chosen:
                 if isinstance(item[field_name], str):
                     item[field_name] = _fill(item[field_name], name, value)
-        variant = " ".join(f"{name}={_shown(value)}"
-                           for (name, _), value in zip(pairs, combo, strict=True))
+        variant = " ".join(f"{name}={_shown(value)}" for name, value in chosen)
         out.append(BatchLine(number, _request(number, item, variant), variant))
     return out
 
