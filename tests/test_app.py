@@ -37,10 +37,15 @@ def req(prompt: str = "a red fox runs through snow", **kw) -> JobRequest:
     return JobRequest(prompt=prompt, **kw)
 
 
+WAIT_FLOOR_S = 30.0
+
+
 async def until(pilot, check: Callable[[], object | Awaitable[object]], timeout: float = 15.0,
                 what: str = "condition") -> object:
-    """Poll `check` (sync or async) while the app runs, until it is truthy."""
-    deadline = time.monotonic() + timeout
+    """Poll `check` (sync or async) while the app runs, until it is truthy. `timeout` is
+    what the test expects; it waits at least WAIT_FLOOR_S, since a busy machine (CI's two
+    cores running other tests' engines) makes a step slower, never wrong."""
+    deadline = time.monotonic() + max(timeout, WAIT_FLOOR_S)
     while True:
         value = check()
         if asyncio.iscoroutine(value):
