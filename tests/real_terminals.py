@@ -8,7 +8,7 @@ screen it believes it drew; `dump()` asks the terminal itself for the text it sh
 - xterm: the print-immediate action (bound to a key here, pressed with xdotool: XTEST,
   as a user's keyboard) writes the screen to a file;
 - kitty: `kitty @ get-text` over its remote-control socket;
-- mlterm: its snapshot command, bound to a key in $HOME/.mlterm/key ("proto:snapshot")
+- mlterm: its snapshot command, bound to a key in $HOME/.mlterm/key ("proto:snapshot dump")
   and pressed with xdotool, saves the screen's text under $HOME/.mlterm. (Not the OSC
   5379 that `mlcc exec snapshot` writes to the tty: the app's frame reaches the tty in
   more than one write, and a sequence landing between two of them, say between an ESC
