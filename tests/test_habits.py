@@ -10,8 +10,9 @@ from tui.app.widgets.prompt_bar import PromptBar
 
 
 async def until_true(pilot, check, what: str) -> None:
-    """test_app's `until`, by the wall (15 s): a loaded machine only makes it slower."""
-    await until(pilot, check, 15.0, what)
+    """test_app's `until` (by the wall, at least its floor of 30 s): a loaded machine only
+    makes it slower."""
+    await until(pilot, check, what=what)
 
 
 async def test_find_moves_the_cursor_and_n_N_go_between_matches(config):  # noqa: F811

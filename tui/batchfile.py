@@ -162,11 +162,12 @@ def expand_line(number: int, text: str, limit: int = MAX_PER_LINE) -> list[Batch
     pairs = _sweep_lists(number, data.pop(SWEEP), limit)
     templates = [f for f in TEMPLATE_FIELDS if isinstance(data.get(f), str)]
     out: list[BatchLine] = []
-    used = {name for name, _ in pairs  # template variables: written as {name} in a template
+    names = [name for name, _ in pairs]
+    used = {name for name in names  # template variables: written as {name} in a template
             if any("{" + name + "}" in data[field_name] for field_name in templates)}
     for combo in itertools.product(*(values for _, values in pairs)):
         item = dict(data)
-        chosen = list(zip((name for name, _ in pairs), combo, strict=True))
+        chosen = list(zip(names, combo, strict=True))
         for name, value in chosen:
             if name in _REQUEST_FIELDS or name not in used:
                 item[name] = value  # a field, or a provider option checked as one
