@@ -490,7 +490,9 @@ def test_engine_status_stop_and_batch_handed_to_a_running_engine(make_sim, tmp_p
     assert code == 0 and f"pid {pid} submits and follows them" in out, err
     wait_for(lambda: all(j.remote_id for j in jobs_in(home / "history.db")), 20,
              "the engine submitted them")
-    wait_for(lambda: "budget" in run_cli(env, "engine", "status")[1], 10, "published status")
+    # The status is published every 2 s: the one out now may predate the first balance read.
+    wait_for(lambda: "balance    venice $" in run_cli(env, "engine", "status")[1], 10,
+             "a published status with the balance")
     code, out, _ = run_cli(env, "engine", "status")
     assert f"pid {pid} on " in out and " since " in out and "venice retrieve" in out
     assert "balance    venice $" in out and "(USD, can spend)" in out  # Venice's own word
