@@ -76,11 +76,17 @@ def agree(term: Terminal, what: str, tries: int = 10) -> list[str]:
                     f"{what}: the last row is not the footer: {got[-1]!r}"
                 return got
             last = f"{len(got)} rows shown, {len(rows)} sent\n" + "\n".join(
-                f"{n + 1:2} app  {w!r}\n   term {g!r}" for n, (w, g) in
-                enumerate(zip_longest(want, got, fillvalue="")) if w != g)
+                f"{n + 1:2} app  {w!r}{picture_at(r)}\n   term {g!r}" for n, (w, g, r) in
+                enumerate(zip_longest(want, got, rows, fillvalue="")) if w != g)
         time.sleep(0.3)
     raise AssertionError(f"{term.kind}, {what}: the terminal's screen is not the app's:\n"
                          f"{last}")
+
+
+def picture_at(row: str) -> str:
+    """Where a row of the app's screen holds picture cells, for a failure's message."""
+    marks = [m.start() for m in MARKS.finditer(row)]
+    return f" (picture in columns {marks[0] + 1}-{marks[-1] + 1})" if marks else ""
 
 
 def shot(term: Terminal, name: str):
