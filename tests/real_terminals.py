@@ -344,6 +344,12 @@ def text_of(row: str) -> str:
     return MARKS.sub(" ", row).rstrip()
 
 
+def picture_columns(row: str) -> tuple[int, int] | None:
+    """The columns from a row's first mark to past its last (a picture's cells), if any."""
+    marks = [m.start() for m in MARKS.finditer(row)]
+    return (marks[0], marks[-1] + 1) if marks else None
+
+
 def same_row(kind: str, belief: str, shown: str) -> bool:
     """Whether a row of the terminal's dump is the app's row. mlterm turns the cells a
     sixel covers into cells of the picture, which its snapshot writes as blanks but not
@@ -351,10 +357,10 @@ def same_row(kind: str, belief: str, shown: str) -> bool:
     want = text_of(belief)
     if want == shown.rstrip():
         return True
-    marks = [m.start() for m in MARKS.finditer(belief)]
-    if kind != "mlterm" or not marks:
+    span = picture_columns(belief)
+    if kind != "mlterm" or span is None:
         return False
-    first, last = marks[0], marks[-1] + 1
+    first, last = span
     tail = belief[last:].rstrip()
     return shown[:first] == belief[:first] and shown.rstrip().endswith(tail) and \
         len(shown.rstrip()) >= first + len(tail)

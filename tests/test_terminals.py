@@ -20,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_terminals import MARKS, Display, Terminal, same_row, text_of, yellow_rows
+from tests.real_terminals import (
+    MARKS,
+    Display,
+    Terminal,
+    picture_columns,
+    same_row,
+    text_of,
+    yellow_rows,
+)
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -85,8 +93,8 @@ def agree(term: Terminal, what: str, tries: int = 10) -> list[str]:
 
 def picture_at(row: str) -> str:
     """Where a row of the app's screen holds picture cells, for a failure's message."""
-    marks = [m.start() for m in MARKS.finditer(row)]
-    return f" (picture in columns {marks[0] + 1}-{marks[-1] + 1})" if marks else ""
+    span = picture_columns(row)
+    return f" (picture in columns {span[0] + 1}-{span[1]})" if span else ""
 
 
 def shot(term: Terminal, name: str):
